@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* Process-wide state of the preload: configuration, guard, recorder lock, writing at exit. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hook.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool recording; /* hot path: one relaxed load */
+static struct onnxhook_config config;
+static struct onnxhook_graph graph;
+static pid_t graph_pid;   /* the process whose calls the graph holds */
+static bool finished;     /* the model was written (or recording gave up for good) */
+
+/* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
+static __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+static void init(void)
+{
+	char err[512];
+	int fd;
+
+	/* Our own descriptor for log lines: the app may close or redirect fd 2. Put it high so
+	 * the app's own numbering is untouched. */
+	fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 200);
+	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, ONNXHOOK_LOG_INFO);
+	if (onnxhook_config_read(&config, secure_getenv, err, sizeof(err)) < 0) {
+		onnxhook_error("%s; tracing disabled", err);
+		return;
+	}
+	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
+	onnxhook_graph_init(&graph);
+	graph_pid = getpid();
+	atomic_store(&recording, true);
+}
+
+__attribute__((constructor)) static void onnxhook_ctor(void)
+{
+	pthread_once(&init_once, init);
+}
+
+void *onnxhook_resolve(const char *symbol)
+{
+	void *p = dlsym(RTLD_NEXT, symbol);
+
+	if (!p) {
+		onnxhook_error("symbol lookup error: %s: no definition after libonnxhook.so", symbol);
+		_exit(127);
+	}
+	return p;
+}
+
+bool onnxhook_enter(void)
+{
+	if (!atomic_load_explicit(&recording, memory_order_relaxed) || in_hook)
+		return false;
+	in_hook = 1;
+	return true;
+}
+
+void onnxhook_leave(void)
+{
+	in_hook = 0;
+}
+
+bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
+{
+	pthread_mutex_lock(&rec_lock);
+	/* A forked child starts with the parent's graph: it records its own from scratch. */
+	if (graph_pid != getpid() && !finished) {
+		onnxhook_graph_free(&graph);
+		onnxhook_graph_init(&graph);
+		graph_pid = getpid();
+	}
+	if (finished || graph.failed) {
+		pthread_mutex_unlock(&rec_lock);
+		return false;
+	}
+	onnxhook_call_begin(c, &graph, symbol);
+	return true;
+}
+
+void onnxhook_record_end(struct onnxhook_call *c)
+{
+	int r = onnxhook_call_end(c);
+
+	if (r < 0) {
+		onnxhook_warn("recording stopped at %s: %s; the model will hold the %zu nodes before it",
+			      c->label, strerror(-r), graph.n_nodes);
+	} else if (onnxhook_log_level() >= ONNXHOOK_LOG_DEBUG && graph.n_nodes > c->mark_nodes) {
+		const struct onnxhook_node *n = &graph.nodes[graph.n_nodes - 1];
+		char shape[128];
+		onnxhook_shape_str(&graph.values[n->output].shape, shape, sizeof(shape));
+		onnxhook_debug("%s -> %s (%s)", c->label, n->name, shape);
+	}
+	pthread_mutex_unlock(&rec_lock);
+}
+
+static void exe_name(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0) {
+		snprintf(buf, len, "onnxhook");
+		return;
+	}
+	path[n] = '\0';
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t n_base = strlen(base) < len ? strlen(base) : len - 1;
+	memcpy(buf, base, n_base);
+	buf[n_base] = '\0';
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void write_model(void)
+{
+	char exe[256], path[4096], final[4096], ops[1024];
+	struct onnxhook_write_stats st;
+	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION};
+	double t0 = now();
+	int r;
+
+	exe_name(exe, sizeof(exe));
+	opts.graph_name = exe;
+	if (onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) < 0) {
+		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
+		path[0] = '\0';
+	}
+	r = path[0] ? onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st)
+		    : -ENAMETOOLONG;
+	if (r < 0) {
+		/* Nothing lost: the trace goes to the temporary directory instead. */
+		const char *tmpdir = secure_getenv("TMPDIR");
+		char alt[4096];
+		onnxhook_error("cannot write %s: %s", path, strerror(-r));
+		if (snprintf(alt, sizeof(alt), "%s/%s.%ld.onnx", tmpdir && *tmpdir ? tmpdir : "/tmp",
+			     exe, (long)getpid()) >= (int)sizeof(alt))
+			snprintf(alt, sizeof(alt), "/tmp/onnxhook.%ld.onnx", (long)getpid());
+		r = onnxhook_write(&graph, &opts, alt, false, final, sizeof(final), &st);
+		if (r < 0) {
+			onnxhook_error("cannot write %s either: %s; no model written", alt, strerror(-r));
+			return;
+		}
+	}
+	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
+	onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB, %.2f s%s",
+		      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
+		      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
+		      now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+}
+
+__attribute__((destructor)) static void onnxhook_dtor(void)
+{
+	/* Calls made by other destructors from here on pass through. */
+	atomic_store(&recording, false);
+	in_hook = 1;
+	pthread_mutex_lock(&rec_lock);
+	if (!finished && graph_pid == getpid() && graph.n_nodes > 0)
+		write_model();
+	finished = true;
+	pthread_mutex_unlock(&rec_lock);
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* ONNXHOOK_* environment variables: parsing and output-path templates. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnxhook.h"
+
+static const char *get(char *(*getenv_fn)(const char *), const char *name)
+{
+	const char *v = getenv_fn(name);
+
+	return v && *v ? v : NULL; /* empty means unset */
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi || s[0] == '+' || s[0] == ' ')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int bad(char *err, size_t errlen, const char *name, const char *value, const char *accepted)
+{
+	snprintf(err, errlen, "invalid %s='%s': expected %s", name, value, accepted);
+	return -EINVAL;
+}
+
+int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const char *), char *err,
+			 size_t errlen)
+{
+	const char *v;
+	char check[4096];
+	long n;
+
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->output, "%e.%p.onnx");
+	cfg->log = ONNXHOOK_LOG_INFO;
+	cfg->opset = 17;
+	if (errlen)
+		err[0] = '\0';
+
+	if ((v = get(getenv_fn, "ONNXHOOK_LOG"))) {
+		if (!strcmp(v, "info"))
+			cfg->log = ONNXHOOK_LOG_INFO;
+		else if (!strcmp(v, "quiet"))
+			cfg->log = ONNXHOOK_LOG_QUIET;
+		else if (!strcmp(v, "debug"))
+			cfg->log = ONNXHOOK_LOG_DEBUG;
+		else
+			return bad(err, errlen, "ONNXHOOK_LOG", v, "info, quiet or debug");
+	}
+	if ((v = get(getenv_fn, "ONNXHOOK_OUTPUT"))) {
+		if (strlen(v) >= sizeof(cfg->output))
+			return bad(err, errlen, "ONNXHOOK_OUTPUT", "...", "a path shorter than 4096 bytes");
+		/* Validate the template now, not at exit when it is too late to say so. */
+		if (onnxhook_path_expand(v, 1, "x", check, sizeof(check)) < 0)
+			return bad(err, errlen, "ONNXHOOK_OUTPUT", v,
+				   "a path where % is followed by p (pid), e (executable name) or %");
+		if (v[strlen(v) - 1] == '/')
+			return bad(err, errlen, "ONNXHOOK_OUTPUT", v, "a file path, not a directory");
+		strcpy(cfg->output, v);
+		cfg->output_explicit = true;
+	}
+	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
+		if (parse_int(v, 13, 17, &n) < 0)
+			return bad(err, errlen, "ONNXHOOK_OPSET", v, "an opset from 13 to 17");
+		cfg->opset = (int)n;
+	}
+	return 0;
+}
+
+int onnxhook_path_expand(const char *tmpl, pid_t pid, const char *exe, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *p = tmpl; *p; p++) {
+		char num[24];
+		const char *add = NULL;
+
+		if (*p != '%') {
+			if (o + 1 >= outlen)
+				return -ENAMETOOLONG;
+			out[o++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case 'p':
+			snprintf(num, sizeof(num), "%ld", (long)pid);
+			add = num;
+			break;
+		case 'e':
+			add = exe;
+			break;
+		case '%':
+			add = "%";
+			break;
+		default: /* unknown, or a trailing % */
+			return -EINVAL;
+		}
+		size_t n = strlen(add);
+		if (o + n >= outlen)
+			return -ENAMETOOLONG;
+		memcpy(out + o, add, n);
+		o += n;
+	}
+	if (o >= outlen)
+		return -ENAMETOOLONG;
+	out[o] = '\0';
+	return 0;
+}

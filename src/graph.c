@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: MIT */
+/* The recorder: host calls become values and nodes; memory is versioned (SSA). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnxhook.h"
+#include "util.h"
+
+void onnxhook_graph_init(struct onnxhook_graph *g)
+{
+	memset(g, 0, sizeof(*g));
+	onnxhook_memmap_init(&g->mem);
+}
+
+static void free_node(struct onnxhook_node *n)
+{
+	free(n->name);
+	free(n->inputs);
+	free(n->attrs);
+}
+
+void onnxhook_graph_free(struct onnxhook_graph *g)
+{
+	for (size_t i = 0; i < g->n_values; i++)
+		free(g->values[i].data);
+	for (size_t i = 0; i < g->n_nodes; i++)
+		free_node(&g->nodes[i]);
+	free(g->values);
+	free(g->nodes);
+	onnxhook_memmap_free(&g->mem);
+	onnxhook_hmap_free(&g->inits);
+	onnxhook_hmap_free(&g->views);
+	memset(g, 0, sizeof(*g));
+}
+
+struct onnxhook_attr onnxhook_attr_int(const char *name, int64_t v)
+{
+	return (struct onnxhook_attr){.name = name, .type = ONNXHOOK_ATTR_INT, .i = v};
+}
+
+struct onnxhook_attr onnxhook_attr_float(const char *name, float v)
+{
+	return (struct onnxhook_attr){.name = name, .type = ONNXHOOK_ATTR_FLOAT, .f = v};
+}
+
+struct onnxhook_attr onnxhook_attr_ints(const char *name, int n, const int64_t *v)
+{
+	struct onnxhook_attr a = {.name = name, .type = ONNXHOOK_ATTR_INTS};
+
+	if (n < 0 || n > ONNXHOOK_MAX_ATTR_INTS)
+		n = 0;
+	a.n = n;
+	memcpy(a.ints, v, (size_t)n * sizeof(*v));
+	return a;
+}
+
+struct onnxhook_attr onnxhook_attr_string(const char *name, const char *v)
+{
+	return (struct onnxhook_attr){.name = name, .type = ONNXHOOK_ATTR_STRING, .s = v};
+}
+
+/* ---- call transactions ------------------------------------------------------------------- */
+
+static uint32_t fail(struct onnxhook_call *c, int err)
+{
+	if (!c->err)
+		c->err = err;
+	return ONNXHOOK_NONE;
+}
+
+void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label)
+{
+	memset(c, 0, sizeof(*c));
+	c->g = g;
+	c->label = label;
+	c->mark_values = g->n_values;
+	c->mark_nodes = g->n_nodes;
+	c->mark_inputs = g->n_inputs;
+	c->mark_inits = g->n_initializers;
+	c->mark_weight_bytes = g->weight_bytes;
+	if (g->failed)
+		c->err = -ECANCELED;
+}
+
+static uint32_t new_value(struct onnxhook_call *c, enum onnxhook_value_kind kind,
+			  enum onnxhook_dtype dtype, const struct onnxhook_shape *shape)
+{
+	struct onnxhook_graph *g = c->g;
+	int64_t numel = onnxhook_shape_numel(shape, onnxhook_dtype_size(dtype));
+
+	if (c->err)
+		return ONNXHOOK_NONE;
+	if (numel < 0)
+		return fail(c, -EOVERFLOW);
+	if (g->n_values >= UINT32_MAX - 1)
+		return fail(c, -ENOSPC);
+	if (g->n_values == g->cap_values) {
+		size_t cap = g->cap_values ? g->cap_values * 2 : 256;
+		void *v = realloc(g->values, cap * sizeof(*g->values));
+		if (!v)
+			return fail(c, -ENOMEM);
+		g->values = v;
+		g->cap_values = cap;
+	}
+	struct onnxhook_value *v = &g->values[g->n_values];
+	*v = (struct onnxhook_value){
+		.kind = kind,
+		.dtype = dtype,
+		.shape = *shape,
+		.nbytes = (size_t)numel * onnxhook_dtype_size(dtype),
+		.producer = ONNXHOOK_NONE,
+		.first_consumer = ONNXHOOK_NONE,
+		.view_src = ONNXHOOK_NONE,
+	};
+	return (uint32_t)g->n_values++;
+}
+
+static int op_slot(struct onnxhook_graph *g, const char *op_type)
+{
+	for (size_t i = 0; i < g->n_op_names; i++)
+		if (g->op_names[i] == op_type || !strcmp(g->op_names[i], op_type))
+			return (int)i;
+	if (g->n_op_names == sizeof(g->op_names) / sizeof(g->op_names[0]))
+		return -1;
+	g->op_names[g->n_op_names] = op_type;
+	return (int)g->n_op_names++;
+}
+
+uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_inputs,
+			    const uint32_t *inputs, int n_attrs, const struct onnxhook_attr *attrs,
+			    int out_rank, const int64_t *out_dims)
+{
+	struct onnxhook_graph *g = c->g;
+	struct onnxhook_shape shape = onnxhook_shape_make(out_rank, out_dims);
+	enum onnxhook_dtype dtype = ONNXHOOK_FLOAT;
+
+	if (c->err)
+		return ONNXHOOK_NONE;
+	if (n_inputs < 0 || n_attrs < 0 || shape.rank < 0)
+		return fail(c, -EINVAL);
+	for (int i = 0; i < n_inputs; i++) {
+		if (inputs[i] != ONNXHOOK_NONE && inputs[i] >= g->n_values)
+			return fail(c, -EINVAL);
+	}
+	if (n_inputs > 0 && inputs[0] != ONNXHOOK_NONE)
+		dtype = g->values[inputs[0]].dtype;
+	int slot = op_slot(g, op_type);
+	if (slot < 0)
+		return fail(c, -ENOSPC);
+	if (g->n_nodes == g->cap_nodes) {
+		size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+		void *v = realloc(g->nodes, cap * sizeof(*g->nodes));
+		if (!v)
+			return fail(c, -ENOMEM);
+		g->nodes = v;
+		g->cap_nodes = cap;
+	}
+	uint32_t out = new_value(c, ONNXHOOK_VALUE_NODE, dtype, &shape);
+	if (out == ONNXHOOK_NONE)
+		return ONNXHOOK_NONE;
+
+	struct onnxhook_node n = {.op_type = op_type, .n_inputs = n_inputs, .n_attrs = n_attrs,
+				  .output = out, .label = c->label};
+	char name[96];
+	snprintf(name, sizeof(name), "%s_%u", op_type, g->op_counter[slot]);
+	n.name = strdup(name);
+	n.inputs = malloc((size_t)(n_inputs ? n_inputs : 1) * sizeof(*n.inputs));
+	n.attrs = malloc((size_t)(n_attrs ? n_attrs : 1) * sizeof(*n.attrs));
+	if (!n.name || !n.inputs || !n.attrs) {
+		free_node(&n);
+		g->n_values--; /* the output value made above */
+		return fail(c, -ENOMEM);
+	}
+	memcpy(n.inputs, inputs, (size_t)n_inputs * sizeof(*inputs));
+	memcpy(n.attrs, attrs, (size_t)n_attrs * sizeof(*attrs));
+
+	uint32_t idx = (uint32_t)g->n_nodes;
+	for (int i = 0; i < n_inputs; i++) {
+		if (inputs[i] == ONNXHOOK_NONE)
+			continue;
+		struct onnxhook_value *v = &g->values[inputs[i]];
+		if (v->consumers++ == 0)
+			v->first_consumer = idx;
+	}
+	g->values[out].producer = idx;
+	g->op_counter[slot]++;
+	g->nodes[g->n_nodes++] = n;
+	return out;
+}
+
+static uint64_t shape_hash(uint64_t h, const struct onnxhook_shape *s)
+{
+	return onnxhook_hash_bytes(onnxhook_hash_u64(h, (uint64_t)s->rank), s->dims,
+				   (size_t)s->rank * sizeof(s->dims[0]));
+}
+
+/* Initializers are keyed by origin pointer (0 for constants), size, shape and content. */
+static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origin,
+					enum onnxhook_dtype dtype,
+					const struct onnxhook_shape *shape, const void *data,
+					const char *role)
+{
+	struct onnxhook_graph *g = c->g;
+	int64_t numel = onnxhook_shape_numel(shape, onnxhook_dtype_size(dtype));
+
+	if (c->err)
+		return ONNXHOOK_NONE;
+	if (numel <= 0)
+		return fail(c, numel < 0 ? -EOVERFLOW : -EINVAL);
+	size_t nbytes = (size_t)numel * onnxhook_dtype_size(dtype);
+	uint64_t content = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, data, nbytes);
+	uint64_t key = shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(content, origin), dtype), shape);
+	size_t it = SIZE_MAX;
+	uint32_t id;
+
+	while ((id = onnxhook_hmap_find(&g->inits, key, &it)) != ONNXHOOK_NONE) {
+		/* Entries of rolled-back calls point past the end or at another value: verify. */
+		if (id >= g->n_values)
+			continue;
+		struct onnxhook_value *v = &g->values[id];
+		if (v->kind == ONNXHOOK_VALUE_INITIALIZER && v->origin == origin && v->dtype == dtype &&
+		    v->hash == content && onnxhook_shape_eq(&v->shape, shape) &&
+		    !memcmp(v->data, data, nbytes))
+			return id;
+	}
+	id = new_value(c, ONNXHOOK_VALUE_INITIALIZER, dtype, shape);
+	if (id == ONNXHOOK_NONE)
+		return id;
+	struct onnxhook_value *v = &g->values[id];
+	v->data = malloc(nbytes);
+	if (!v->data || onnxhook_hmap_put(&g->inits, key, id) < 0) {
+		free(v->data);
+		g->n_values--;
+		return fail(c, -ENOMEM);
+	}
+	memcpy(v->data, data, nbytes);
+	v->origin = origin;
+	v->hash = content;
+	v->role = role;
+	v->ordinal = g->n_initializers++;
+	g->weight_bytes += nbytes;
+	return id;
+}
+
+uint32_t onnxhook_call_const(struct onnxhook_call *c, enum onnxhook_dtype dtype, int rank,
+			     const int64_t *dims, const void *data, const char *role)
+{
+	struct onnxhook_shape shape = onnxhook_shape_make(rank, dims);
+
+	if (shape.rank < 0)
+		return fail(c, -EINVAL);
+	return find_or_add_initializer(c, 0, dtype, &shape, data, role);
+}
+
+uint32_t onnxhook_call_const_i64(struct onnxhook_call *c, int n, const int64_t *v, const char *role)
+{
+	int64_t dims[1] = {n};
+
+	return onnxhook_call_const(c, ONNXHOOK_INT64, 1, dims, v, role);
+}
+
+uint32_t onnxhook_call_const_f32(struct onnxhook_call *c, float v, const char *role)
+{
+	return onnxhook_call_const(c, ONNXHOOK_FLOAT, 0, NULL, &v, role);
+}
+
+/* ---- views: Reshape, Slice, Concat ------------------------------------------------------- */
+
+static uint64_t view_key(uint32_t src, uint64_t off, const struct onnxhook_shape *shape)
+{
+	return shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(ONNXHOOK_HASH_SEED, src), off), shape);
+}
+
+/* A value is immutable, so a view of it made once serves every later read of the same bytes
+ * with the same shape: no duplicate Slice/Reshape nodes. */
+static uint32_t find_view(struct onnxhook_graph *g, uint32_t src, uint64_t off, size_t nbytes,
+			  const struct onnxhook_shape *shape)
+{
+	size_t it = SIZE_MAX;
+	uint32_t id;
+
+	while ((id = onnxhook_hmap_find(&g->views, view_key(src, off, shape), &it)) != ONNXHOOK_NONE) {
+		if (id >= g->n_values)
+			continue;
+		struct onnxhook_value *v = &g->values[id];
+		if (v->view_src == src && v->view_off == off && v->nbytes == nbytes &&
+		    (!shape || onnxhook_shape_eq(&v->shape, shape)))
+			return id;
+	}
+	return ONNXHOOK_NONE;
+}
+
+static uint32_t remember_view(struct onnxhook_call *c, uint32_t src, uint64_t off, uint32_t view)
+{
+	if (view == ONNXHOOK_NONE)
+		return view;
+	struct onnxhook_value *v = &c->g->values[view];
+	v->view_src = src;
+	v->view_off = off;
+	if (onnxhook_hmap_put(&c->g->views, view_key(src, off, &v->shape), view) < 0)
+		return fail(c, -ENOMEM);
+	return view;
+}
+
+static uint32_t reshape_to(struct onnxhook_call *c, uint32_t src, const struct onnxhook_shape *shape)
+{
+	struct onnxhook_graph *g = c->g;
+
+	if (c->err || src == ONNXHOOK_NONE)
+		return fail(c, c->err ? c->err : -EINVAL);
+	struct onnxhook_value *v = &g->values[src];
+	if (onnxhook_shape_eq(&v->shape, shape))
+		return src;
+	if (onnxhook_shape_numel(&v->shape, 0) != onnxhook_shape_numel(shape, 0))
+		return fail(c, -EINVAL);
+	uint32_t cached = find_view(g, src, 0, v->nbytes, shape);
+	if (cached != ONNXHOOK_NONE)
+		return cached;
+	uint32_t in[2] = {src, onnxhook_call_const_i64(c, shape->rank, shape->dims, "shape")};
+	return remember_view(c, src, 0,
+			     onnxhook_call_node(c, "Reshape", 2, in, 0, NULL, shape->rank, shape->dims));
+}
+
+/* The bytes [off, off+len) of value src as a tensor of their own: a Slice along the outermost
+ * axis on which the range is a contiguous block (a batch item, a channel range, rows), else a
+ * Slice of the flattened value. */
+static uint32_t slice_view(struct onnxhook_call *c, uint32_t src, uint64_t off, uint64_t len)
+{
+	struct onnxhook_graph *g = c->g;
+	struct onnxhook_value *v = &g->values[src];
+	size_t es = onnxhook_dtype_size(v->dtype);
+
+	if (off % es || len % es || len == 0 || v->nbytes == 0)
+		return fail(c, -EINVAL);
+	uint32_t cached = find_view(g, src, off, len, NULL);
+	if (cached != ONNXHOOK_NONE)
+		return cached;
+
+	const struct onnxhook_shape V = v->shape;
+	const uint32_t whole = src;
+	int64_t e0 = (int64_t)(off / es), n = (int64_t)(len / es);
+	int64_t total = onnxhook_shape_numel(&V, 0), stride = total;
+	int64_t starts[ONNXHOOK_MAX_RANK], ends[ONNXHOOK_MAX_RANK], axes[ONNXHOOK_MAX_RANK];
+	struct onnxhook_shape out = V;
+	int na = 0, k;
+
+	/* stride: elements per index of axis k (product of the dims after k). */
+	for (k = 0; k < V.rank; k++) {
+		stride /= V.dims[k] ? V.dims[k] : 1;
+		int64_t block = stride * V.dims[k];
+		if (stride && e0 % stride == 0 && n % stride == 0 && e0 / block == (e0 + n - 1) / block)
+			break;
+	}
+	if (k < V.rank) {
+		int64_t block = stride * V.dims[k];
+		int64_t p = e0 / block; /* flat index over the axes before k */
+		for (int i = k - 1; i >= 0; i--) {
+			int64_t idx = p % V.dims[i];
+			p /= V.dims[i];
+			out.dims[i] = 1;
+			if (V.dims[i] != 1) {
+				axes[na] = i;
+				starts[na] = idx;
+				ends[na++] = idx + 1;
+			}
+		}
+		axes[na] = k;
+		starts[na] = (e0 % block) / stride;
+		ends[na] = starts[na] + n / stride;
+		out.dims[k] = n / stride;
+		na++;
+	} else {
+		struct onnxhook_shape flat = {.rank = 1, .dims = {total}};
+		src = reshape_to(c, src, &flat);
+		out = (struct onnxhook_shape){.rank = 1, .dims = {n}};
+		axes[0] = 0;
+		starts[0] = e0;
+		ends[0] = e0 + n;
+		na = 1;
+	}
+	uint32_t in[4] = {
+		src,
+		onnxhook_call_const_i64(c, na, starts, "starts"),
+		onnxhook_call_const_i64(c, na, ends, "ends"),
+		onnxhook_call_const_i64(c, na, axes, "axes"),
+	};
+	uint32_t view = onnxhook_call_node(c, "Slice", 4, in, 0, NULL, out.rank, out.dims);
+	/* Cached under the value the bytes came from, whatever Reshape was needed on the way. */
+	return remember_view(c, whole, off, view);
+}
+
+/* Several tensors that lie one after another in memory, read as one tensor of shape `shape`:
+ * a Concat along the one axis where they differ when that is their memory order (the axes
+ * before it all 1), else a Concat of their flattened forms; then a Reshape if needed. */
+static uint32_t concat_to(struct onnxhook_call *c, int n, const uint32_t *parts,
+			  const struct onnxhook_shape *shape)
+{
+	struct onnxhook_graph *g = c->g;
+	const struct onnxhook_shape *s0 = &g->values[parts[0]].shape;
+	int axis = -1;
+
+	for (int a = 0; a < s0->rank && axis < 0; a++) {
+		bool ok = true;
+		for (int j = 0; j < a && ok; j++)
+			ok = s0->dims[j] == 1;
+		for (int i = 1; i < n && ok; i++) {
+			const struct onnxhook_shape *s = &g->values[parts[i]].shape;
+			ok = s->rank == s0->rank;
+			for (int j = 0; j < s0->rank && ok; j++)
+				ok = j == a || s->dims[j] == s0->dims[j];
+		}
+		if (ok)
+			axis = a;
+	}
+	struct onnxhook_shape cat;
+	uint32_t *in = calloc((size_t)n, sizeof(*in));
+	if (!in)
+		return fail(c, -ENOMEM);
+	if (axis >= 0) {
+		cat = *s0;
+		cat.dims[axis] = 0;
+		for (int i = 0; i < n; i++) {
+			in[i] = parts[i];
+			cat.dims[axis] += g->values[parts[i]].shape.dims[axis];
+		}
+	} else {
+		axis = 0;
+		cat = (struct onnxhook_shape){.rank = 1};
+		for (int i = 0; i < n; i++) {
+			struct onnxhook_shape flat = {.rank = 1};
+			flat.dims[0] = onnxhook_shape_numel(&g->values[parts[i]].shape, 0);
+			in[i] = reshape_to(c, parts[i], &flat);
+			cat.dims[0] += flat.dims[0];
+		}
+	}
+	struct onnxhook_attr attr = onnxhook_attr_int("axis", axis);
+	uint32_t out = onnxhook_call_node(c, "Concat", n, in, 1, &attr, cat.rank, cat.dims);
+	free(in);
+	return reshape_to(c, out, shape);
+}
+
+static int add_pending(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, uint32_t value,
+		       bool is_input)
+{
+	if (c->n_pending == ONNXHOOK_CALL_MAX_PENDING)
+		return fail(c, -ENOSPC), -ENOSPC;
+	c->pending[c->n_pending++] = (struct onnxhook_pending){lo, hi, value, is_input};
+	return 0;
+}
+
+static uint32_t new_input(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi,
+			  enum onnxhook_dtype dtype, const struct onnxhook_shape *shape)
+{
+	uint32_t v = new_value(c, ONNXHOOK_VALUE_INPUT, dtype, shape);
+
+	if (v == ONNXHOOK_NONE || add_pending(c, lo, hi, v, true) < 0)
+		return ONNXHOOK_NONE;
+	c->g->values[v].ordinal = c->g->n_inputs++;
+	return v;
+}
+
+struct piece {
+	uint32_t value;
+	uint64_t off, len;
+};
+
+uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxhook_dtype dtype,
+			    int rank, const int64_t *dims)
+{
+	struct onnxhook_graph *g = c->g;
+	struct onnxhook_shape shape = onnxhook_shape_make(rank, dims);
+	size_t es = onnxhook_dtype_size(dtype);
+
+	if (c->err)
+		return ONNXHOOK_NONE;
+	int64_t numel = shape.rank < 0 ? -1 : onnxhook_shape_numel(&shape, es);
+	uintptr_t lo = (uintptr_t)ptr, hi;
+	if (numel <= 0 || !ptr || __builtin_add_overflow(lo, (uint64_t)numel * es, &hi))
+		return fail(c, -EINVAL);
+
+	/* Inputs found earlier in this same call (e.g. add(x, x) of a graph input). */
+	for (int i = 0; i < c->n_pending; i++) {
+		if (!c->pending[i].is_input || c->pending[i].hi <= lo || c->pending[i].lo >= hi)
+			continue;
+		if (c->pending[i].lo == lo && c->pending[i].hi == hi)
+			return reshape_to(c, c->pending[i].value, &shape);
+		return fail(c, -ENOTSUP); /* overlapping fresh inputs in one call: not modelled */
+	}
+
+	struct piece local[8], *pieces = local;
+	size_t np = 0, cap = 8;
+	uintptr_t cur = lo;
+	uint32_t result = ONNXHOOK_NONE;
+
+	for (size_t i = onnxhook_memmap_first(&g->mem, lo); cur < hi; i++) {
+		const struct onnxhook_mapping *e = i < g->mem.n ? &g->mem.v[i] : NULL;
+		uintptr_t s = e && e->lo < hi ? (e->lo > cur ? e->lo : cur) : hi;
+		if (np + 2 > cap) {
+			struct piece *p = malloc(cap * 2 * sizeof(*p));
+			if (!p) {
+				fail(c, -ENOMEM);
+				goto out;
+			}
+			memcpy(p, pieces, np * sizeof(*p));
+			if (pieces != local)
+				free(pieces);
+			pieces = p;
+			cap *= 2;
+		}
+		if (s > cur) /* bytes no recorded op wrote: a graph input */
+			pieces[np++] = (struct piece){ONNXHOOK_NONE, cur, s - cur};
+		if (s >= hi)
+			break;
+		uintptr_t t = e->hi < hi ? e->hi : hi;
+		pieces[np++] = (struct piece){e->value, e->offset + (s - e->lo), t - s};
+		cur = t;
+	}
+
+	if (np == 1 && pieces[0].value == ONNXHOOK_NONE) {
+		result = new_input(c, lo, hi, dtype, &shape);
+		goto out;
+	}
+	uint32_t *parts = malloc(np * sizeof(*parts));
+	if (!parts) {
+		fail(c, -ENOMEM);
+		goto out;
+	}
+	uintptr_t at = lo;
+	for (size_t i = 0; i < np && !c->err; i++) {
+		struct piece *p = &pieces[i];
+		if (p->value == ONNXHOOK_NONE) {
+			struct onnxhook_shape flat = {.rank = 1, .dims = {(int64_t)(p->len / es)}};
+			if (p->len % es)
+				fail(c, -EINVAL);
+			parts[i] = new_input(c, at, at + p->len, dtype, &flat);
+		} else if (g->values[p->value].dtype != dtype) {
+			fail(c, -EINVAL);
+		} else if (p->off == 0 && p->len == g->values[p->value].nbytes) {
+			parts[i] = p->value;
+		} else {
+			parts[i] = slice_view(c, p->value, p->off, p->len);
+		}
+		at += p->len;
+	}
+	if (!c->err)
+		result = np == 1 ? reshape_to(c, parts[0], &shape) : concat_to(c, (int)np, parts, &shape);
+	free(parts);
+out:
+	if (pieces != local)
+		free(pieces);
+	return c->err ? ONNXHOOK_NONE : result;
+}
+
+uint32_t onnxhook_call_weight(struct onnxhook_call *c, const void *ptr, enum onnxhook_dtype dtype,
+			      int rank, const int64_t *dims, const char *role)
+{
+	struct onnxhook_shape shape = onnxhook_shape_make(rank, dims);
+	int64_t numel = shape.rank < 0 ? -1 : onnxhook_shape_numel(&shape, onnxhook_dtype_size(dtype));
+	uintptr_t lo = (uintptr_t)ptr, hi;
+
+	if (c->err)
+		return ONNXHOOK_NONE;
+	if (numel <= 0 || !ptr ||
+	    __builtin_add_overflow(lo, (uint64_t)numel * onnxhook_dtype_size(dtype), &hi))
+		return fail(c, -EINVAL);
+	/* Parameters computed by recorded ops at run time are data, not constants. */
+	if (onnxhook_memmap_overlaps(&c->g->mem, lo, hi))
+		return onnxhook_call_read(c, ptr, dtype, rank, dims);
+	return find_or_add_initializer(c, lo, dtype, &shape, ptr, role);
+}
+
+void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr)
+{
+	if (c->err)
+		return;
+	if (value >= c->g->n_values || !ptr)
+		return (void)fail(c, -EINVAL);
+	uintptr_t lo = (uintptr_t)ptr, hi;
+	if (__builtin_add_overflow(lo, c->g->values[value].nbytes, &hi))
+		return (void)fail(c, -EINVAL);
+	add_pending(c, lo, hi, value, false);
+}
+
+static void rollback(struct onnxhook_call *c)
+{
+	struct onnxhook_graph *g = c->g;
+
+	while (g->n_nodes > c->mark_nodes) {
+		struct onnxhook_node *n = &g->nodes[--g->n_nodes];
+		for (int i = 0; i < n->n_inputs; i++) {
+			if (n->inputs[i] == ONNXHOOK_NONE || n->inputs[i] >= c->mark_values)
+				continue;
+			struct onnxhook_value *v = &g->values[n->inputs[i]];
+			if (--v->consumers == 0)
+				v->first_consumer = ONNXHOOK_NONE;
+		}
+		int slot = op_slot(g, n->op_type);
+		if (slot >= 0)
+			g->op_counter[slot]--;
+		free_node(n);
+	}
+	while (g->n_values > c->mark_values)
+		free(g->values[--g->n_values].data);
+	g->n_inputs = c->mark_inputs;
+	g->n_initializers = c->mark_inits;
+	g->weight_bytes = c->mark_weight_bytes;
+}
+
+int onnxhook_call_end(struct onnxhook_call *c)
+{
+	struct onnxhook_graph *g = c->g;
+
+	/* Inputs found by reads first, then the call's writes: an in-place op on a graph input
+	 * leaves its output mapped there. */
+	for (int pass = 0; pass < 2 && !c->err; pass++) {
+		for (int i = 0; i < c->n_pending && !c->err; i++) {
+			if (c->pending[i].is_input != (pass == 0))
+				continue;
+			int r = onnxhook_memmap_assign(&g->mem, c->pending[i].lo, c->pending[i].hi,
+						       c->pending[i].value, 0);
+			if (r < 0)
+				fail(c, r);
+		}
+	}
+	if (c->err) {
+		if (c->err != -ECANCELED) {
+			rollback(c);
+			/* The memory map may be half-updated (only on ENOMEM): stop recording. */
+			g->failed = true;
+		}
+		return c->err;
+	}
+	return 0;
+}
+
+uint32_t onnxhook_graph_finish(struct onnxhook_graph *g)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < g->n_values; i++) {
+		struct onnxhook_value *v = &g->values[i];
+		if (v->kind == ONNXHOOK_VALUE_NODE && v->consumers == 0)
+			v->ordinal = n++;
+	}
+	return n;
+}
+
+void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t len)
+{
+	size_t o = 0;
+	uint32_t counts[64] = {0};
+	const char *names[64];
+	size_t k = 0;
+
+	if (len)
+		buf[0] = '\0';
+	/* By first appearance in the graph. */
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		size_t j;
+		for (j = 0; j < k; j++)
+			if (!strcmp(names[j], g->nodes[i].op_type))
+				break;
+		if (j == k) {
+			if (k == 64)
+				continue;
+			names[k++] = g->nodes[i].op_type;
+		}
+		counts[j]++;
+	}
+	for (size_t j = 0; j < k && o < len; j++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s %u", j ? ", " : "", names[j], counts[j]);
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/* onnxhook core: host-neutral recorder (versioned memory map, graph) and ONNX writer. */
+#ifndef ONNXHOOK_H
+#define ONNXHOOK_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ONNXHOOK_MAX_RANK 8
+#define ONNXHOOK_NONE UINT32_MAX /* "no value" */
+
+/* ---- logging ----------------------------------------------------------------------------- */
+
+enum onnxhook_log_level {
+	ONNXHOOK_LOG_QUIET, /* errors only */
+	ONNXHOOK_LOG_INFO,  /* + warnings and one summary line at exit */
+	ONNXHOOK_LOG_DEBUG, /* + one line per recorded call */
+};
+
+/* Where log lines go (a file descriptor the host app does not own) and how much is said. */
+void onnxhook_log_init(int fd, enum onnxhook_log_level level);
+enum onnxhook_log_level onnxhook_log_level(void);
+/* One line, prefixed "onnxhook: "; printed when level <= the configured level. Errors are
+ * printed at every level, so a bad configuration is never silent. */
+void onnxhook_log(enum onnxhook_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define onnxhook_error(...) onnxhook_log(ONNXHOOK_LOG_QUIET, "error: " __VA_ARGS__)
+#define onnxhook_warn(...) onnxhook_log(ONNXHOOK_LOG_INFO, "warning: " __VA_ARGS__)
+#define onnxhook_info(...) onnxhook_log(ONNXHOOK_LOG_INFO, __VA_ARGS__)
+#define onnxhook_debug(...) onnxhook_log(ONNXHOOK_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- configuration ----------------------------------------------------------------------- */
+
+struct onnxhook_config {
+	char output[4096];   /* output path template (%p, %e, %%) */
+	bool output_explicit; /* ONNXHOOK_OUTPUT was given: replace atomically */
+	enum onnxhook_log_level log;
+	int opset;
+};
+
+/* Reads the ONNXHOOK_* variables through getenv_fn (secure_getenv in the preload). An empty
+ * value means unset. Returns 0, or -EINVAL with one human-readable line in err (naming the
+ * variable and what it accepts); cfg then holds defaults. */
+int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const char *), char *err,
+			 size_t errlen);
+
+/* Expands %p (pid), %e (exe basename), %% in tmpl. Returns 0 or -EINVAL (unknown or trailing
+ * %) / -ENAMETOOLONG. */
+int onnxhook_path_expand(const char *tmpl, pid_t pid, const char *exe, char *out, size_t outlen);
+
+/* ---- shapes ------------------------------------------------------------------------------ */
+
+struct onnxhook_shape {
+	int rank;
+	int64_t dims[ONNXHOOK_MAX_RANK];
+};
+
+/* Element count of a shape, or -1 if a dim is negative or the product overflows int64 or
+ * the byte size (count * elem_size) would not fit in size_t. */
+int64_t onnxhook_shape_numel(const struct onnxhook_shape *s, size_t elem_size);
+bool onnxhook_shape_eq(const struct onnxhook_shape *a, const struct onnxhook_shape *b);
+struct onnxhook_shape onnxhook_shape_make(int rank, const int64_t *dims);
+/* "1x3x224x224" */
+void onnxhook_shape_str(const struct onnxhook_shape *s, char *buf, size_t len);
+
+/* ---- versioned memory map ---------------------------------------------------------------- */
+
+/* An interval map: address range -> (value, byte offset of the range's start in that value).
+ * Ranges never overlap; assigning a range replaces whatever it covers (trimming neighbours). */
+struct onnxhook_mapping {
+	uintptr_t lo, hi; /* [lo, hi) */
+	uint32_t value;
+	uint64_t offset;
+};
+
+struct onnxhook_memmap {
+	struct onnxhook_mapping *v;
+	size_t n, cap;
+};
+
+void onnxhook_memmap_init(struct onnxhook_memmap *m);
+void onnxhook_memmap_free(struct onnxhook_memmap *m);
+int onnxhook_memmap_assign(struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi, uint32_t value,
+			   uint64_t offset);
+/* Index of the first mapping with hi > lo (may be m->n). Mappings from there on overlap
+ * [lo, hi) while their lo < hi. */
+size_t onnxhook_memmap_first(const struct onnxhook_memmap *m, uintptr_t lo);
+bool onnxhook_memmap_overlaps(const struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi);
+
+/* ---- graph ------------------------------------------------------------------------------- */
+
+enum onnxhook_dtype { ONNXHOOK_FLOAT = 1, ONNXHOOK_INT64 = 7 };
+size_t onnxhook_dtype_size(enum onnxhook_dtype t);
+
+enum onnxhook_value_kind {
+	ONNXHOOK_VALUE_INPUT,       /* graph input: memory no recorded op wrote */
+	ONNXHOOK_VALUE_NODE,        /* output of a node */
+	ONNXHOOK_VALUE_INITIALIZER, /* weights and constants, owned copy in data */
+};
+
+struct onnxhook_value {
+	enum onnxhook_value_kind kind;
+	enum onnxhook_dtype dtype;
+	struct onnxhook_shape shape;
+	size_t nbytes;
+	uint32_t producer;       /* node index (NODE) */
+	uint32_t first_consumer; /* node index or ONNXHOOK_NONE */
+	uint32_t consumers;
+	uint32_t ordinal;  /* input_N / output_N number, per kind */
+	const char *role;  /* initializer: "weight", "bias", "shape", ... (static string) */
+	void *data;        /* initializer bytes (owned) */
+	uint64_t hash;     /* initializer content hash */
+	uintptr_t origin;  /* initializer: host pointer it was copied from (0 for constants) */
+	uint32_t view_src; /* derived view (Slice/Reshape of a value): its source, else NONE */
+	uint64_t view_off; /* byte offset of the view in view_src */
+};
+
+enum onnxhook_attr_type {
+	ONNXHOOK_ATTR_INT,
+	ONNXHOOK_ATTR_INTS,
+	ONNXHOOK_ATTR_FLOAT,
+	ONNXHOOK_ATTR_STRING,
+};
+
+#define ONNXHOOK_MAX_ATTR_INTS 8
+
+struct onnxhook_attr {
+	const char *name; /* static string */
+	enum onnxhook_attr_type type;
+	int n;             /* INTS: count */
+	int64_t i;         /* INT */
+	int64_t ints[ONNXHOOK_MAX_ATTR_INTS];
+	float f;           /* FLOAT */
+	const char *s;     /* STRING: static string */
+};
+
+/* Attribute constructors for hook code. */
+struct onnxhook_attr onnxhook_attr_int(const char *name, int64_t v);
+struct onnxhook_attr onnxhook_attr_float(const char *name, float v);
+struct onnxhook_attr onnxhook_attr_ints(const char *name, int n, const int64_t *v);
+struct onnxhook_attr onnxhook_attr_string(const char *name, const char *v);
+
+struct onnxhook_node {
+	const char *op_type; /* static string, an ONNX op */
+	char *name;          /* unique: "<op>_<k>" */
+	uint32_t *inputs;    /* value ids; ONNXHOOK_NONE = omitted optional input */
+	int n_inputs;
+	uint32_t output;     /* every op we emit has one output */
+	struct onnxhook_attr *attrs;
+	int n_attrs;
+	const char *label;   /* the host symbol whose call produced it (static string) */
+};
+
+/* Hash multimap uint64 -> uint32 (open addressing). */
+struct onnxhook_hmap {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t n, cap; /* cap: power of two or 0 */
+};
+
+struct onnxhook_graph {
+	struct onnxhook_value *values;
+	size_t n_values, cap_values;
+	struct onnxhook_node *nodes;
+	size_t n_nodes, cap_nodes;
+	struct onnxhook_memmap mem;
+	struct onnxhook_hmap inits;  /* hash(origin, nbytes, shape, content) -> initializer id */
+	struct onnxhook_hmap views;  /* hash(value, offset, shape) -> derived value */
+	uint32_t n_inputs;
+	uint32_t n_initializers;
+	uint64_t weight_bytes;       /* bytes held in initializer copies */
+	uint32_t op_counter[64];     /* per op type name slot, for node names */
+	const char *op_names[64];
+	size_t n_op_names;
+	bool failed;                 /* a recording error happened: the graph is frozen */
+};
+
+void onnxhook_graph_init(struct onnxhook_graph *g);
+void onnxhook_graph_free(struct onnxhook_graph *g);
+
+/* One host call being recorded: a transaction. Reads resolve against the memory map as it was
+ * before the call; writes take effect at commit; on error nothing of the call stays. */
+#define ONNXHOOK_CALL_MAX_PENDING 16
+struct onnxhook_call {
+	struct onnxhook_graph *g;
+	const char *label;
+	size_t mark_values, mark_nodes;
+	uint32_t mark_inputs, mark_inits;
+	uint64_t mark_weight_bytes;
+	int err; /* first error (negative errno); later operations are no-ops */
+	int n_pending;
+	struct onnxhook_pending {
+		uintptr_t lo, hi;
+		uint32_t value;
+		bool is_input; /* an input discovered by a read (vs. an output write) */
+	} pending[ONNXHOOK_CALL_MAX_PENDING];
+};
+
+void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label);
+/* Data read of a dense tensor at ptr with the reader's shape: returns the value holding those
+ * bytes now (inserting Slice / Concat / Reshape as needed, or creating a graph input). */
+uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxhook_dtype dtype,
+			    int rank, const int64_t *dims);
+/* Weight read: an initializer copied when first seen, deduplicated by (pointer, size, shape,
+ * content). Memory written by a recorded op is followed as data instead. */
+uint32_t onnxhook_call_weight(struct onnxhook_call *c, const void *ptr, enum onnxhook_dtype dtype,
+			      int rank, const int64_t *dims, const char *role);
+/* A constant (copied, deduplicated by content). */
+uint32_t onnxhook_call_const(struct onnxhook_call *c, enum onnxhook_dtype dtype, int rank,
+			     const int64_t *dims, const void *data, const char *role);
+uint32_t onnxhook_call_const_i64(struct onnxhook_call *c, int n, const int64_t *v, const char *role);
+uint32_t onnxhook_call_const_f32(struct onnxhook_call *c, float v, const char *role);
+/* A node; returns its output value. inputs may contain ONNXHOOK_NONE for omitted optionals. */
+uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_inputs,
+			    const uint32_t *inputs, int n_attrs, const struct onnxhook_attr *attrs,
+			    int out_rank, const int64_t *out_dims);
+/* value now lives at ptr (its whole byte size). */
+void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
+/* Commit (0) or, if any step failed, roll back and return the error. */
+int onnxhook_call_end(struct onnxhook_call *c);
+
+/* Graph outputs: node values never consumed, in production order. Fills ordinals. */
+uint32_t onnxhook_graph_finish(struct onnxhook_graph *g);
+
+/* ---- writer ------------------------------------------------------------------------------ */
+
+struct onnxhook_write_opts {
+	int opset;
+	const char *producer_version;
+	const char *graph_name;
+};
+
+struct onnxhook_write_stats {
+	uint64_t bytes;       /* file size */
+	uint64_t parameters;  /* float elements in initializers */
+	uint32_t n_nodes, n_inputs, n_outputs;
+};
+
+/* Writes the model to path atomically: a temporary file beside it (O_EXCL, no symlink
+ * following), then rename. replace=false never replaces an existing file: the name gets
+ * ".1", ".2", … before the extension instead. final_path receives the name written. */
+int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
+		   bool replace, char *final_path, size_t final_len,
+		   struct onnxhook_write_stats *st);
+
+/* For tests: serialise to a memory buffer (malloc'd). */
+int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
+		       size_t *len);
+
+/* "Conv 20, Relu 17, ..." ordered by first appearance. */
+void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t len);
+
+#endif /* ONNXHOOK_H */

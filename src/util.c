@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* Shapes, hashing and a small hash multimap shared by the recorder. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnxhook.h"
+#include "util.h"
+
+int64_t onnxhook_shape_numel(const struct onnxhook_shape *s, size_t elem_size)
+{
+	int64_t n = 1;
+
+	if (s->rank < 0 || s->rank > ONNXHOOK_MAX_RANK)
+		return -1;
+	for (int i = 0; i < s->rank; i++) {
+		if (s->dims[i] < 0 || __builtin_mul_overflow(n, s->dims[i], &n))
+			return -1;
+	}
+	if (elem_size && (uint64_t)n > SIZE_MAX / elem_size)
+		return -1;
+	return n;
+}
+
+bool onnxhook_shape_eq(const struct onnxhook_shape *a, const struct onnxhook_shape *b)
+{
+	return a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof(a->dims[0]));
+}
+
+struct onnxhook_shape onnxhook_shape_make(int rank, const int64_t *dims)
+{
+	struct onnxhook_shape s = {.rank = rank};
+
+	if (rank < 0 || rank > ONNXHOOK_MAX_RANK) {
+		s.rank = -1;
+		return s;
+	}
+	memcpy(s.dims, dims, (size_t)rank * sizeof(dims[0]));
+	return s;
+}
+
+void onnxhook_shape_str(const struct onnxhook_shape *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (int i = 0; i < s->rank && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? "x" : "", (long long)s->dims[i]);
+	if (s->rank == 0 && len > 7)
+		strcpy(buf, "scalar");
+}
+
+size_t onnxhook_dtype_size(enum onnxhook_dtype t)
+{
+	return t == ONNXHOOK_INT64 ? 8 : 4;
+}
+
+uint64_t onnxhook_hash_bytes(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i = 0;
+
+	/* 8 bytes a step (FNV-1a style mixing): weights are hashed once each while recording. */
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+uint64_t onnxhook_hash_u64(uint64_t h, uint64_t v)
+{
+	return onnxhook_hash_bytes(h, &v, sizeof(v));
+}
+
+static size_t slot(uint64_t key, size_t cap)
+{
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	return (size_t)key & (cap - 1);
+}
+
+int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val)
+{
+	if ((m->n + 1) * 4 > m->cap * 3) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+		uint64_t *keys = malloc(cap * sizeof(*keys));
+		uint32_t *vals = malloc(cap * sizeof(*vals));
+		if (!keys || !vals) {
+			free(keys);
+			free(vals);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < cap; i++)
+			vals[i] = ONNXHOOK_NONE;
+		for (size_t i = 0; i < m->cap; i++) {
+			if (m->vals[i] == ONNXHOOK_NONE)
+				continue;
+			size_t s = slot(m->keys[i], cap);
+			while (vals[s] != ONNXHOOK_NONE)
+				s = (s + 1) & (cap - 1);
+			keys[s] = m->keys[i];
+			vals[s] = m->vals[i];
+		}
+		free(m->keys);
+		free(m->vals);
+		m->keys = keys;
+		m->vals = vals;
+		m->cap = cap;
+	}
+	size_t s = slot(key, m->cap);
+	while (m->vals[s] != ONNXHOOK_NONE)
+		s = (s + 1) & (m->cap - 1);
+	m->keys[s] = key;
+	m->vals[s] = val;
+	m->n++;
+	return 0;
+}
+
+uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t *iter)
+{
+	if (!m->cap)
+		return ONNXHOOK_NONE;
+	size_t s = *iter == SIZE_MAX ? slot(key, m->cap) : (*iter + 1) & (m->cap - 1);
+	for (; m->vals[s] != ONNXHOOK_NONE; s = (s + 1) & (m->cap - 1)) {
+		if (m->keys[s] == key) {
+			*iter = s;
+			return m->vals[s];
+		}
+	}
+	return ONNXHOOK_NONE;
+}
+
+void onnxhook_hmap_free(struct onnxhook_hmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}

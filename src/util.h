@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal helpers of the core (not used by hosts). */
+#ifndef ONNXHOOK_UTIL_H
+#define ONNXHOOK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "onnxhook.h"
+
+#define ONNXHOOK_HASH_SEED 0xcbf29ce484222325ULL
+
+uint64_t onnxhook_hash_bytes(uint64_t h, const void *data, size_t len);
+uint64_t onnxhook_hash_u64(uint64_t h, uint64_t v);
+
+int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val);
+/* Iterate values stored under key: start with *iter = SIZE_MAX; ONNXHOOK_NONE ends. */
+uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t *iter);
+void onnxhook_hmap_free(struct onnxhook_hmap *m);
+
+#endif

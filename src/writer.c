@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/* The ONNX writer: graph -> protobuf-c ModelProto -> streamed to a temporary file -> rename. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "onnx.pb-c.h"
+#include "onnxhook.h"
+
+/* ---- a bump allocator for the message tree (freed in one go) ----------------------------- */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+	int err;
+};
+
+static void *arena_alloc(struct arena *a, size_t size)
+{
+	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!a->head || a->head->cap - a->head->used < size) {
+		size_t cap = size > 65536 ? size : 65536;
+		struct arena_chunk *c = malloc(sizeof(*c) + cap);
+		if (!c) {
+			a->err = -ENOMEM;
+			return NULL;
+		}
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+	}
+	void *p = (char *)a->head->data + a->head->used;
+	a->head->used += size;
+	memset(p, 0, size);
+	return p;
+}
+
+static char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	char tmp[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	char *s = arena_alloc(a, (size_t)n + 1);
+	if (!s)
+		return NULL;
+	if ((size_t)n < sizeof(tmp)) {
+		memcpy(s, tmp, (size_t)n + 1);
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	return s;
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct arena_chunk *c = a->head;
+		a->head = c->next;
+		free(c);
+	}
+}
+
+/* A message copied from its generated initialiser (which sets the descriptor). */
+static void *arena_copy(struct arena *a, const void *init, size_t size)
+{
+	void *p = arena_alloc(a, size);
+
+	if (p)
+		memcpy(p, init, size);
+	return p;
+}
+#define NEW(a, type, INIT) ((type *)arena_copy(a, &(const type)INIT, sizeof(type)))
+#define ARRAY(a, type, n) ((type *)arena_alloc(a, sizeof(type) * ((n) ? (n) : 1)))
+
+/* ---- model construction ------------------------------------------------------------------ */
+
+static char **value_names(struct arena *a, const struct onnxhook_graph *g)
+{
+	char **names = ARRAY(a, char *, g->n_values);
+
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < g->n_values; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		switch (v->kind) {
+		case ONNXHOOK_VALUE_INPUT:
+			names[i] = arena_printf(a, "input_%u", v->ordinal);
+			break;
+		case ONNXHOOK_VALUE_NODE:
+			names[i] = v->consumers ? arena_printf(a, "%s", g->nodes[v->producer].name)
+						: arena_printf(a, "output_%u", v->ordinal);
+			break;
+		case ONNXHOOK_VALUE_INITIALIZER:
+			/* Named after the first node that uses it: "Conv_3.weight". */
+			names[i] = v->first_consumer != ONNXHOOK_NONE
+					   ? arena_printf(a, "%s.%s", g->nodes[v->first_consumer].name,
+							  v->role ? v->role : "const")
+					   : arena_printf(a, "unused_%u", v->ordinal);
+			break;
+		}
+		if (!names[i])
+			return NULL;
+	}
+	return names;
+}
+
+static Onnx__ValueInfoProto *value_info(struct arena *a, const struct onnxhook_value *v, char *name)
+{
+	Onnx__ValueInfoProto *vi = NEW(a, Onnx__ValueInfoProto, ONNX__VALUE_INFO_PROTO__INIT);
+	Onnx__TypeProto *tp = NEW(a, Onnx__TypeProto, ONNX__TYPE_PROTO__INIT);
+	Onnx__TypeProto__Tensor *tt = NEW(a, Onnx__TypeProto__Tensor, ONNX__TYPE_PROTO__TENSOR__INIT);
+	Onnx__TensorShapeProto *sp = NEW(a, Onnx__TensorShapeProto, ONNX__TENSOR_SHAPE_PROTO__INIT);
+	Onnx__TensorShapeProto__Dimension **dims =
+		ARRAY(a, Onnx__TensorShapeProto__Dimension *, v->shape.rank);
+
+	if (!vi || !tp || !tt || !sp || !dims)
+		return NULL;
+	for (int d = 0; d < v->shape.rank; d++) {
+		dims[d] = NEW(a, Onnx__TensorShapeProto__Dimension,
+			      ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT);
+		if (!dims[d])
+			return NULL;
+		dims[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+		dims[d]->dim_value = v->shape.dims[d];
+	}
+	sp->n_dim = (size_t)v->shape.rank;
+	sp->dim = dims;
+	tt->has_elem_type = 1;
+	tt->elem_type = (int32_t)v->dtype;
+	tt->shape = sp;
+	tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+	tp->tensor_type = tt;
+	vi->name = name;
+	vi->type = tp;
+	return vi;
+}
+
+static Onnx__AttributeProto *attribute(struct arena *a, const struct onnxhook_attr *at)
+{
+	Onnx__AttributeProto *p = NEW(a, Onnx__AttributeProto, ONNX__ATTRIBUTE_PROTO__INIT);
+
+	if (!p)
+		return NULL;
+	p->name = (char *)at->name;
+	p->has_type = 1;
+	switch (at->type) {
+	case ONNXHOOK_ATTR_INT:
+		p->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+		p->has_i = 1;
+		p->i = at->i;
+		break;
+	case ONNXHOOK_ATTR_FLOAT:
+		p->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+		p->has_f = 1;
+		p->f = at->f;
+		break;
+	case ONNXHOOK_ATTR_INTS:
+		p->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+		p->n_ints = (size_t)at->n;
+		p->ints = (int64_t *)at->ints;
+		break;
+	case ONNXHOOK_ATTR_STRING:
+		p->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+		p->has_s = 1;
+		p->s.data = (uint8_t *)at->s;
+		p->s.len = strlen(at->s);
+		break;
+	}
+	return p;
+}
+
+static Onnx__NodeProto *node_proto(struct arena *a, const struct onnxhook_node *n, char **names)
+{
+	Onnx__NodeProto *p = NEW(a, Onnx__NodeProto, ONNX__NODE_PROTO__INIT);
+	int n_in = n->n_inputs;
+
+	if (!p)
+		return NULL;
+	while (n_in > 0 && n->inputs[n_in - 1] == ONNXHOOK_NONE)
+		n_in--; /* trailing omitted optionals are simply absent */
+	p->input = ARRAY(a, char *, n_in);
+	p->output = ARRAY(a, char *, 1);
+	p->attribute = ARRAY(a, Onnx__AttributeProto *, n->n_attrs);
+	if (!p->input || !p->output || !p->attribute)
+		return NULL;
+	p->n_input = (size_t)n_in;
+	for (int i = 0; i < n_in; i++)
+		p->input[i] = n->inputs[i] == ONNXHOOK_NONE ? "" : names[n->inputs[i]];
+	p->n_output = 1;
+	p->output[0] = names[n->output];
+	p->name = n->name;
+	p->op_type = (char *)n->op_type;
+	p->n_attribute = (size_t)n->n_attrs;
+	for (int i = 0; i < n->n_attrs; i++) {
+		if (!(p->attribute[i] = attribute(a, &n->attrs[i])))
+			return NULL;
+	}
+	return p;
+}
+
+static Onnx__TensorProto *initializer(struct arena *a, const struct onnxhook_value *v, char *name)
+{
+	Onnx__TensorProto *t = NEW(a, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
+
+	if (!t)
+		return NULL;
+	t->n_dims = (size_t)v->shape.rank;
+	t->dims = ARRAY(a, int64_t, v->shape.rank);
+	if (!t->dims)
+		return NULL;
+	memcpy(t->dims, v->shape.dims, (size_t)v->shape.rank * sizeof(int64_t));
+	t->has_data_type = 1;
+	t->data_type = (int32_t)v->dtype;
+	t->name = name;
+	/* raw_data points at the recorded copy: the weights are never copied again. */
+	t->has_raw_data = 1;
+	t->raw_data.len = v->nbytes;
+	t->raw_data.data = v->data;
+	return t;
+}
+
+static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhook_write_opts *o,
+		 Onnx__ModelProto *model, struct onnxhook_write_stats *st)
+{
+	Onnx__GraphProto *graph = NEW(a, Onnx__GraphProto, ONNX__GRAPH_PROTO__INIT);
+	Onnx__OperatorSetIdProto *opset = NEW(a, Onnx__OperatorSetIdProto, ONNX__OPERATOR_SET_ID_PROTO__INIT);
+	Onnx__OperatorSetIdProto **opsets = ARRAY(a, Onnx__OperatorSetIdProto *, 1);
+	uint32_t n_outputs = onnxhook_graph_finish(g);
+	char **names = value_names(a, g);
+
+	if (!graph || !opset || !opsets || !names)
+		return -ENOMEM;
+	memset(st, 0, sizeof(*st));
+
+	graph->node = ARRAY(a, Onnx__NodeProto *, g->n_nodes);
+	graph->initializer = ARRAY(a, Onnx__TensorProto *, g->n_initializers);
+	graph->input = ARRAY(a, Onnx__ValueInfoProto *, g->n_inputs);
+	graph->output = ARRAY(a, Onnx__ValueInfoProto *, n_outputs);
+	graph->value_info = ARRAY(a, Onnx__ValueInfoProto *, g->n_values);
+	if (!graph->node || !graph->initializer || !graph->input || !graph->output || !graph->value_info)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		if (!(graph->node[graph->n_node++] = node_proto(a, &g->nodes[i], names)))
+			return -ENOMEM;
+	}
+	/* Values in id order: inputs in first-read order, outputs in production order. */
+	for (size_t i = 0; i < g->n_values; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		void *p = (void *)1;
+		switch (v->kind) {
+		case ONNXHOOK_VALUE_INPUT:
+			p = graph->input[graph->n_input++] = value_info(a, v, names[i]);
+			break;
+		case ONNXHOOK_VALUE_NODE:
+			if (v->consumers)
+				p = graph->value_info[graph->n_value_info++] = value_info(a, v, names[i]);
+			else
+				p = graph->output[graph->n_output++] = value_info(a, v, names[i]);
+			break;
+		case ONNXHOOK_VALUE_INITIALIZER:
+			if (!v->consumers)
+				break;
+			p = graph->initializer[graph->n_initializer++] = initializer(a, v, names[i]);
+			if (v->dtype == ONNXHOOK_FLOAT)
+				st->parameters += v->nbytes / 4;
+			break;
+		}
+		if (!p)
+			return -ENOMEM;
+	}
+	graph->name = (char *)(o->graph_name ? o->graph_name : "onnxhook");
+
+	opset->domain = "";
+	opset->has_version = 1;
+	opset->version = o->opset ? o->opset : 17;
+	opsets[0] = opset;
+	model->has_ir_version = 1;
+	model->ir_version = 8;
+	model->n_opset_import = 1;
+	model->opset_import = opsets;
+	model->producer_name = "onnxhook";
+	model->producer_version = (char *)(o->producer_version ? o->producer_version : "");
+	model->graph = graph;
+	st->n_nodes = (uint32_t)graph->n_node;
+	st->n_inputs = (uint32_t)graph->n_input;
+	st->n_outputs = (uint32_t)graph->n_output;
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+/* protobuf-c calls append() with small pieces and with whole weight blobs: gather the small
+ * ones into a 1 MiB buffer and pass big ones straight to write(2). */
+struct fd_buffer {
+	ProtobufCBuffer base;
+	int fd;
+	int err;
+	size_t len;
+	uint64_t total;
+	uint8_t data[1 << 20];
+};
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void fd_buffer_flush(struct fd_buffer *b)
+{
+	if (b->len && !b->err)
+		b->err = write_all(b->fd, b->data, b->len);
+	b->len = 0;
+}
+
+static void fd_buffer_append(ProtobufCBuffer *base, size_t len, const uint8_t *data)
+{
+	struct fd_buffer *b = (struct fd_buffer *)base;
+
+	b->total += len;
+	if (b->err)
+		return;
+	if (len > sizeof(b->data) - b->len) {
+		fd_buffer_flush(b);
+		if (len >= sizeof(b->data) / 2) {
+			if (!b->err)
+				b->err = write_all(b->fd, data, len);
+			return;
+		}
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+static int serialise_to_fd(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, int fd,
+			   struct onnxhook_write_stats *st)
+{
+	struct arena a = {0};
+	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+	struct fd_buffer *b = malloc(sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	r = build(&a, g, o, &model, st);
+	if (r == 0) {
+		b->base.append = fd_buffer_append;
+		b->fd = fd;
+		b->err = 0;
+		b->len = 0;
+		b->total = 0;
+		onnx__model_proto__pack_to_buffer(&model, &b->base);
+		fd_buffer_flush(b);
+		r = b->err;
+		st->bytes = b->total;
+	}
+	free(b);
+	arena_free(&a);
+	return r;
+}
+
+int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
+		       size_t *len)
+{
+	struct arena a = {0};
+	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+	struct onnxhook_write_stats st;
+	int r = build(&a, g, o, &model, &st);
+
+	*buf = NULL;
+	*len = 0;
+	if (r == 0) {
+		*len = onnx__model_proto__get_packed_size(&model);
+		*buf = malloc(*len ? *len : 1);
+		if (*buf)
+			onnx__model_proto__pack(&model, *buf);
+		else
+			r = -ENOMEM;
+	}
+	arena_free(&a);
+	return r;
+}
+
+/* "dir/app.12.onnx" + k -> "dir/app.12.k.onnx" (the extension stays last). */
+static int numbered(const char *path, unsigned k, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash ? slash + 1 : path, '.');
+	int n;
+
+	if (k == 0)
+		n = snprintf(out, len, "%s", path);
+	else if (dot && dot != (slash ? slash + 1 : path))
+		n = snprintf(out, len, "%.*s.%u%s", (int)(dot - path), path, k, dot);
+	else
+		n = snprintf(out, len, "%s.%u", path, k);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int publish(const char *tmp, const char *path, bool replace, char *final_path, size_t final_len)
+{
+	if (replace) {
+		/* rename(2) replaces the directory entry: a symlink there is replaced, never followed. */
+		if (rename(tmp, path) < 0)
+			return -errno;
+		return numbered(path, 0, final_path, final_len);
+	}
+	for (unsigned k = 0; k < 10000; k++) {
+		char cand[4096];
+		int r = numbered(path, k, cand, sizeof(cand));
+		if (r < 0)
+			return r;
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, cand, RENAME_NOREPLACE) == 0)
+			return numbered(cand, 0, final_path, final_len);
+		if (errno == EEXIST)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -errno;
+		/* File systems without RENAME_NOREPLACE: link(2) also refuses to replace. */
+		if (link(tmp, cand) == 0) {
+			unlink(tmp);
+			return numbered(cand, 0, final_path, final_len);
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
+		   bool replace, char *final_path, size_t final_len, struct onnxhook_write_stats *st)
+{
+	char tmp[4200];
+	int fd = -1, r;
+
+	for (unsigned k = 0; fd < 0; k++) {
+		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld%s%.0u", path, (long)getpid(), k ? "." : "",
+			     k) >= (int)sizeof(tmp))
+			return -ENAMETOOLONG;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0 && (errno != EEXIST || k == 100))
+			return -errno;
+	}
+	r = serialise_to_fd(g, o, fd, st);
+	if (close(fd) < 0 && r == 0)
+		r = -errno; /* e.g. a delayed ENOSPC or EIO on network file systems */
+	if (r == 0)
+		r = publish(tmp, path, replace, final_path, final_len);
+	if (r < 0)
+		unlink(tmp); /* never leave a half-written file behind */
+	return r;
+}
