@@ -268,9 +268,9 @@ uint32_t onnxhook_call_const_f32(struct onnxhook_call *c, float v, const char *r
 
 /* ---- views: Reshape, Slice, Concat ------------------------------------------------------- */
 
-static uint64_t view_key(uint32_t src, uint64_t off, const struct onnxhook_shape *shape)
+static uint64_t view_key(uint32_t src, uint64_t off, size_t nbytes)
 {
-	return shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(ONNXHOOK_HASH_SEED, src), off), shape);
+	return onnxhook_hash_u64(onnxhook_hash_u64(onnxhook_hash_u64(ONNXHOOK_HASH_SEED, src), off), nbytes);
 }
 
 /* A value is immutable, so a view of it made once serves every later read of the same bytes
@@ -281,7 +281,7 @@ static uint32_t find_view(struct onnxhook_graph *g, uint32_t src, uint64_t off, 
 	size_t it = SIZE_MAX;
 	uint32_t id;
 
-	while ((id = onnxhook_hmap_find(&g->views, view_key(src, off, shape), &it)) != ONNXHOOK_NONE) {
+	while ((id = onnxhook_hmap_find(&g->views, view_key(src, off, nbytes), &it)) != ONNXHOOK_NONE) {
 		if (id >= g->n_values)
 			continue;
 		struct onnxhook_value *v = &g->values[id];
@@ -299,7 +299,7 @@ static uint32_t remember_view(struct onnxhook_call *c, uint32_t src, uint64_t of
 	struct onnxhook_value *v = &c->g->values[view];
 	v->view_src = src;
 	v->view_off = off;
-	if (onnxhook_hmap_put(&c->g->views, view_key(src, off, &v->shape), view) < 0)
+	if (onnxhook_hmap_put(&c->g->views, view_key(src, off, v->nbytes), view) < 0)
 		return fail(c, -ENOMEM);
 	return view;
 }
@@ -398,33 +398,38 @@ static uint32_t concat_to(struct onnxhook_call *c, int n, const uint32_t *parts,
 			  const struct onnxhook_shape *shape)
 {
 	struct onnxhook_graph *g = c->g;
-	const struct onnxhook_shape *s0 = &g->values[parts[0]].shape;
+	const struct onnxhook_shape s0 = g->values[parts[0]].shape;
+	struct onnxhook_shape cat = {.rank = -1};
 	int axis = -1;
 
-	for (int a = 0; a < s0->rank && axis < 0; a++) {
+	/* Axes along which the parts, in memory order, concatenate: all dims but that one equal,
+	 * the ones before it 1. Prefer the axis that gives the reader's shape directly. */
+	for (int a = 0; a < s0.rank; a++) {
+		struct onnxhook_shape r = s0;
 		bool ok = true;
 		for (int j = 0; j < a && ok; j++)
-			ok = s0->dims[j] == 1;
+			ok = s0.dims[j] == 1;
 		for (int i = 1; i < n && ok; i++) {
 			const struct onnxhook_shape *s = &g->values[parts[i]].shape;
-			ok = s->rank == s0->rank;
-			for (int j = 0; j < s0->rank && ok; j++)
-				ok = j == a || s->dims[j] == s0->dims[j];
+			ok = s->rank == s0.rank;
+			for (int j = 0; j < s0.rank && ok; j++)
+				ok = j == a || s->dims[j] == s0.dims[j];
+			r.dims[a] += ok ? s->dims[a] : 0;
 		}
-		if (ok)
+		if (!ok)
+			continue;
+		if (axis < 0 || onnxhook_shape_eq(&r, shape)) {
 			axis = a;
+			cat = r;
+		}
+		if (onnxhook_shape_eq(&r, shape))
+			break;
 	}
-	struct onnxhook_shape cat;
 	uint32_t *in = calloc((size_t)n, sizeof(*in));
 	if (!in)
 		return fail(c, -ENOMEM);
 	if (axis >= 0) {
-		cat = *s0;
-		cat.dims[axis] = 0;
-		for (int i = 0; i < n; i++) {
-			in[i] = parts[i];
-			cat.dims[axis] += g->values[parts[i]].shape.dims[axis];
-		}
+		memcpy(in, parts, (size_t)n * sizeof(*in));
 	} else {
 		axis = 0;
 		cat = (struct onnxhook_shape){.rank = 1};

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Prints the hooked symbols, one per line, from the same lists the preload is built from. */
+#include <stdio.h>
+
+#include "tinynn.h"
+#include "tinynn-hooks.h"
+
+#define PRINT(name, params, args) puts(#name);
+
+int main(void)
+{
+	TINYNN_HOOKS(PRINT)
+	return 0;
+}

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: the recorder — versioned memory, views (Slice/Concat/Reshape), weights, rollback. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnxhook.h"
+
+static struct onnxhook_graph g;
+static float mem[4096]; /* the "host's" memory: only addresses matter */
+
+static void setup(void)
+{
+	onnxhook_graph_init(&g);
+}
+
+static void teardown(void)
+{
+	onnxhook_graph_free(&g);
+}
+
+/* One host call: y = op(x) with x read at in (shape xs) and y written at out (shape ys). */
+static uint32_t unary(const char *op, const float *in, int xr, const int64_t *xs, float *out, int yr,
+		      const int64_t *ys)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "test");
+	uint32_t x = onnxhook_call_read(&c, in, ONNXHOOK_FLOAT, xr, xs);
+	uint32_t y = onnxhook_call_node(&c, op, 1, &x, 0, NULL, yr, ys);
+	onnxhook_call_write(&c, y, out);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	return y;
+}
+
+static const struct onnxhook_node *producer(uint32_t v)
+{
+	ck_assert_int_eq(g.values[v].kind, ONNXHOOK_VALUE_NODE);
+	return &g.nodes[g.values[v].producer];
+}
+
+
+/* The value a read of `at` with shape s resolves to, in its own call. */
+static uint32_t read_as(const float *at, int rank, const int64_t *s)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "read");
+	uint32_t v = onnxhook_call_read(&c, at, ONNXHOOK_FLOAT, rank, s);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	return v;
+}
+
+static const int64_t *const_data(uint32_t v)
+{
+	ck_assert_int_eq(g.values[v].kind, ONNXHOOK_VALUE_INITIALIZER);
+	ck_assert_int_eq(g.values[v].dtype, ONNXHOOK_INT64);
+	return g.values[v].data;
+}
+
+static const int64_t s1222[4] = {1, 2, 2, 2};
+
+START_TEST(inplace_chain_versions_memory)
+{
+	uint32_t a = unary("Relu", mem, 4, s1222, mem, 4, s1222);
+	uint32_t b = unary("Sigmoid", mem, 4, s1222, mem, 4, s1222);
+	uint32_t c = unary("Relu", mem, 4, s1222, mem, 4, s1222);
+
+	ck_assert_uint_eq(g.n_nodes, 3);
+	ck_assert_uint_eq(g.n_inputs, 1);
+	ck_assert_int_eq(g.values[g.nodes[0].inputs[0]].kind, ONNXHOOK_VALUE_INPUT);
+	ck_assert_uint_eq(g.nodes[1].inputs[0], a); /* each read takes the newest version */
+	ck_assert_uint_eq(g.nodes[2].inputs[0], b);
+	ck_assert_uint_eq(onnxhook_graph_finish(&g), 1);
+	ck_assert_uint_eq(g.values[c].consumers, 0);
+	ck_assert_uint_eq(g.values[c].ordinal, 0);
+}
+END_TEST
+
+START_TEST(pingpong_and_free_malloc_reuse)
+{
+	float *x = mem, *y = mem + 100;
+	uint32_t v1 = unary("Relu", x, 4, s1222, y, 4, s1222);
+	uint32_t v2 = unary("Relu", y, 4, s1222, x, 4, s1222);
+	uint32_t v3 = unary("Relu", x, 4, s1222, y, 4, s1222);
+
+	ck_assert_uint_eq(g.nodes[1].inputs[0], v1);
+	ck_assert_uint_eq(g.nodes[2].inputs[0], v2);
+	ck_assert_uint_eq(g.n_inputs, 1); /* x's first contents only */
+	ck_assert_uint_eq(onnxhook_graph_finish(&g), 1);
+	ck_assert_uint_eq(g.values[v3].ordinal, 0);
+}
+END_TEST
+
+START_TEST(other_shape_of_same_bytes_is_reshape_once)
+{
+	const int64_t fc[2] = {1, 8};
+	uint32_t y = unary("Gemm", mem, 2, fc, mem + 64, 2, fc);
+	uint32_t r1 = read_as(mem + 64, 4, s1222);
+	uint32_t r2 = read_as(mem + 64, 4, s1222);
+	uint32_t same = read_as(mem + 64, 2, fc);
+
+	ck_assert_uint_eq(same, y);
+	ck_assert_uint_eq(r1, r2); /* no duplicate Reshape */
+	const struct onnxhook_node *n = producer(r1);
+	ck_assert_str_eq(n->op_type, "Reshape");
+	ck_assert_uint_eq(n->inputs[0], y);
+	const int64_t *shape = const_data(n->inputs[1]);
+	ck_assert(shape[0] == 1 && shape[1] == 2 && shape[2] == 2 && shape[3] == 2);
+	ck_assert_uint_eq(g.n_nodes, 2);
+}
+END_TEST
+
+START_TEST(channel_slice_is_slice_on_channels)
+{
+	const int64_t s1422[4] = {1, 4, 2, 2};
+	uint32_t y = unary("Relu", mem, 4, s1422, mem + 100, 4, s1422);
+	/* channels 2 and 3: pointer arithmetic into the buffer */
+	uint32_t v = read_as(mem + 100 + 2 * 4, 4, s1222);
+	const struct onnxhook_node *n = producer(v);
+
+	ck_assert_str_eq(n->op_type, "Slice");
+	ck_assert_uint_eq(n->inputs[0], y);
+	ck_assert_int_eq(const_data(n->inputs[1])[0], 2); /* starts */
+	ck_assert_int_eq(const_data(n->inputs[2])[0], 4); /* ends */
+	ck_assert_int_eq(const_data(n->inputs[3])[0], 1); /* axes */
+	ck_assert_int_eq(g.values[n->inputs[3]].shape.dims[0], 1);
+	struct onnxhook_shape want = onnxhook_shape_make(4, s1222);
+	ck_assert(onnxhook_shape_eq(&g.values[v].shape, &want));
+}
+END_TEST
+
+START_TEST(batch_item_is_slice_on_batch)
+{
+	const int64_t s2322[4] = {2, 3, 2, 2}, s1322[4] = {1, 3, 2, 2};
+	unary("Relu", mem, 4, s2322, mem + 100, 4, s2322);
+	uint32_t v = read_as(mem + 100 + 12, 4, s1322);
+	const struct onnxhook_node *n = producer(v);
+
+	ck_assert_str_eq(n->op_type, "Slice");
+	ck_assert_int_eq(const_data(n->inputs[1])[0], 1);
+	ck_assert_int_eq(const_data(n->inputs[2])[0], 2);
+	ck_assert_int_eq(const_data(n->inputs[3])[0], 0);
+}
+END_TEST
+
+START_TEST(unaligned_to_axes_slices_flat)
+{
+	const int64_t s1123[4] = {1, 1, 2, 3}, s3[1] = {3};
+	uint32_t y = unary("Relu", mem, 4, s1123, mem + 100, 4, s1123);
+	/* elements 2..4 cross a row boundary: no axis slice describes them */
+	uint32_t v = read_as(mem + 102, 1, s3);
+	const struct onnxhook_node *n = producer(v);
+
+	ck_assert_str_eq(n->op_type, "Slice");
+	ck_assert_int_eq(const_data(n->inputs[1])[0], 2);
+	ck_assert_int_eq(const_data(n->inputs[2])[0], 5);
+	const struct onnxhook_node *flat = producer(n->inputs[0]);
+	ck_assert_str_eq(flat->op_type, "Reshape");
+	ck_assert_uint_eq(flat->inputs[0], y);
+}
+END_TEST
+
+START_TEST(adjacent_writes_read_whole_is_concat)
+{
+	const int64_t s1422[4] = {1, 4, 2, 2}, flat[2] = {1, 16};
+	/* two ops write adjacent channel slices of one buffer: an in-place concat */
+	uint32_t a = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	uint32_t b = unary("Sigmoid", mem, 4, s1222, mem + 108, 4, s1222);
+	uint32_t v = read_as(mem + 100, 4, s1422);
+	const struct onnxhook_node *n = producer(v);
+
+	ck_assert_str_eq(n->op_type, "Concat");
+	ck_assert_int_eq(n->n_inputs, 2);
+	ck_assert_uint_eq(n->inputs[0], a);
+	ck_assert_uint_eq(n->inputs[1], b);
+	ck_assert_str_eq(n->attrs[0].name, "axis");
+	ck_assert_int_eq(n->attrs[0].i, 1);
+	ck_assert_uint_eq(g.n_inputs, 1); /* both read mem: one input */
+
+	/* the same bytes as a flat vector: the concat, then a Reshape */
+	uint32_t w = read_as(mem + 100, 2, flat);
+	const struct onnxhook_node *r = producer(w);
+	ck_assert_str_eq(r->op_type, "Reshape");
+	ck_assert_str_eq(producer(r->inputs[0])->op_type, "Concat");
+}
+END_TEST
+
+START_TEST(unwritten_gap_becomes_input)
+{
+	const int64_t s1122[4] = {1, 1, 2, 2};
+	unary("Relu", mem, 4, s1122, mem + 104, 4, s1122);
+	/* read [100, 108): first half never written by a recorded op */
+	uint32_t v = read_as(mem + 100, 4, s1222);
+	ck_assert_str_eq(producer(v)->op_type, "Reshape");
+	const struct onnxhook_node *cat = producer(producer(v)->inputs[0]);
+	ck_assert_str_eq(cat->op_type, "Concat");
+	ck_assert_int_eq(g.values[cat->inputs[0]].kind, ONNXHOOK_VALUE_INPUT);
+	ck_assert_uint_eq(g.n_inputs, 2);
+	/* reading the gap again finds the same input */
+	const int64_t s4[1] = {4};
+	ck_assert_uint_eq(read_as(mem + 100, 1, s4), cat->inputs[0]);
+}
+END_TEST
+
+static uint32_t weight(float *p, int64_t n)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "w");
+	uint32_t v = onnxhook_call_weight(&c, p, ONNXHOOK_FLOAT, 1, &n, "weight");
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	return v;
+}
+
+START_TEST(weights_copied_once_and_deduplicated)
+{
+	float w[4] = {1, 2, 3, 4};
+	uint32_t a = weight(w, 4);
+	uint32_t b = weight(w, 4);
+
+	ck_assert_uint_eq(a, b);
+	ck_assert_uint_eq(g.n_initializers, 1);
+	ck_assert_uint_eq(g.weight_bytes, 16);
+	ck_assert_ptr_ne(g.values[a].data, w);
+	ck_assert_mem_eq(g.values[a].data, w, 16);
+	/* a scratch buffer streaming new weights: same pointer, new content, new initializer */
+	w[2] = 30;
+	uint32_t c = weight(w, 4);
+	ck_assert_uint_ne(c, a);
+	ck_assert_float_eq(((float *)g.values[a].data)[2], 3);
+	ck_assert_float_eq(((float *)g.values[c].data)[2], 30);
+	/* another shape of the same bytes is another initializer */
+	ck_assert_uint_ne(weight(w, 2), c);
+}
+END_TEST
+
+START_TEST(weight_in_recorded_memory_is_data)
+{
+	const int64_t s8[1] = {8};
+	uint32_t y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "w");
+	uint32_t v = onnxhook_call_weight(&c, mem + 100, ONNXHOOK_FLOAT, 1, s8, "weight");
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_str_eq(producer(v)->op_type, "Reshape");
+	ck_assert_uint_eq(producer(v)->inputs[0], y);
+	ck_assert_uint_eq(g.n_initializers, 1); /* only the Reshape's shape constant */
+}
+END_TEST
+
+START_TEST(same_fresh_input_twice_in_one_call)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "add");
+	uint32_t x[2] = {onnxhook_call_read(&c, mem, ONNXHOOK_FLOAT, 4, s1222),
+			 onnxhook_call_read(&c, mem, ONNXHOOK_FLOAT, 4, s1222)};
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Add", 2, x, 0, NULL, 4, s1222), mem);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_uint_eq(x[0], x[1]);
+	ck_assert_uint_eq(g.n_inputs, 1);
+	ck_assert_uint_eq(g.values[x[0]].consumers, 2);
+	/* the in-place write won over the input mapping */
+	ck_assert_int_eq(g.values[read_as(mem, 4, s1222)].kind, ONNXHOOK_VALUE_NODE);
+}
+END_TEST
+
+START_TEST(failed_call_rolls_back_and_freezes)
+{
+	uint32_t y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	size_t values = g.n_values, nodes = g.n_nodes;
+	struct onnxhook_call c;
+	float w[2] = {1, 2};
+	const int64_t two = 2;
+
+	onnxhook_call_begin(&c, &g, "bad");
+	uint32_t x[2] = {onnxhook_call_read(&c, mem + 100, ONNXHOOK_FLOAT, 4, s1222),
+			 onnxhook_call_weight(&c, w, ONNXHOOK_FLOAT, 1, &two, "weight")};
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Mul", 2, x, 0, NULL, 4, s1222), mem + 100);
+	onnxhook_call_read(&c, NULL, ONNXHOOK_FLOAT, 4, s1222);
+	ck_assert_int_eq(onnxhook_call_end(&c), -EINVAL);
+	ck_assert_uint_eq(g.n_values, values);
+	ck_assert_uint_eq(g.n_nodes, nodes);
+	ck_assert_uint_eq(g.n_initializers, 0);
+	ck_assert_uint_eq(g.weight_bytes, 0);
+	ck_assert_uint_eq(g.values[y].consumers, 0);
+	ck_assert(g.failed);
+	/* memory still maps to the value before the failed call; later calls are refused */
+	ck_assert_uint_eq(g.mem.n, 2);
+	ck_assert_uint_eq(g.mem.v[1].value, y);
+	onnxhook_call_begin(&c, &g, "later");
+	ck_assert_uint_eq(onnxhook_call_read(&c, mem, ONNXHOOK_FLOAT, 4, s1222), ONNXHOOK_NONE);
+	ck_assert_int_eq(onnxhook_call_end(&c), -ECANCELED);
+}
+END_TEST
+
+START_TEST(huge_and_negative_dims_rejected)
+{
+	const int64_t huge[4] = {1 << 30, 1 << 30, 1 << 30, 1 << 30}, neg[4] = {1, -3, 2, 2};
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "huge");
+	ck_assert_uint_eq(onnxhook_call_read(&c, mem, ONNXHOOK_FLOAT, 4, huge), ONNXHOOK_NONE);
+	ck_assert_int_eq(onnxhook_call_end(&c), -EINVAL);
+	onnxhook_graph_free(&g);
+	onnxhook_graph_init(&g);
+	onnxhook_call_begin(&c, &g, "neg");
+	ck_assert_uint_eq(onnxhook_call_weight(&c, mem, ONNXHOOK_FLOAT, 4, neg, "w"), ONNXHOOK_NONE);
+	ck_assert_int_eq(onnxhook_call_end(&c), -EINVAL);
+	ck_assert_uint_eq(g.n_values, 0);
+}
+END_TEST
+
+START_TEST(outputs_in_production_order)
+{
+	uint32_t a = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	uint32_t b = unary("Relu", mem, 4, s1222, mem + 200, 4, s1222);
+	uint32_t c = unary("Relu", mem + 100, 4, s1222, mem + 300, 4, s1222);
+
+	ck_assert_uint_eq(onnxhook_graph_finish(&g), 2);
+	ck_assert_uint_eq(g.values[a].consumers, 1);
+	ck_assert_uint_eq(g.values[b].ordinal, 0);
+	ck_assert_uint_eq(g.values[c].ordinal, 1);
+	ck_assert_str_eq(g.nodes[0].name, "Relu_0");
+	ck_assert_str_eq(g.nodes[2].name, "Relu_2");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("graph");
+	TCase *tc = tcase_create("graph");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, inplace_chain_versions_memory);
+	tcase_add_test(tc, pingpong_and_free_malloc_reuse);
+	tcase_add_test(tc, other_shape_of_same_bytes_is_reshape_once);
+	tcase_add_test(tc, channel_slice_is_slice_on_channels);
+	tcase_add_test(tc, batch_item_is_slice_on_batch);
+	tcase_add_test(tc, unaligned_to_axes_slices_flat);
+	tcase_add_test(tc, adjacent_writes_read_whole_is_concat);
+	tcase_add_test(tc, unwritten_gap_becomes_input);
+	tcase_add_test(tc, weights_copied_once_and_deduplicated);
+	tcase_add_test(tc, weight_in_recorded_memory_is_data);
+	tcase_add_test(tc, same_fresh_input_twice_in_one_call);
+	tcase_add_test(tc, failed_call_rolls_back_and_freezes);
+	tcase_add_test(tc, huge_and_negative_dims_rejected);
+	tcase_add_test(tc, outputs_in_production_order);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
