@@ -21,9 +21,12 @@ static struct onnxhook_config config;
 static struct onnxhook_graph graph;
 static pid_t graph_pid;   /* the process whose calls the graph holds */
 static bool finished;     /* the model was written (or recording gave up for good) */
+static unsigned pass_no = 1; /* the pass being recorded */
+static bool captured;     /* the chosen pass is complete: recording is off */
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
+static __thread bool record_again __attribute__((tls_model("initial-exec")));
 
 static void init(void)
 {
@@ -82,7 +85,7 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 		onnxhook_graph_init(&graph);
 		graph_pid = getpid();
 	}
-	if (finished || graph.failed) {
+	if (finished || captured || graph.failed) {
 		pthread_mutex_unlock(&rec_lock);
 		return false;
 	}
@@ -90,11 +93,39 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 	return true;
 }
 
+bool onnxhook_record_again(void)
+{
+	bool again = record_again;
+
+	record_again = false;
+	return again;
+}
+
+/* The call just made starts pass pass_no + 1 (nothing of it is recorded yet). */
+static void new_pass(const char *symbol)
+{
+	pass_no++;
+	onnxhook_debug("pass %u begins at %s", pass_no, symbol);
+	if (config.pass == ONNXHOOK_PASS_ALL) {
+		onnxhook_graph_new_pass(&graph);
+		record_again = true;
+	} else if (pass_no <= config.pass) {
+		onnxhook_graph_reset(&graph); /* an earlier pass than the one wanted */
+		record_again = true;
+	} else {
+		/* Captured: from now on every hook is a plain pass-through. */
+		captured = true;
+		atomic_store(&recording, false);
+	}
+}
+
 void onnxhook_record_end(struct onnxhook_call *c)
 {
 	int r = onnxhook_call_end(c);
 
-	if (r < 0) {
+	if (r == ONNXHOOK_NEW_PASS) {
+		new_pass(c->label);
+	} else if (r < 0) {
 		onnxhook_warn("recording stopped at %s: %s; the model will hold the %zu nodes before it",
 			      c->label, strerror(-r), graph.n_nodes);
 	} else if (onnxhook_log_level() >= ONNXHOOK_LOG_DEBUG && graph.n_nodes > c->mark_nodes) {
@@ -174,8 +205,13 @@ __attribute__((destructor)) static void onnxhook_dtor(void)
 	atomic_store(&recording, false);
 	in_hook = 1;
 	pthread_mutex_lock(&rec_lock);
-	if (!finished && graph_pid == getpid() && graph.n_nodes > 0)
-		write_model();
+	if (!finished && graph_pid == getpid() && graph.n_nodes > 0) {
+		if (config.pass != ONNXHOOK_PASS_ALL && pass_no < config.pass)
+			onnxhook_error("ONNXHOOK_PASS=%u, but the program ran %u pass%s; no model written",
+				       config.pass, pass_no, pass_no == 1 ? "" : "es");
+		else
+			write_model();
+	}
 	finished = true;
 	pthread_mutex_unlock(&rec_lock);
 }

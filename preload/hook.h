@@ -24,6 +24,9 @@ void onnxhook_leave(void);
  * function has already returned: the lock is never held while host code runs. */
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol);
 void onnxhook_record_end(struct onnxhook_call *c);
+/* True once after a record_end() that found the call starting a pass which is to be recorded
+ * afresh: the hook records the same call again. */
+bool onnxhook_record_again(void);
 
 /* A host's table of hooked symbols, for --list-symbols and the export test. */
 struct onnxhook_host {

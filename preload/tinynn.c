@@ -225,8 +225,11 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 		if (!onnxhook_enter())                                                           \
 			return real args;                                                        \
 		tnn_status st = real args;                                                       \
-		if (st == TNN_OK)                                                                \
+		while (st == TNN_OK) {                                                           \
 			record_##name args;                                                      \
+			if (!onnxhook_record_again())                                            \
+				break;                                                           \
+		}                                                                                \
 		onnxhook_leave();                                                                \
 		return st;                                                                       \
 	}

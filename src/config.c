@@ -44,6 +44,7 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 	strcpy(cfg->output, "%e.%p.onnx");
 	cfg->log = ONNXHOOK_LOG_INFO;
 	cfg->opset = 17;
+	cfg->pass = 1;
 	if (errlen)
 		err[0] = '\0';
 
@@ -68,6 +69,14 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 			return bad(err, errlen, "ONNXHOOK_OUTPUT", v, "a file path, not a directory");
 		strcpy(cfg->output, v);
 		cfg->output_explicit = true;
+	}
+	if ((v = get(getenv_fn, "ONNXHOOK_PASS"))) {
+		if (!strcmp(v, "all"))
+			cfg->pass = ONNXHOOK_PASS_ALL;
+		else if (parse_int(v, 1, 1000000000, &n) == 0)
+			cfg->pass = (unsigned)n;
+		else
+			return bad(err, errlen, "ONNXHOOK_PASS", v, "a pass number from 1, or all");
 	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
 		if (parse_int(v, 13, 17, &n) < 0)

@@ -489,8 +489,10 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 	for (int i = 0; i < c->n_pending; i++) {
 		if (!c->pending[i].is_input || c->pending[i].hi <= lo || c->pending[i].lo >= hi)
 			continue;
-		if (c->pending[i].lo == lo && c->pending[i].hi == hi)
+		if (c->pending[i].lo == lo && c->pending[i].hi == hi) {
+			c->read_sig = onnxhook_hash_u64(onnxhook_hash_u64(c->read_sig, lo), hi);
 			return reshape_to(c, c->pending[i].value, &shape);
+		}
 		return fail(c, -ENOTSUP); /* overlapping fresh inputs in one call: not modelled */
 	}
 
@@ -498,6 +500,8 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 	size_t np = 0, cap = 8;
 	uintptr_t cur = lo;
 	uint32_t result = ONNXHOOK_NONE;
+
+	c->read_sig = onnxhook_hash_u64(onnxhook_hash_u64(c->read_sig, lo), hi);
 
 	for (size_t i = onnxhook_memmap_first(&g->mem, lo); cur < hi; i++) {
 		const struct onnxhook_mapping *e = i < g->mem.n ? &g->mem.v[i] : NULL;
@@ -520,6 +524,8 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 			break;
 		uintptr_t t = e->hi < hi ? e->hi : hi;
 		pieces[np++] = (struct piece){e->value, e->offset + (s - e->lo), t - s};
+		if (g->values[e->value].kind != ONNXHOOK_VALUE_INPUT)
+			c->read_written = true;
 		cur = t;
 	}
 
@@ -613,10 +619,56 @@ static void rollback(struct onnxhook_call *c)
 	g->weight_bytes = c->mark_weight_bytes;
 }
 
+static uint64_t attr_hash(uint64_t h, const struct onnxhook_attr *a)
+{
+	uint32_t fbits;
+
+	memcpy(&fbits, &a->f, sizeof(fbits));
+	h = onnxhook_hash_bytes(h, a->name, strlen(a->name));
+	h = onnxhook_hash_u64(onnxhook_hash_u64(onnxhook_hash_u64(h, a->type), (uint64_t)a->i), fbits);
+	h = onnxhook_hash_bytes(h, a->ints, (size_t)a->n * sizeof(a->ints[0]));
+	return a->s ? onnxhook_hash_bytes(h, a->s, strlen(a->s)) : h;
+}
+
+/* What makes a call "the same call": symbol, ops, attributes, weights (where they live and
+ * what they hold), where its data comes from and where its results go. The write addresses
+ * keep two identical weightless ops on one input (relu(x) twice) inside one pass. */
+static uint64_t call_signature(const struct onnxhook_call *c)
+{
+	const struct onnxhook_graph *g = c->g;
+	uint64_t h = onnxhook_hash_bytes(c->read_sig, c->label, strlen(c->label));
+
+	for (int i = 0; i < c->n_pending; i++) {
+		if (!c->pending[i].is_input)
+			h = onnxhook_hash_u64(onnxhook_hash_u64(h, c->pending[i].lo), c->pending[i].hi);
+	}
+	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+		const struct onnxhook_node *n = &g->nodes[i];
+		h = onnxhook_hash_bytes(h, n->op_type, strlen(n->op_type));
+		for (int j = 0; j < n->n_attrs; j++)
+			h = attr_hash(h, &n->attrs[j]);
+		for (int j = 0; j < n->n_inputs; j++) {
+			const struct onnxhook_value *v = n->inputs[j] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[j]];
+			if (v && v->kind == ONNXHOOK_VALUE_INITIALIZER)
+				h = shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(h, v->origin), v->hash), &v->shape);
+		}
+	}
+	return h;
+}
+
 int onnxhook_call_end(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;
 
+	if (!c->err && g->n_nodes > c->mark_nodes) {
+		uint64_t sig = call_signature(c);
+		if (g->pass_calls == 0) {
+			g->pass_sig = sig;
+		} else if (sig == g->pass_sig && !c->read_written) {
+			rollback(c);
+			return ONNXHOOK_NEW_PASS;
+		}
+	}
 	/* Inputs found by reads first, then the call's writes: an in-place op on a graph input
 	 * leaves its output mapped there. */
 	for (int pass = 0; pass < 2 && !c->err; pass++) {
@@ -637,7 +689,21 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		}
 		return c->err;
 	}
+	if (g->n_nodes > c->mark_nodes)
+		g->pass_calls++;
 	return 0;
+}
+
+void onnxhook_graph_reset(struct onnxhook_graph *g)
+{
+	onnxhook_graph_free(g);
+	onnxhook_graph_init(g);
+}
+
+void onnxhook_graph_new_pass(struct onnxhook_graph *g)
+{
+	g->mem.n = 0;
+	g->pass_calls = 0;
 }
 
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g)

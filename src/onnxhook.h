@@ -39,7 +39,9 @@ struct onnxhook_config {
 	bool output_explicit; /* ONNXHOOK_OUTPUT was given: replace atomically */
 	enum onnxhook_log_level log;
 	int opset;
+	unsigned pass; /* the pass to capture, 1-based; ONNXHOOK_PASS_ALL unrolls every pass */
 };
+#define ONNXHOOK_PASS_ALL 0u
 
 /* Reads the ONNXHOOK_* variables through getenv_fn (secure_getenv in the preload). An empty
  * value means unset. Returns 0, or -EINVAL with one human-readable line in err (naming the
@@ -176,6 +178,11 @@ struct onnxhook_graph {
 	const char *op_names[64];
 	size_t n_op_names;
 	bool failed;                 /* a recording error happened: the graph is frozen */
+	/* Pass segmentation: the signature of the current pass's first call, and how many calls
+	 * the pass holds. A call with that signature whose data reads are all fresh (memory no op
+	 * of this pass wrote) starts the next pass. */
+	uint64_t pass_sig;
+	uint64_t pass_calls;
 };
 
 void onnxhook_graph_init(struct onnxhook_graph *g);
@@ -191,6 +198,8 @@ struct onnxhook_call {
 	uint32_t mark_inputs, mark_inits;
 	uint64_t mark_weight_bytes;
 	int err; /* first error (negative errno); later operations are no-ops */
+	uint64_t read_sig; /* addresses and sizes of the data reads */
+	bool read_written; /* some data read found memory an op of this pass wrote */
 	int n_pending;
 	struct onnxhook_pending {
 		uintptr_t lo, hi;
@@ -219,8 +228,18 @@ uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_
 			    int out_rank, const int64_t *out_dims);
 /* value now lives at ptr (its whole byte size). */
 void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
-/* Commit (0) or, if any step failed, roll back and return the error. */
+/* Commit (0) or, if any step failed, roll back and return the error. Returns
+ * ONNXHOOK_NEW_PASS, with nothing committed, when the call is the first call of the current
+ * pass recurring on fresh data: the caller decides (start over, keep it, or stop) and may
+ * record the call again after onnxhook_graph_reset() or onnxhook_graph_new_pass(). */
+#define ONNXHOOK_NEW_PASS 1
 int onnxhook_call_end(struct onnxhook_call *c);
+
+/* Forget everything recorded (keeps nothing but an empty graph). */
+void onnxhook_graph_reset(struct onnxhook_graph *g);
+/* Unroll another pass into the same graph: memory forgets what it held, so the new pass's
+ * reads become new graph inputs; weights stay shared. */
+void onnxhook_graph_new_pass(struct onnxhook_graph *g);
 
 /* Graph outputs: node values never consumed, in production order. Fills ordinals. */
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g);

@@ -40,6 +40,22 @@ START_TEST(defaults)
 	ck_assert(!cfg.output_explicit);
 	ck_assert_int_eq(cfg.log, ONNXHOOK_LOG_INFO);
 	ck_assert_int_eq(cfg.opset, 17);
+	ck_assert_uint_eq(cfg.pass, 1);
+}
+END_TEST
+
+START_TEST(pass_values)
+{
+	struct onnxhook_config cfg;
+	char err[256];
+
+	env_set("ONNXHOOK_PASS", "all");
+	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.pass, ONNXHOOK_PASS_ALL);
+	reset();
+	env_set("ONNXHOOK_PASS", "3");
+	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cfg.pass, 3);
 }
 END_TEST
 
@@ -101,6 +117,9 @@ START_TEST(invalid_values_name_variable_and_choices)
 	expect_invalid("ONNXHOOK_OPSET", "17x", "13 to 17");
 	expect_invalid("ONNXHOOK_OPSET", "-17", "13 to 17");
 	expect_invalid("ONNXHOOK_OPSET", "99999999999999999999", "13 to 17");
+	expect_invalid("ONNXHOOK_PASS", "0", "pass number from 1, or all");
+	expect_invalid("ONNXHOOK_PASS", "ALL", "pass number from 1, or all");
+	expect_invalid("ONNXHOOK_PASS", "1.5", "pass number from 1, or all");
 	expect_invalid("ONNXHOOK_OUTPUT", "m-%d.onnx", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "m.onnx%", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "out/", "directory");
@@ -132,6 +151,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, reset, NULL);
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, empty_means_unset);
+	tcase_add_test(tc, pass_values);
 	tcase_add_test(tc, valid_values);
 	tcase_add_test(tc, invalid_values_name_variable_and_choices);
 	tcase_add_test(tc, path_templates);

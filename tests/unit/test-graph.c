@@ -329,6 +329,49 @@ START_TEST(outputs_in_production_order)
 }
 END_TEST
 
+/* Same as unary() but returns call_end's result. */
+static int unary_end(const char *op, const float *in, float *out)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "test");
+	uint32_t x = onnxhook_call_read(&c, in, ONNXHOOK_FLOAT, 4, s1222);
+	onnxhook_call_write(&c, onnxhook_call_node(&c, op, 1, &x, 0, NULL, 4, s1222), out);
+	return onnxhook_call_end(&c);
+}
+
+START_TEST(first_call_recurring_on_fresh_input_starts_a_pass)
+{
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	ck_assert_int_eq(unary_end("Sigmoid", mem + 100, mem + 200), 0);
+	/* same op on the same input but another output: part of this pass */
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 300), 0);
+	/* the first call again, on memory no op of this pass wrote: pass 2, nothing committed */
+	size_t nodes = g.n_nodes, values = g.n_values;
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), ONNXHOOK_NEW_PASS);
+	ck_assert_uint_eq(g.n_nodes, nodes);
+	ck_assert_uint_eq(g.n_values, values);
+	/* unrolled: the new pass reads its own input */
+	onnxhook_graph_new_pass(&g);
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	ck_assert_uint_eq(g.n_inputs, 2);
+	ck_assert_int_eq(unary_end("Sigmoid", mem + 100, mem + 200), 0);
+	ck_assert_uint_eq(g.n_nodes, 5);
+	ck_assert_uint_eq(onnxhook_graph_finish(&g), 3);
+}
+END_TEST
+
+START_TEST(first_call_on_written_memory_is_not_a_pass)
+{
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	ck_assert_int_eq(unary_end("Sigmoid", mem + 100, mem), 0); /* writes the input buffer */
+	/* the same call as the first, but reading what the pass computed: a loop, not a pass */
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	ck_assert_uint_eq(g.n_nodes, 3);
+	ck_assert_uint_eq(g.n_inputs, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("graph");
@@ -348,6 +391,8 @@ int main(void)
 	tcase_add_test(tc, failed_call_rolls_back_and_freezes);
 	tcase_add_test(tc, huge_and_negative_dims_rejected);
 	tcase_add_test(tc, outputs_in_production_order);
+	tcase_add_test(tc, first_call_recurring_on_fresh_input_starts_a_pass);
+	tcase_add_test(tc, first_call_on_written_memory_is_not_a_pass);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: MIT
+# Validates an onnxhook model with Debian's onnx (run by /usr/bin/python3): full checker + our conventions.
+"""usage: /usr/bin/python3 check-onnx.py MODEL.onnx [--opset 17] [--ir 8]
+                                      [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N]
+
+Runs onnx.checker.check_model(full_check=True), then asserts what onnxhook promises: graph inputs
+named input_0.., outputs output_0.., all float32 with a full static shape, ai.onnx at the expected
+opset, the expected IR version. Prints the node count per op type. --expect-ops lists the exact
+count of every op type the graph may contain (`Op=*`: any count); types not listed must be absent.
+Exit status: 0 OK, 1 check failed, 2 usage error.
+"""
+import argparse
+import collections
+import os
+import shutil
+import sys
+import tempfile
+
+try:
+    import onnx
+    from onnx import TensorProto
+except ImportError as e:  # pragma: no cover - environment problem, reported clearly
+    sys.stderr.write(
+        f"check-onnx: error: cannot import onnx ({e}) with {sys.executable}.\n"
+        "  install Debian's module: apt-get install python3-onnx (and run this with /usr/bin/python3)\n")
+    sys.exit(1)
+
+# protobuf refuses to serialize a ModelProto past 2 GiB: check those by path (on a copy).
+PROTOBUF_LIMIT = 2 * 1024 ** 3 - 1
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def parse_expect_ops(spec):
+    want = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        op, sep, count = item.partition("=")
+        op = op.strip()
+        count = count.strip()
+        if not sep or not op or not (count == "*" or count.isdigit()):
+            raise ValueError(f"bad --expect-ops item {item!r} (want Op=N or Op=*)")
+        if op in want:
+            raise ValueError(f"op {op!r} listed twice in --expect-ops")
+        want[op] = None if count == "*" else int(count)
+    return want
+
+
+def external_locations(model):
+    locs = set()
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            for kv in t.external_data:
+                if kv.key == "location":
+                    locs.add(kv.value)
+    return locs
+
+
+def run_checker(path):
+    """Full check. Small models in memory; big or external-data ones by path on a private copy,
+    since onnx 1.12's full check by path rewrites the file it checks."""
+    head = onnx.load(path, load_external_data=False)
+    locs = external_locations(head)
+    if not locs and os.path.getsize(path) < PROTOBUF_LIMIT:
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        return head
+    src_dir = os.path.dirname(os.path.abspath(path))
+    with tempfile.TemporaryDirectory(prefix="check-onnx-") as tmp:
+        copy = os.path.join(tmp, "model.onnx")
+        shutil.copyfile(path, copy)
+        for loc in locs:
+            if os.path.isabs(loc) or ".." in loc.split(os.sep):
+                raise CheckFailed(f"external data location {loc!r} is not a plain relative path")
+            src = os.path.join(src_dir, loc)
+            if not os.path.exists(src):
+                raise CheckFailed(f"external data file {src} is missing")
+            dst = os.path.join(tmp, loc)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+        onnx.checker.check_model(copy, full_check=True)
+    return head
+
+
+def check_io(values, prefix, what):
+    names = [v.name for v in values]
+    want = [f"{prefix}_{i}" for i in range(len(values))]
+    if not values:
+        raise CheckFailed(f"the graph has no {what}s")
+    if names != want:
+        raise CheckFailed(f"graph {what}s are {names}, expected {want}")
+    for v in values:
+        if not v.type.HasField("tensor_type"):
+            raise CheckFailed(f"{what} {v.name} is not a tensor")
+        tt = v.type.tensor_type
+        if tt.elem_type != TensorProto.FLOAT:
+            raise CheckFailed(f"{what} {v.name} has elem_type "
+                              f"{TensorProto.DataType.Name(tt.elem_type)}, expected FLOAT")
+        if not tt.HasField("shape"):
+            raise CheckFailed(f"{what} {v.name} has no shape")
+        dims = [d.dim_value if d.WhichOneof("value") == "dim_value" else (d.dim_param or "?")
+                for d in tt.shape.dim]
+        if not all(isinstance(d, int) and d >= 1 for d in dims):
+            raise CheckFailed(f"{what} {v.name} has shape {dims}: every dim must be a static dim_value")
+        if not dims:
+            raise CheckFailed(f"{what} {v.name} has rank 0")
+        yield v.name, dims
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Validate an onnxhook model.")
+    ap.add_argument("model")
+    ap.add_argument("--opset", type=int, default=17, help="expected ai.onnx opset (default 17)")
+    ap.add_argument("--ir", type=int, default=8, help="expected IR version (default 8)")
+    ap.add_argument("--expect-ops", default=None, help='exact op counts, e.g. "Conv=3,Relu=1,Reshape=*"')
+    ap.add_argument("--expect-initializers", type=int, default=None, help="exact initializer count")
+    args = ap.parse_args()
+    try:
+        want_ops = parse_expect_ops(args.expect_ops) if args.expect_ops is not None else None
+    except ValueError as e:
+        ap.error(str(e))
+
+    name = args.model
+    if not os.path.isfile(name):
+        raise CheckFailed(f"{name} does not exist")
+    try:
+        model = run_checker(name)
+    except CheckFailed:
+        raise
+    except Exception as e:  # checker/shape-inference errors come as several exception types
+        raise CheckFailed(f"onnx checker rejected the model: {type(e).__name__}: {e}") from e
+
+    if model.ir_version != args.ir:
+        raise CheckFailed(f"ir_version is {model.ir_version}, expected {args.ir}")
+    opsets = {(o.domain or "ai.onnx"): o.version for o in model.opset_import}
+    if opsets.get("ai.onnx") != args.opset:
+        raise CheckFailed(f"opset_import is {opsets}, expected ai.onnx version {args.opset}")
+
+    g = model.graph
+    inputs = list(check_io([v for v in g.input if v.name not in {t.name for t in g.initializer}],
+                           "input", "input"))
+    outputs = list(check_io(g.output, "output", "output"))
+
+    counts = collections.Counter(n.op_type for n in g.node)
+    init_bytes = sum(len(t.raw_data) or 4 * len(t.float_data) or 8 * len(t.int64_data)
+                     for t in g.initializer)
+    print(f"check-onnx: {name}: ir {model.ir_version}, opset {opsets}, {len(g.node)} nodes, "
+          f"{len(g.initializer)} initializers (~{init_bytes} bytes inline)")
+    for n, dims in inputs:
+        print(f"check-onnx:   {n} {dims}")
+    for n, dims in outputs:
+        print(f"check-onnx:   {n} {dims}")
+    for op in sorted(counts):
+        print(f"check-onnx:   {op:<20} {counts[op]}")
+
+    errors = []
+    if want_ops is not None:
+        for op in sorted(set(counts) | set(want_ops)):
+            if op not in want_ops:
+                errors.append(f"{op}: {counts[op]} node(s), expected none")
+            elif want_ops[op] is not None and counts.get(op, 0) != want_ops[op]:
+                errors.append(f"{op}: {counts.get(op, 0)} node(s), expected {want_ops[op]}")
+    if args.expect_initializers is not None and len(g.initializer) != args.expect_initializers:
+        errors.append(f"{len(g.initializer)} initializers, expected {args.expect_initializers}")
+    if errors:
+        raise CheckFailed("unexpected graph: " + "; ".join(errors))
+    print("check-onnx: OK")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except CheckFailed as e:
+        sys.stderr.write(f"check-onnx: error: {e}\n")
+        sys.exit(1)

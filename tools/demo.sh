@@ -1,0 +1,38 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The main job: set-up, build, install the demo apps stripped (like a closed-source binary),
+# trace resnet18 under the hook, validate the ONNX (full checker + onnxruntime), print its path.
+set -eu
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+tools/setup.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+stage=$root/build/stage
+rm -rf "$stage"
+meson install -C build --destdir "$stage" --strip --quiet >/dev/null
+
+prefix=$stage$(meson introspect build --buildoptions | /usr/bin/python3 -c \
+	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
+app=$prefix/bin/resnet18
+preload=$(find "$prefix" -name libonnxhook.so | head -n 1)
+libdir=$(dirname "$(find "$prefix" -name 'libtinynn.so.0' | head -n 1)")
+out=$root/build/trace
+mkdir -p "$out"
+model=$out/resnet18.onnx
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+echo "== $(file -b "$app" | cut -d, -f1-2,5-)"
+echo "== tracing: LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$model $app"
+LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$model "$app"
+
+echo "== full ONNX checker (Debian onnx $(/usr/bin/python3 -c 'import onnx; print(onnx.__version__)'))"
+/usr/bin/python3 tests/e2e/check-onnx.py "$model"
+
+echo "== onnxruntime on a fresh random input vs. the app on the same input"
+node tests/e2e/ort-compare.js --model "$model" --gen-input "$out/input.bin" --seed 7
+"$app" --in "$out/input.bin" --out "$out/app-output.bin" >/dev/null
+node tests/e2e/ort-compare.js --model "$model" --in "$out/input.bin" --expect "$out/app-output.bin"
+
+echo "== model: $model"

@@ -1,0 +1,35 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs what building and checking onnxhook needs on Debian (idempotent, quiet when done).
+set -eu
+cd "$(dirname "$0")/.."
+
+# Build: meson, ninja, protobuf-c, libunwind, check. Host: darknet. Checker: Debian's onnx 1.12.
+# Runtime checker: onnxruntime-node from npm (needs node/npm). valgrind, binutils: tests.
+packages="meson ninja-build gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libunwind-dev
+check darknet python3-onnx python3-numpy binutils valgrind"
+command -v node >/dev/null 2>&1 || packages="$packages nodejs"
+command -v npm >/dev/null 2>&1 || packages="$packages npm"
+
+missing=""
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "setup: installing Debian packages:$missing"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+
+# onnxruntime-node, pinned by tests/ort/package-lock.json. --ignore-scripts: its install
+# script downloads GPU binaries and fails offline; the CPU library ships inside the package.
+lock=tests/ort/package-lock.json
+stamp=tests/ort/node_modules/.onnxhook-stamp
+if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
+	echo "setup: installing onnxruntime-node (npm ci --ignore-scripts)"
+	(cd tests/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+	cp "$lock" "$stamp"
+fi
