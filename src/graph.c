@@ -173,8 +173,10 @@ uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_
 		g->n_values--; /* the output value made above */
 		return fail(c, -ENOMEM);
 	}
-	memcpy(n.inputs, inputs, (size_t)n_inputs * sizeof(*inputs));
-	memcpy(n.attrs, attrs, (size_t)n_attrs * sizeof(*attrs));
+	if (n_inputs)
+		memcpy(n.inputs, inputs, (size_t)n_inputs * sizeof(*inputs));
+	if (n_attrs)
+		memcpy(n.attrs, attrs, (size_t)n_attrs * sizeof(*attrs));
 
 	uint32_t idx = (uint32_t)g->n_nodes;
 	for (int i = 0; i < n_inputs; i++) {

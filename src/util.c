@@ -36,7 +36,8 @@ struct onnxhook_shape onnxhook_shape_make(int rank, const int64_t *dims)
 		s.rank = -1;
 		return s;
 	}
-	memcpy(s.dims, dims, (size_t)rank * sizeof(dims[0]));
+	if (rank)
+		memcpy(s.dims, dims, (size_t)rank * sizeof(dims[0]));
 	return s;
 }
 

@@ -92,6 +92,17 @@ static void *arena_copy(struct arena *a, const void *init, size_t size)
 
 /* ---- model construction ------------------------------------------------------------------ */
 
+static char *const_name(struct arena *a, const int64_t *v, int64_t n)
+{
+	char buf[8 * 24 + 8] = "const";
+	size_t o = 5;
+
+	for (int64_t i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, v[i] < 0 ? "_m%lld" : "_%lld",
+				      (long long)(v[i] < 0 ? -(unsigned long long)v[i] : (unsigned long long)v[i]));
+	return arena_printf(a, "%s", buf);
+}
+
 static char **value_names(struct arena *a, const struct onnxhook_graph *g)
 {
 	char **names = ARRAY(a, char *, g->n_values);
@@ -109,7 +120,13 @@ static char **value_names(struct arena *a, const struct onnxhook_graph *g)
 						: arena_printf(a, "output_%u", v->ordinal);
 			break;
 		case ONNXHOOK_VALUE_INITIALIZER:
-			/* Named after the first node that uses it: "Conv_3.weight". */
+			/* Small index constants by value ("const_0_2"), unique since they are
+			 * deduplicated by content; weights after their first user ("Conv_3.weight"). */
+			if (v->origin == 0 && v->dtype == ONNXHOOK_INT64 && v->shape.rank == 1 &&
+			    v->shape.dims[0] <= 8) {
+				names[i] = const_name(a, v->data, v->shape.dims[0]);
+				break;
+			}
 			names[i] = v->first_consumer != ONNXHOOK_NONE
 					   ? arena_printf(a, "%s.%s", g->nodes[v->first_consumer].name,
 							  v->role ? v->role : "const")
