@@ -28,6 +28,22 @@ static bool captured;     /* the chosen pass is complete: recording is off */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
 
+/* fork: the child must not inherit a lock held by a parent thread that was recording. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&rec_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&rec_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&rec_lock, NULL);
+}
+
 static void init(void)
 {
 	char err[512];
@@ -43,6 +59,7 @@ static void init(void)
 	}
 	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
 	onnxhook_graph_init(&graph);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	graph_pid = getpid();
 	atomic_store(&recording, true);
 }
