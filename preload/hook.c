@@ -23,6 +23,7 @@ static pid_t graph_pid;   /* the process whose calls the graph holds */
 static bool finished;     /* the model was written (or recording gave up for good) */
 static unsigned pass_no = 1; /* the pass being recorded */
 static bool captured;     /* the chosen pass is complete: recording is off */
+static char unmapped[256]; /* host layers recorded as custom-domain nodes, comma-separated */
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
@@ -154,6 +155,30 @@ void onnxhook_record_end(struct onnxhook_call *c)
 	pthread_mutex_unlock(&rec_lock);
 }
 
+void onnxhook_pass_boundary(void)
+{
+	if (!atomic_load_explicit(&recording, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&rec_lock);
+	onnxhook_graph_mark_boundary(&graph);
+	pthread_mutex_unlock(&rec_lock);
+}
+
+/* Called with the recorder lock held (from a record function). */
+void onnxhook_note_unmapped(const char *what)
+{
+	size_t n = strlen(what), len = strlen(unmapped);
+	const char *p = unmapped;
+
+	while ((p = strstr(p, what))) {
+		if ((p == unmapped || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+			return; /* listed already */
+		p += n;
+	}
+	if (len + n + 3 < sizeof(unmapped))
+		snprintf(unmapped + len, sizeof(unmapped) - len, "%s%s", len ? ", " : "", what);
+}
+
 static void exe_name(char *buf, size_t len)
 {
 	char path[PATH_MAX];
@@ -183,7 +208,8 @@ static void write_model(void)
 {
 	char exe[256], path[4096], final[4096], ops[1024];
 	struct onnxhook_write_stats st;
-	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION};
+	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION,
+					   .debug_outputs = config.debug_outputs};
 	double t0 = now();
 	int r;
 
@@ -214,6 +240,9 @@ static void write_model(void)
 		      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
 		      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
 		      now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+	if (unmapped[0])
+		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
+			      final, unmapped);
 }
 
 __attribute__((destructor)) static void onnxhook_dtor(void)

@@ -28,6 +28,12 @@ void onnxhook_record_end(struct onnxhook_call *c);
  * afresh: the hook records the same call again. */
 bool onnxhook_record_again(void);
 
+/* The host's network-level entry point was called: the next recorded call starts a pass. */
+void onnxhook_pass_boundary(void);
+
+/* A host layer was recorded as a custom-domain node: at exit, one warning lists them all. */
+void onnxhook_note_unmapped(const char *what);
+
 /* A host's table of hooked symbols, for --list-symbols and the export test. */
 struct onnxhook_host {
 	const char *name;     /* "tinynn" */

@@ -78,6 +78,11 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		else
 			return bad(err, errlen, "ONNXHOOK_PASS", v, "a pass number from 1, or all");
 	}
+	if ((v = get(getenv_fn, "ONNXHOOK_DEBUG_OUTPUTS"))) {
+		if (strcmp(v, "0") && strcmp(v, "1"))
+			return bad(err, errlen, "ONNXHOOK_DEBUG_OUTPUTS", v, "0 or 1");
+		cfg->debug_outputs = v[0] == '1';
+	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
 		if (parse_int(v, 13, 17, &n) < 0)
 			return bad(err, errlen, "ONNXHOOK_OPSET", v, "an opset from 13 to 17");

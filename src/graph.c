@@ -23,8 +23,10 @@ static void free_node(struct onnxhook_node *n)
 
 void onnxhook_graph_free(struct onnxhook_graph *g)
 {
-	for (size_t i = 0; i < g->n_values; i++)
+	for (size_t i = 0; i < g->n_values; i++) {
 		free(g->values[i].data);
+		free(g->values[i].name);
+	}
 	for (size_t i = 0; i < g->n_nodes; i++)
 		free_node(&g->nodes[i]);
 	free(g->values);
@@ -32,6 +34,7 @@ void onnxhook_graph_free(struct onnxhook_graph *g)
 	onnxhook_memmap_free(&g->mem);
 	onnxhook_hmap_free(&g->inits);
 	onnxhook_hmap_free(&g->views);
+	onnxhook_hmap_free(&g->names);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -128,9 +131,55 @@ static int op_slot(struct onnxhook_graph *g, const char *op_type)
 	return (int)g->n_op_names++;
 }
 
+void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix)
+{
+	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : "");
+}
+
+static uint64_t name_hash(const char *name)
+{
+	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, name, strlen(name));
+}
+
+static bool name_taken(const struct onnxhook_graph *g, const char *name)
+{
+	size_t it = SIZE_MAX;
+	uint32_t id;
+
+	/* Entries of rolled-back nodes point past the end or at another node: verify. */
+	while ((id = onnxhook_hmap_find(&g->names, name_hash(name), &it)) != ONNXHOOK_NONE) {
+		if (id < g->n_nodes && !strcmp(g->nodes[id].name, name))
+			return true;
+	}
+	return false;
+}
+
+/* "<prefix>_<Op>" for named calls, "<Op>_<k>" otherwise; "_2", "_3"… until unique. */
+static char *node_name(struct onnxhook_call *c, const char *op_type, uint32_t k)
+{
+	char base[160], name[176];
+
+	if (c->prefix[0])
+		snprintf(base, sizeof(base), "%s_%s", c->prefix, op_type);
+	else
+		snprintf(base, sizeof(base), "%s_%u", op_type, k);
+	snprintf(name, sizeof(name), "%s", base);
+	for (unsigned n = 2; name_taken(c->g, name); n++)
+		snprintf(name, sizeof(name), "%s_%u", base, n);
+	return strdup(name);
+}
+
 uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_inputs,
 			    const uint32_t *inputs, int n_attrs, const struct onnxhook_attr *attrs,
 			    int out_rank, const int64_t *out_dims)
+{
+	return onnxhook_call_node_domain(c, NULL, op_type, n_inputs, inputs, n_attrs, attrs, out_rank,
+					 out_dims);
+}
+
+uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, const char *op_type,
+				   int n_inputs, const uint32_t *inputs, int n_attrs,
+				   const struct onnxhook_attr *attrs, int out_rank, const int64_t *out_dims)
 {
 	struct onnxhook_graph *g = c->g;
 	struct onnxhook_shape shape = onnxhook_shape_make(out_rank, out_dims);
@@ -161,14 +210,13 @@ uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_
 	if (out == ONNXHOOK_NONE)
 		return ONNXHOOK_NONE;
 
-	struct onnxhook_node n = {.op_type = op_type, .n_inputs = n_inputs, .n_attrs = n_attrs,
-				  .output = out, .label = c->label};
-	char name[96];
-	snprintf(name, sizeof(name), "%s_%u", op_type, g->op_counter[slot]);
-	n.name = strdup(name);
+	struct onnxhook_node n = {.op_type = op_type, .domain = domain, .n_inputs = n_inputs,
+				  .n_attrs = n_attrs, .output = out, .label = c->label};
+	n.name = node_name(c, op_type, g->op_counter[slot]);
 	n.inputs = malloc((size_t)(n_inputs ? n_inputs : 1) * sizeof(*n.inputs));
 	n.attrs = malloc((size_t)(n_attrs ? n_attrs : 1) * sizeof(*n.attrs));
-	if (!n.name || !n.inputs || !n.attrs) {
+	if (!n.name || !n.inputs || !n.attrs ||
+	    onnxhook_hmap_put(&g->names, name_hash(n.name), (uint32_t)g->n_nodes) < 0) {
 		free_node(&n);
 		g->n_values--; /* the output value made above */
 		return fail(c, -ENOMEM);
@@ -614,8 +662,11 @@ static void rollback(struct onnxhook_call *c)
 			g->op_counter[slot]--;
 		free_node(n);
 	}
-	while (g->n_values > c->mark_values)
-		free(g->values[--g->n_values].data);
+	while (g->n_values > c->mark_values) {
+		struct onnxhook_value *v = &g->values[--g->n_values];
+		free(v->data);
+		free(v->name);
+	}
 	g->n_inputs = c->mark_inputs;
 	g->n_initializers = c->mark_inits;
 	g->weight_bytes = c->mark_weight_bytes;
@@ -663,12 +714,21 @@ int onnxhook_call_end(struct onnxhook_call *c)
 	struct onnxhook_graph *g = c->g;
 
 	if (!c->err && g->n_nodes > c->mark_nodes) {
-		uint64_t sig = call_signature(c);
-		if (g->pass_calls == 0) {
-			g->pass_sig = sig;
-		} else if (sig == g->pass_sig && !c->read_written) {
-			rollback(c);
-			return ONNXHOOK_NEW_PASS;
+		if (g->host_passes) {
+			bool starts = g->boundary && g->pass_calls > 0;
+			g->boundary = false;
+			if (starts) {
+				rollback(c);
+				return ONNXHOOK_NEW_PASS;
+			}
+		} else {
+			uint64_t sig = call_signature(c);
+			if (g->pass_calls == 0) {
+				g->pass_sig = sig;
+			} else if (sig == g->pass_sig && !c->read_written) {
+				rollback(c);
+				return ONNXHOOK_NEW_PASS;
+			}
 		}
 	}
 	/* Inputs found by reads first, then the call's writes: an in-place op on a graph input
@@ -691,15 +751,32 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		}
 		return c->err;
 	}
+	for (int i = 0; i < c->n_pending; i++) {
+		struct onnxhook_value *v = &g->values[c->pending[i].value];
+		if (c->pending[i].is_input || v->kind != ONNXHOOK_VALUE_NODE)
+			continue;
+		v->written = true;
+		if (c->prefix[0] && !v->name)
+			v->name = strdup(c->prefix); /* best effort: unnamed falls back to its node */
+	}
 	if (g->n_nodes > c->mark_nodes)
 		g->pass_calls++;
 	return 0;
 }
 
+void onnxhook_graph_mark_boundary(struct onnxhook_graph *g)
+{
+	g->boundary = true;
+	g->host_passes = true;
+}
+
 void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
+	bool host_passes = g->host_passes;
+
 	onnxhook_graph_free(g);
 	onnxhook_graph_init(g);
+	g->host_passes = host_passes;
 }
 
 void onnxhook_graph_new_pass(struct onnxhook_graph *g)

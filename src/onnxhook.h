@@ -40,6 +40,7 @@ struct onnxhook_config {
 	enum onnxhook_log_level log;
 	int opset;
 	unsigned pass; /* the pass to capture, 1-based; ONNXHOOK_PASS_ALL unrolls every pass */
+	bool debug_outputs;
 };
 #define ONNXHOOK_PASS_ALL 0u
 
@@ -118,6 +119,8 @@ struct onnxhook_value {
 	uintptr_t origin;  /* initializer: host pointer it was copied from (0 for constants) */
 	uint32_t view_src; /* derived view (Slice/Reshape of a value): its source, else NONE */
 	uint64_t view_off; /* byte offset of the view in view_src */
+	bool written;      /* a host call wrote it to memory (a layer's result) */
+	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
 };
 
 enum onnxhook_attr_type {
@@ -147,6 +150,7 @@ struct onnxhook_attr onnxhook_attr_string(const char *name, const char *v);
 
 struct onnxhook_node {
 	const char *op_type; /* static string, an ONNX op */
+	const char *domain;  /* static string; NULL: the default ai.onnx domain */
 	char *name;          /* unique: "<op>_<k>" */
 	uint32_t *inputs;    /* value ids; ONNXHOOK_NONE = omitted optional input */
 	int n_inputs;
@@ -171,6 +175,7 @@ struct onnxhook_graph {
 	struct onnxhook_memmap mem;
 	struct onnxhook_hmap inits;  /* hash(origin, nbytes, shape, content) -> initializer id */
 	struct onnxhook_hmap views;  /* hash(value, offset, shape) -> derived value */
+	struct onnxhook_hmap names;  /* hash(node name) -> node: names stay unique */
 	uint32_t n_inputs;
 	uint32_t n_initializers;
 	uint64_t weight_bytes;       /* bytes held in initializer copies */
@@ -183,6 +188,8 @@ struct onnxhook_graph {
 	 * of this pass wrote) starts the next pass. */
 	uint64_t pass_sig;
 	uint64_t pass_calls;
+	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
+	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 };
 
 void onnxhook_graph_init(struct onnxhook_graph *g);
@@ -198,6 +205,7 @@ struct onnxhook_call {
 	uint32_t mark_inputs, mark_inits;
 	uint64_t mark_weight_bytes;
 	int err; /* first error (negative errno); later operations are no-ops */
+	char prefix[64];   /* host-supplied name of the call ("layer_12"), or "" */
 	uint64_t read_sig; /* addresses and sizes of the data reads */
 	bool read_written; /* some data read found memory an op of this pass wrote */
 	int n_pending;
@@ -226,6 +234,14 @@ uint32_t onnxhook_call_const_f32(struct onnxhook_call *c, float v, const char *r
 uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_inputs,
 			    const uint32_t *inputs, int n_attrs, const struct onnxhook_attr *attrs,
 			    int out_rank, const int64_t *out_dims);
+/* Host-supplied name: the call's nodes become "<prefix>_<Op>" and the value it writes
+ * "<prefix>" (darknet: "layer_12"). Without it nodes are "<Op>_<k>". */
+void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix);
+/* A node in a custom domain (an op no standard ONNX op reproduces); the writer imports the
+ * domain at version 1. */
+uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, const char *op_type,
+				   int n_inputs, const uint32_t *inputs, int n_attrs,
+				   const struct onnxhook_attr *attrs, int out_rank, const int64_t *out_dims);
 /* value now lives at ptr (its whole byte size). */
 void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
 /* Commit (0) or, if any step failed, roll back and return the error. Returns
@@ -234,6 +250,10 @@ void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
  * record the call again after onnxhook_graph_reset() or onnxhook_graph_new_pass(). */
 #define ONNXHOOK_NEW_PASS 1
 int onnxhook_call_end(struct onnxhook_call *c);
+
+/* The host saw a pass boundary (darknet's forward_network): the next recorded call starts a
+ * new pass. From then on only such marks end passes. */
+void onnxhook_graph_mark_boundary(struct onnxhook_graph *g);
 
 /* Forget everything recorded (keeps nothing but an empty graph). */
 void onnxhook_graph_reset(struct onnxhook_graph *g);
@@ -248,6 +268,7 @@ uint32_t onnxhook_graph_finish(struct onnxhook_graph *g);
 
 struct onnxhook_write_opts {
 	int opset;
+	bool debug_outputs; /* every written value is also a graph output (after output_N) */
 	const char *producer_version;
 	const char *graph_name;
 };

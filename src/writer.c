@@ -103,6 +103,12 @@ static char *const_name(struct arena *a, const int64_t *v, int64_t n)
 	return arena_printf(a, "%s", buf);
 }
 
+/* An intermediate value: the host's name for it, else its node's. */
+static const char *display_name(const struct onnxhook_graph *g, const struct onnxhook_value *v)
+{
+	return v->name ? v->name : g->nodes[v->producer].name;
+}
+
 static char **value_names(struct arena *a, const struct onnxhook_graph *g)
 {
 	char **names = ARRAY(a, char *, g->n_values);
@@ -116,8 +122,8 @@ static char **value_names(struct arena *a, const struct onnxhook_graph *g)
 			names[i] = arena_printf(a, "input_%u", v->ordinal);
 			break;
 		case ONNXHOOK_VALUE_NODE:
-			names[i] = v->consumers ? arena_printf(a, "%s", g->nodes[v->producer].name)
-						: arena_printf(a, "output_%u", v->ordinal);
+			names[i] = !v->consumers ? arena_printf(a, "output_%u", v->ordinal)
+						 : arena_printf(a, "%s", display_name(g, v));
 			break;
 		case ONNXHOOK_VALUE_INITIALIZER:
 			/* Small index constants by value ("const_0_2"), unique since they are
@@ -225,6 +231,7 @@ static Onnx__NodeProto *node_proto(struct arena *a, const struct onnxhook_node *
 	p->output[0] = names[n->output];
 	p->name = n->name;
 	p->op_type = (char *)n->op_type;
+	p->domain = (char *)n->domain;
 	p->n_attribute = (size_t)n->n_attrs;
 	for (int i = 0; i < n->n_attrs; i++) {
 		if (!(p->attribute[i] = attribute(a, &n->attrs[i])))
@@ -254,23 +261,82 @@ static Onnx__TensorProto *initializer(struct arena *a, const struct onnxhook_val
 	return t;
 }
 
+/* Debug: every value a host call wrote becomes a graph output too, after output_N, so a test
+ * can hold each layer against the host's own buffer. A written value that already is a real
+ * output gets an Identity copy under its intermediate name. */
+static int debug_outputs(struct arena *a, const struct onnxhook_graph *g, Onnx__GraphProto *graph,
+			 char **names)
+{
+	for (size_t i = 0; i < g->n_values; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		if (v->kind != ONNXHOOK_VALUE_NODE || !v->written)
+			continue;
+		char *name = names[i];
+		if (!v->consumers) {
+			Onnx__NodeProto *id = NEW(a, Onnx__NodeProto, ONNX__NODE_PROTO__INIT);
+			name = arena_printf(a, "%s", display_name(g, v));
+			if (!id || !name || !(id->input = ARRAY(a, char *, 1)) ||
+			    !(id->output = ARRAY(a, char *, 1)) ||
+			    !(id->name = arena_printf(a, "%s_debug_output", name)))
+				return -ENOMEM;
+			id->op_type = "Identity";
+			id->n_input = id->n_output = 1;
+			id->input[0] = names[i];
+			id->output[0] = name;
+			graph->node[graph->n_node++] = id;
+		}
+		if (!(graph->output[graph->n_output++] = value_info(a, v, name)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ai.onnx, and each custom domain the nodes use (version 1). */
+static int opset_imports(struct arena *a, const struct onnxhook_graph *g, int opset,
+			 Onnx__ModelProto *model)
+{
+	Onnx__OperatorSetIdProto **ops = ARRAY(a, Onnx__OperatorSetIdProto *, 8);
+	size_t n = 0;
+
+	if (!ops)
+		return -ENOMEM;
+	for (size_t i = 0; i <= g->n_nodes; i++) {
+		const char *domain = i == 0 ? "" : g->nodes[i - 1].domain;
+		size_t j;
+		if (!domain || n == 8)
+			continue;
+		for (j = 0; j < n && strcmp(ops[j]->domain, domain); j++)
+			;
+		if (j < n)
+			continue;
+		if (!(ops[n] = NEW(a, Onnx__OperatorSetIdProto, ONNX__OPERATOR_SET_ID_PROTO__INIT)))
+			return -ENOMEM;
+		ops[n]->domain = (char *)domain;
+		ops[n]->has_version = 1;
+		ops[n++]->version = *domain ? 1 : opset;
+	}
+	model->opset_import = ops;
+	model->n_opset_import = n;
+	return 0;
+}
+
 static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhook_write_opts *o,
 		 Onnx__ModelProto *model, struct onnxhook_write_stats *st)
 {
 	Onnx__GraphProto *graph = NEW(a, Onnx__GraphProto, ONNX__GRAPH_PROTO__INIT);
-	Onnx__OperatorSetIdProto *opset = NEW(a, Onnx__OperatorSetIdProto, ONNX__OPERATOR_SET_ID_PROTO__INIT);
-	Onnx__OperatorSetIdProto **opsets = ARRAY(a, Onnx__OperatorSetIdProto *, 1);
 	uint32_t n_outputs = onnxhook_graph_finish(g);
 	char **names = value_names(a, g);
+	size_t extra = o->debug_outputs ? g->n_values : 0;
+	int r;
 
-	if (!graph || !opset || !opsets || !names)
+	if (!graph || !names)
 		return -ENOMEM;
 	memset(st, 0, sizeof(*st));
 
-	graph->node = ARRAY(a, Onnx__NodeProto *, g->n_nodes);
+	graph->node = ARRAY(a, Onnx__NodeProto *, g->n_nodes + extra);
 	graph->initializer = ARRAY(a, Onnx__TensorProto *, g->n_initializers);
 	graph->input = ARRAY(a, Onnx__ValueInfoProto *, g->n_inputs);
-	graph->output = ARRAY(a, Onnx__ValueInfoProto *, n_outputs);
+	graph->output = ARRAY(a, Onnx__ValueInfoProto *, n_outputs + extra);
 	graph->value_info = ARRAY(a, Onnx__ValueInfoProto *, g->n_values);
 	if (!graph->node || !graph->initializer || !graph->input || !graph->output || !graph->value_info)
 		return -ENOMEM;
@@ -304,22 +370,20 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 		if (!p)
 			return -ENOMEM;
 	}
+	st->n_outputs = (uint32_t)graph->n_output;
+	if (o->debug_outputs && (r = debug_outputs(a, g, graph, names)) < 0)
+		return r;
+	if ((r = opset_imports(a, g, o->opset ? o->opset : 17, model)) < 0)
+		return r;
 	graph->name = (char *)(o->graph_name ? o->graph_name : "onnxhook");
 
-	opset->domain = "";
-	opset->has_version = 1;
-	opset->version = o->opset ? o->opset : 17;
-	opsets[0] = opset;
 	model->has_ir_version = 1;
 	model->ir_version = 8;
-	model->n_opset_import = 1;
-	model->opset_import = opsets;
 	model->producer_name = "onnxhook";
 	model->producer_version = (char *)(o->producer_version ? o->producer_version : "");
 	model->graph = graph;
 	st->n_nodes = (uint32_t)graph->n_node;
 	st->n_inputs = (uint32_t)graph->n_input;
-	st->n_outputs = (uint32_t)graph->n_output;
 	return 0;
 }
 

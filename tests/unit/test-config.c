@@ -120,6 +120,7 @@ START_TEST(invalid_values_name_variable_and_choices)
 	expect_invalid("ONNXHOOK_PASS", "0", "pass number from 1, or all");
 	expect_invalid("ONNXHOOK_PASS", "ALL", "pass number from 1, or all");
 	expect_invalid("ONNXHOOK_PASS", "1.5", "pass number from 1, or all");
+	expect_invalid("ONNXHOOK_DEBUG_OUTPUTS", "yes", "0 or 1");
 	expect_invalid("ONNXHOOK_OUTPUT", "m-%d.onnx", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "m.onnx%", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "out/", "directory");

@@ -372,6 +372,46 @@ START_TEST(first_call_on_written_memory_is_not_a_pass)
 }
 END_TEST
 
+START_TEST(host_names_are_unique_and_name_the_written_value)
+{
+	struct onnxhook_call c;
+
+	for (int k = 0; k < 2; k++) {
+		onnxhook_call_begin(&c, &g, "layer");
+		onnxhook_call_set_name(&c, "layer_3");
+		uint32_t x = onnxhook_call_read(&c, mem, ONNXHOOK_FLOAT, 4, s1222);
+		uint32_t y = onnxhook_call_node(&c, "Sigmoid", 1, &x, 0, NULL, 4, s1222);
+		uint32_t z = onnxhook_call_node(&c, "Sigmoid", 1, &y, 0, NULL, 4, s1222);
+		onnxhook_call_write(&c, z, mem + 100 + 100 * k);
+		ck_assert_int_eq(onnxhook_call_end(&c), 0);
+		ck_assert_str_eq(g.values[z].name, "layer_3");
+		ck_assert(g.values[z].written);
+		ck_assert(!g.values[y].written);
+	}
+	ck_assert_str_eq(g.nodes[0].name, "layer_3_Sigmoid");
+	ck_assert_str_eq(g.nodes[1].name, "layer_3_Sigmoid_2");
+	ck_assert_str_eq(g.nodes[2].name, "layer_3_Sigmoid_3");
+	ck_assert_str_eq(g.nodes[3].name, "layer_3_Sigmoid_4");
+}
+END_TEST
+
+START_TEST(host_boundaries_replace_signatures)
+{
+	onnxhook_graph_mark_boundary(&g); /* before the first call: nothing to end */
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	ck_assert_int_eq(unary_end("Sigmoid", mem + 100, mem + 200), 0);
+	/* the first call recurring on fresh input no longer ends the pass by itself */
+	ck_assert_int_eq(unary_end("Relu", mem, mem + 100), 0);
+	onnxhook_graph_mark_boundary(&g);
+	ck_assert_int_eq(unary_end("Tanh", mem + 100, mem + 300), ONNXHOOK_NEW_PASS);
+	ck_assert_uint_eq(g.n_nodes, 3);
+	/* the host's mode survives a reset */
+	onnxhook_graph_reset(&g);
+	ck_assert(g.host_passes);
+	ck_assert_int_eq(unary_end("Tanh", mem + 100, mem + 300), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("graph");
@@ -393,6 +433,8 @@ int main(void)
 	tcase_add_test(tc, outputs_in_production_order);
 	tcase_add_test(tc, first_call_recurring_on_fresh_input_starts_a_pass);
 	tcase_add_test(tc, first_call_on_written_memory_is_not_a_pass);
+	tcase_add_test(tc, host_names_are_unique_and_name_the_written_value);
+	tcase_add_test(tc, host_boundaries_replace_signatures);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -124,6 +124,47 @@ START_TEST(round_trip)
 }
 END_TEST
 
+START_TEST(debug_outputs_and_custom_domains)
+{
+	const int64_t ys[4] = {2, 4, 4, 4};
+	struct onnxhook_write_opts dbg = opts;
+	struct onnxhook_call c;
+	uint8_t *buf;
+	size_t len;
+
+	/* a host layer no standard op reproduces, named by the host */
+	onnxhook_call_begin(&c, &g, "rnn");
+	onnxhook_call_set_name(&c, "layer_2");
+	uint32_t in = onnxhook_call_read(&c, y, ONNXHOOK_FLOAT, 4, ys);
+	onnxhook_call_write(&c, onnxhook_call_node_domain(&c, "darknet", "rnn", 1, &in, 0, NULL, 4, ys), y);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	dbg.debug_outputs = true;
+	ck_assert_int_eq(onnxhook_write_mem(&g, &dbg, &buf, &len), 0);
+	Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->n_opset_import, 2);
+	ck_assert_str_eq(m->opset_import[0]->domain, "");
+	ck_assert_str_eq(m->opset_import[1]->domain, "darknet");
+	ck_assert_int_eq(m->opset_import[1]->version, 1);
+	const Onnx__GraphProto *gr = m->graph;
+	ck_assert_str_eq(gr->node[2]->name, "layer_2_rnn");
+	ck_assert_str_eq(gr->node[2]->domain, "darknet");
+	/* real output first; then every written value: Conv_0, Relu_0 (consumed), layer_2 (an
+	 * output already: an Identity copy under its own name) */
+	ck_assert_uint_eq(gr->n_output, 4);
+	ck_assert_str_eq(gr->output[0]->name, "output_0");
+	ck_assert_str_eq(gr->output[1]->name, "Conv_0");
+	ck_assert_str_eq(gr->output[2]->name, "Relu_0");
+	ck_assert_str_eq(gr->output[3]->name, "layer_2");
+	ck_assert_uint_eq(gr->n_node, 4);
+	ck_assert_str_eq(gr->node[3]->op_type, "Identity");
+	ck_assert_str_eq(gr->node[3]->input[0], "output_0");
+	ck_assert_str_eq(gr->node[3]->output[0], "layer_2");
+	onnx__model_proto__free_unpacked(m, NULL);
+	free(buf);
+}
+END_TEST
+
 static void slurp(const char *path, uint8_t **buf, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -230,6 +271,7 @@ int main(void)
 	TCase *tc = tcase_create("writer");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, debug_outputs_and_custom_domains);
 	tcase_add_test(tc, file_equals_memory_and_no_temp_left);
 	tcase_add_test(tc, default_name_never_replaces);
 	tcase_add_test(tc, explicit_path_replaces_symlink_not_target);
