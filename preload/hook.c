@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ static bool finished;     /* the model was written (or recording gave up for goo
 static unsigned pass_no = 1; /* the pass being recorded */
 static bool captured;     /* the chosen pass is complete: recording is off */
 static char unmapped[256]; /* host layers recorded as custom-domain nodes, comma-separated */
+static struct timespec start_time; /* an explicit output newer than this: another process's */
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
@@ -45,6 +47,14 @@ static void fork_child(void)
 	pthread_mutex_init(&rec_lock, NULL);
 }
 
+/* Half the machine's memory: a pass that never ends must not take the host down with it. */
+static uint64_t default_max_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : (uint64_t)8 << 30;
+}
+
 static void init(void)
 {
 	char err[512];
@@ -59,9 +69,13 @@ static void init(void)
 		return;
 	}
 	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
+	clock_gettime(CLOCK_REALTIME, &start_time);
 	onnxhook_graph_init(&graph);
+	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
+	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	graph_pid = getpid();
+	onnxhook_process_init(&config);
 	atomic_store(&recording, true);
 }
 
@@ -76,7 +90,7 @@ void *onnxhook_resolve(const char *symbol)
 
 	if (!p) {
 		onnxhook_error("symbol lookup error: %s: no definition after libonnxhook.so", symbol);
-		_exit(127);
+		onnxhook_real_exit(127); /* as the dynamic linker would: exit status 127 */
 	}
 	return p;
 }
@@ -143,6 +157,11 @@ void onnxhook_record_end(struct onnxhook_call *c)
 
 	if (r == ONNXHOOK_NEW_PASS) {
 		new_pass(c->label);
+	} else if (r == -E2BIG || r == -EFBIG) {
+		onnxhook_warn("recording stopped at %s: the pass passed ONNXHOOK_MAX_%s=%llu; the model "
+			      "will hold the %zu nodes before it", c->label, r == -E2BIG ? "NODES" : "BYTES",
+			      (unsigned long long)(r == -E2BIG ? graph.max_nodes : graph.max_bytes),
+			      graph.n_nodes);
 	} else if (r < 0) {
 		onnxhook_warn("recording stopped at %s: %s; the model will hold the %zu nodes before it",
 			      c->label, strerror(-r), graph.n_nodes);
@@ -204,6 +223,28 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* An explicit path (without %p) used by several processes of one run: the later ones add
+ * "-<pid>" before the extension instead of replacing the earlier model. */
+static bool written_by_another(char *path, const char *exe, size_t len)
+{
+	struct stat sb;
+	char with_pid[4096];
+
+	if (stat(path, &sb) < 0 || sb.st_mtim.tv_sec < start_time.tv_sec ||
+	    (sb.st_mtim.tv_sec == start_time.tv_sec && sb.st_mtim.tv_nsec < start_time.tv_nsec))
+		return false;
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash ? slash + 1 : path, '.');
+	if (!dot || dot == (slash ? slash + 1 : path))
+		dot = path + strlen(path);
+	if (snprintf(with_pid, sizeof(with_pid), "%.*s-%ld%s", (int)(dot - path), path, (long)getpid(),
+		     dot) >= (int)sizeof(with_pid))
+		return false;
+	(void)exe;
+	snprintf(path, len, "%s", with_pid);
+	return true;
+}
+
 static void write_model(void)
 {
 	char exe[256], path[4096], final[4096], ops[1024];
@@ -219,6 +260,9 @@ static void write_model(void)
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
 		path[0] = '\0';
 	}
+	if (path[0] && config.output_explicit && written_by_another(path, exe, sizeof(path)))
+		onnxhook_warn("%s was written by another process since this one started; writing %s",
+			      config.output, path);
 	r = path[0] ? onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st)
 		    : -ENAMETOOLONG;
 	if (r < 0) {
@@ -245,12 +289,9 @@ static void write_model(void)
 			      final, unmapped);
 }
 
-__attribute__((destructor)) static void onnxhook_dtor(void)
+/* Writes the model once, if this process recorded anything. Every exit path ends here. */
+static void finish_locked(void)
 {
-	/* Calls made by other destructors from here on pass through. */
-	atomic_store(&recording, false);
-	in_hook = 1;
-	pthread_mutex_lock(&rec_lock);
 	if (!finished && graph_pid == getpid() && graph.n_nodes > 0) {
 		if (config.pass != ONNXHOOK_PASS_ALL && pass_no < config.pass)
 			onnxhook_error("ONNXHOOK_PASS=%u, but the program ran %u pass%s; no model written",
@@ -259,5 +300,36 @@ __attribute__((destructor)) static void onnxhook_dtor(void)
 			write_model();
 	}
 	finished = true;
+}
+
+void onnxhook_finish(void)
+{
+	/* A vfork child shares the parent's memory: it must not touch the recorder at all. */
+	if (graph_pid != getpid())
+		return;
+	/* Calls made from here on (other destructors, other threads) pass through. */
+	atomic_store(&recording, false);
+	in_hook = 1;
+	pthread_mutex_lock(&rec_lock);
+	finish_locked();
 	pthread_mutex_unlock(&rec_lock);
+}
+
+bool onnxhook_finish_from_signal(void)
+{
+	if (graph_pid != getpid())
+		return false;
+	atomic_store(&recording, false);
+	in_hook = 1;
+	/* Best effort: the signal may have interrupted a thread inside the recorder. */
+	if (pthread_mutex_trylock(&rec_lock) != 0)
+		return false;
+	finish_locked();
+	pthread_mutex_unlock(&rec_lock);
+	return true;
+}
+
+__attribute__((destructor)) static void onnxhook_dtor(void)
+{
+	onnxhook_finish();
 }

@@ -34,6 +34,21 @@ void onnxhook_pass_boundary(void);
 /* A host layer was recorded as a custom-domain node: at exit, one warning lists them all. */
 void onnxhook_note_unmapped(const char *what);
 
+/* Every exit path: write the model once if this process recorded anything. */
+void onnxhook_finish(void);
+/* The same from a signal handler: gives up (false) if the recorder is busy. Not
+ * async-signal-safe (it allocates): used only for signals that end the process anyway. */
+bool onnxhook_finish_from_signal(void);
+
+/* process.c: exit and signal hooks. */
+void onnxhook_process_init(const struct onnxhook_config *cfg);
+__attribute__((noreturn)) void onnxhook_real_exit(int status);
+
+#define ONNXHOOK_DEFAULT_MAX_NODES 1000000
+
+/* The process-level symbols the preload defines (exit paths, signals). */
+#define ONNXHOOK_PROCESS_HOOKS(X) X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction)
+
 /* A host's table of hooked symbols, for --list-symbols and the export test. */
 struct onnxhook_host {
 	const char *name;     /* "tinynn" */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ONNXHOOK_* environment variables: parsing and output-path templates. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,29 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi || s[0] == '+' || s[0] == ' ')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (strcmp(v, "0") && strcmp(v, "1"))
+		return -EINVAL;
+	*out = v[0] == '1';
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -78,10 +102,26 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		else
 			return bad(err, errlen, "ONNXHOOK_PASS", v, "a pass number from 1, or all");
 	}
-	if ((v = get(getenv_fn, "ONNXHOOK_DEBUG_OUTPUTS"))) {
-		if (strcmp(v, "0") && strcmp(v, "1"))
-			return bad(err, errlen, "ONNXHOOK_DEBUG_OUTPUTS", v, "0 or 1");
-		cfg->debug_outputs = v[0] == '1';
+	static const struct {
+		const char *name;
+		size_t offset;
+	} bools[] = {
+		{"ONNXHOOK_DEBUG_OUTPUTS", offsetof(struct onnxhook_config, debug_outputs)},
+		{"ONNXHOOK_DUMP_ON_SIGNAL", offsetof(struct onnxhook_config, dump_on_signal)},
+		{"ONNXHOOK_DUMP_ON_CRASH", offsetof(struct onnxhook_config, dump_on_crash)},
+	}, limits[] = {
+		{"ONNXHOOK_MAX_NODES", offsetof(struct onnxhook_config, max_nodes)},
+		{"ONNXHOOK_MAX_BYTES", offsetof(struct onnxhook_config, max_bytes)},
+	};
+	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+		if ((v = get(getenv_fn, bools[i].name)) &&
+		    parse_bool(v, (bool *)((char *)cfg + bools[i].offset)) < 0)
+			return bad(err, errlen, bools[i].name, v, "0 or 1");
+	}
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		if ((v = get(getenv_fn, limits[i].name)) &&
+		    parse_u64(v, (uint64_t *)((char *)cfg + limits[i].offset)) < 0)
+			return bad(err, errlen, limits[i].name, v, "a positive whole number");
 	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
 		if (parse_int(v, 13, 17, &n) < 0)

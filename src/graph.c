@@ -731,6 +731,11 @@ int onnxhook_call_end(struct onnxhook_call *c)
 			}
 		}
 	}
+	/* A pass that never ends stops at the bounds, with the graph so far. */
+	if (!c->err && g->max_nodes && g->n_nodes > g->max_nodes)
+		fail(c, -E2BIG);
+	if (!c->err && g->max_bytes && g->weight_bytes > g->max_bytes)
+		fail(c, -EFBIG);
 	/* Inputs found by reads first, then the call's writes: an in-place op on a graph input
 	 * leaves its output mapped there. */
 	for (int pass = 0; pass < 2 && !c->err; pass++) {
@@ -773,10 +778,13 @@ void onnxhook_graph_mark_boundary(struct onnxhook_graph *g)
 void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
 	bool host_passes = g->host_passes;
+	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
 
 	onnxhook_graph_free(g);
 	onnxhook_graph_init(g);
 	g->host_passes = host_passes;
+	g->max_nodes = max_nodes;
+	g->max_bytes = max_bytes;
 }
 
 void onnxhook_graph_new_pass(struct onnxhook_graph *g)

@@ -41,6 +41,10 @@ struct onnxhook_config {
 	int opset;
 	unsigned pass; /* the pass to capture, 1-based; ONNXHOOK_PASS_ALL unrolls every pass */
 	bool debug_outputs;
+	bool dump_on_signal; /* SIGTERM, SIGINT, SIGHUP */
+	bool dump_on_crash;  /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT (best effort) */
+	uint64_t max_nodes;  /* 0: the default */
+	uint64_t max_bytes;  /* weights held; 0: the default */
 };
 #define ONNXHOOK_PASS_ALL 0u
 
@@ -188,6 +192,7 @@ struct onnxhook_graph {
 	 * of this pass wrote) starts the next pass. */
 	uint64_t pass_sig;
 	uint64_t pass_calls;
+	uint64_t max_nodes, max_bytes; /* bounds (0: none): past them recording stops */
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 };

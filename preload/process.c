@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* Exit paths and signals: the model is written however the process ends. */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hook.h"
+
+static void (*real__exit)(int);
+static void (*real_quick_exit)(int);
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static sighandler_t (*real_signal)(int, sighandler_t);
+
+/* Signals whose handler we keep installed (opt-in), and what the app believes is installed. */
+static volatile sig_atomic_t ours[NSIG];
+static struct sigaction app_action[NSIG];
+
+static const int end_signals[] = {SIGTERM, SIGINT, SIGHUP};
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+
+void onnxhook_real_exit(int status)
+{
+	if (real__exit)
+		real__exit(status);
+	syscall(SYS_exit_group, status); /* what glibc's _exit does */
+	__builtin_unreachable();
+}
+
+/* _exit and _Exit skip destructors: write the model first. In a vfork child the pid differs
+ * from the recording process, so nothing is touched. */
+ONNXHOOK_EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+	onnxhook_finish();
+	onnxhook_real_exit(status);
+}
+
+ONNXHOOK_EXPORT __attribute__((noreturn)) void _Exit(int status)
+{
+	onnxhook_finish();
+	onnxhook_real_exit(status);
+}
+
+/* quick_exit runs at_quick_exit handlers, then _exit from inside libc (not through us). */
+ONNXHOOK_EXPORT __attribute__((noreturn)) void quick_exit(int status)
+{
+	onnxhook_finish();
+	if (!real_quick_exit)
+		real_quick_exit = (void (*)(int))dlsym(RTLD_NEXT, "quick_exit");
+	if (real_quick_exit)
+		real_quick_exit(status);
+	onnxhook_real_exit(status);
+}
+
+static bool is_default(const struct sigaction *a)
+{
+	return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_DFL;
+}
+
+static bool is_ignored(const struct sigaction *a)
+{
+	return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_IGN;
+}
+
+static void on_signal(int sig, siginfo_t *info, void *uc)
+{
+	struct sigaction app = app_action[sig];
+
+	if (is_ignored(&app))
+		return;
+	if (!is_default(&app)) {
+		/* The app's own handler decides; its exit path (exit, _exit) writes the model. */
+		if (app.sa_flags & SA_RESETHAND)
+			app_action[sig].sa_handler = SIG_DFL, app_action[sig].sa_flags = 0;
+		if (app.sa_flags & SA_SIGINFO)
+			app.sa_sigaction(sig, info, uc);
+		else
+			app.sa_handler(sig);
+		return;
+	}
+	/* The default action ends the process: dump (best effort, see README), then let the
+	 * default action happen so the exit status and any core dump stay as they were. */
+	onnxhook_finish_from_signal();
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	ours[sig] = 0;
+	real_sigaction(sig, &dfl, NULL);
+	/* A fault re-executes the faulting instruction on return; anything else is re-sent and
+	 * delivered as soon as the handler returns. */
+	if (!(info && info->si_code > 0 && sig != SIGABRT))
+		raise(sig);
+}
+
+static void install(int sig)
+{
+	struct sigaction current, ours_act = {.sa_sigaction = on_signal,
+					      .sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK};
+
+	if (real_sigaction(sig, NULL, &current) < 0 || is_ignored(&current))
+		return; /* e.g. SIGHUP under nohup stays ignored */
+	sigfillset(&ours_act.sa_mask);
+	app_action[sig] = current;
+	if (real_sigaction(sig, &ours_act, NULL) == 0)
+		ours[sig] = 1;
+}
+
+void onnxhook_process_init(const struct onnxhook_config *cfg)
+{
+	real__exit = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+	real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+	if (!real_sigaction)
+		return;
+	for (size_t i = 0; cfg->dump_on_signal && i < sizeof(end_signals) / sizeof(int); i++)
+		install(end_signals[i]);
+	for (size_t i = 0; cfg->dump_on_crash && i < sizeof(crash_signals) / sizeof(int); i++)
+		install(crash_signals[i]);
+}
+
+/* While we keep a handler installed, the app's sigaction/signal calls change only what the
+ * app believes is installed; ours chains to it. Other signals pass straight through. */
+ONNXHOOK_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!real_sigaction)
+		real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+	if (sig <= 0 || sig >= NSIG || !ours[sig])
+		return real_sigaction(sig, act, old);
+	if (old)
+		*old = app_action[sig];
+	if (act)
+		app_action[sig] = *act;
+	return 0;
+}
+
+ONNXHOOK_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	if (!real_signal)
+		real_signal = (sighandler_t(*)(int, sighandler_t))dlsym(RTLD_NEXT, "signal");
+	if (sig <= 0 || sig >= NSIG || !ours[sig])
+		return real_signal(sig, handler);
+	/* glibc's signal(): BSD semantics, the handler stays and interrupted calls restart. */
+	sighandler_t old = (app_action[sig].sa_flags & SA_SIGINFO) ? SIG_DFL : app_action[sig].sa_handler;
+	struct sigaction act = {.sa_handler = handler, .sa_flags = SA_RESTART};
+	sigemptyset(&act.sa_mask);
+	app_action[sig] = act;
+	return old;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* One small inference, then the process ends the way argv[1] says: every exit path a real
+ * program takes. Usage: exits MODE (see the table in main). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "e2e-app.h"
+
+static const tnn_dims dims = {1, 3, 4, 4};
+static float *x, *y;
+static struct e2e_conv_layer conv;
+static volatile sig_atomic_t stop;
+
+static void infer(void)
+{
+	const tnn_dims out = e2e_conv_out(&conv, &dims);
+
+	for (size_t i = 0; i < e2e_count(&dims); i++)
+		x[i] = (float)i / 48.0f;
+	E2E_TNN(tnn_conv2d(&conv.p, &dims, x, conv.weight, conv.bias, &out, y));
+	E2E_TNN(tnn_relu(&out, y, y));
+}
+
+static void exit_in_handler(int sig)
+{
+	(void)sig;
+	_exit(3);
+}
+
+static void set_flag(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void child_then_wait(int child_infers, int use_vfork)
+{
+	pid_t pid = use_vfork ? vfork() : fork();
+	int status;
+
+	if (pid < 0)
+		exit(10);
+	if (pid == 0) {
+		if (child_infers)
+			infer();
+		_exit(child_infers ? 4 : 5);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		exit(11);
+	printf("child status %d\n", WEXITSTATUS(status));
+}
+
+int main(int argc, char **argv)
+{
+	struct e2e_rng r;
+	const char *mode = argc > 1 ? argv[1] : "return";
+
+	e2e_rng_seed(&r, 5);
+	e2e_conv_init(&conv, &r, e2e_conv(3, 1, 1, 1, 1), 3, 4, 1);
+	x = e2e_alloc(e2e_count(&dims));
+	y = e2e_alloc(4 * 16);
+	infer();
+	printf("mode %s\n", mode);
+	fflush(stdout);
+
+	if (!strcmp(mode, "return"))
+		return 0;
+	if (!strcmp(mode, "exit"))
+		exit(7);
+	if (!strcmp(mode, "_exit"))
+		_exit(8);
+	if (!strcmp(mode, "_Exit"))
+		_Exit(9);
+	if (!strcmp(mode, "quick_exit"))
+		quick_exit(6);
+	if (!strcmp(mode, "sigterm")) /* default action: killed by SIGTERM */
+		raise(SIGTERM);
+	if (!strcmp(mode, "sigterm-handler")) { /* the app's handler ends it with _exit(3) */
+		struct sigaction sa = {.sa_handler = exit_in_handler};
+		sigaction(SIGTERM, &sa, NULL);
+		raise(SIGTERM);
+	}
+	if (!strcmp(mode, "sigint-flag")) { /* graceful shutdown: a flag, then return */
+		signal(SIGINT, set_flag);
+		raise(SIGINT);
+		return stop ? 12 : 13;
+	}
+	if (!strcmp(mode, "segv"))
+		raise(SIGSEGV);
+	if (!strcmp(mode, "fault")) { /* a real invalid access */
+		volatile int *volatile nowhere = NULL;
+		*nowhere = 1;
+	}
+	if (!strcmp(mode, "abort"))
+		abort();
+	if (!strcmp(mode, "fork-infer")) /* the child writes its own model */
+		child_then_wait(1, 0);
+	if (!strcmp(mode, "fork-quiet")) /* the child records nothing: writes nothing */
+		child_then_wait(0, 0);
+	if (!strcmp(mode, "vfork")) /* a vfork child that calls _exit writes nothing */
+		child_then_wait(0, 1);
+	return 0;
+}

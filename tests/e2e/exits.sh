@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# End-to-end: the model comes out on every exit path, the exit status is the app's own, a
+# forked child writes its own model only if it recorded, a vfork child writes nothing.
+# usage: exits.sh PRELOAD EXITS_APP
+set -u
+preload=$(realpath "$1") app=$(realpath "$2")
+unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG ONNXHOOK_DUMP_ON_SIGNAL ONNXHOOK_DUMP_ON_CRASH
+dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-exits.XXXXXX")
+failures=0
+
+# mode : models written without dump options : with ONNXHOOK_DUMP_ON_SIGNAL=1 ONNXHOOK_DUMP_ON_CRASH=1
+cases="return:1:1 exit:1:1 _exit:1:1 _Exit:1:1 quick_exit:1:1 sigterm:0:1 sigterm-handler:1:1
+sigint-flag:1:1 segv:0:1 fault:0:1 abort:0:1 fork-infer:2:2 fork-quiet:1:1 vfork:1:1"
+for c in $cases; do
+	IFS=: read -r mode plain dumped <<<"$c"
+	mkdir -p "$dir/native-$mode"
+	(cd "$dir/native-$mode" && ulimit -c 0 && "$app" "$mode" >stdout 2>/dev/null; echo $? >status)
+	for dump in 0 1; do
+		w=$dir/$mode-$dump
+		mkdir -p "$w"
+		(cd "$w" && ulimit -c 0 && env LD_PRELOAD="$preload" ONNXHOOK_LOG=quiet ONNXHOOK_DUMP_ON_SIGNAL=$dump \
+			ONNXHOOK_DUMP_ON_CRASH=$dump "$app" "$mode" >stdout 2>stderr; echo $? >status)
+		want=$([ $dump = 1 ] && echo "$dumped" || echo "$plain")
+		got=$(find "$w" -name '*.onnx' | wc -l)
+		leftovers=$(find "$w" -name '*.tmp.*' | wc -l)
+		if [ "$(cat "$w/status")" != "$(cat "$dir/native-$mode/status")" ]; then
+			echo "exits: FAIL: $mode (dump=$dump): status $(cat "$w/status"), natively $(cat "$dir/native-$mode/status")" >&2
+			failures=$((failures + 1))
+		elif ! cmp -s "$w/stdout" "$dir/native-$mode/stdout"; then
+			echo "exits: FAIL: $mode (dump=$dump): stdout differs" >&2
+			failures=$((failures + 1))
+		elif [ "$got" != "$want" ] || [ "$leftovers" != 0 ]; then
+			echo "exits: FAIL: $mode (dump=$dump): $got model(s) and $leftovers temp file(s), want $want and 0" >&2
+			failures=$((failures + 1))
+		else
+			echo "exits: ok: $mode (dump=$dump): status $(cat "$w/status"), $got model(s)"
+		fi
+	done
+done
+# Every model written, even from a signal handler, is complete and valid.
+if ! /usr/bin/python3 - "$dir" <<'PY'
+import glob, onnx, sys
+paths = sorted(glob.glob(sys.argv[1] + "/*/*.onnx"))
+for p in paths:
+    m = onnx.load(p)
+    onnx.checker.check_model(m, full_check=True)
+    assert [n.op_type for n in m.graph.node] == ["Conv", "Relu"], p
+print(f"exits: {len(paths)} models pass the full checker")
+PY
+then
+	failures=$((failures + 1))
+fi
+if [ "$failures" -gt 0 ]; then
+	echo "exits: $failures failure(s); work dir kept: $dir" >&2
+	exit 1
+fi
+rm -rf "$dir"
