@@ -69,7 +69,8 @@ static void init(void)
 		return;
 	}
 	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
-	clock_gettime(CLOCK_REALTIME, &start_time);
+	/* The coarse clock is the one file timestamps come from: comparable with st_mtim. */
+	clock_gettime(CLOCK_REALTIME_COARSE, &start_time);
 	onnxhook_graph_init(&graph);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
@@ -225,7 +226,7 @@ static double now(void)
 
 /* An explicit path (without %p) used by several processes of one run: the later ones add
  * "-<pid>" before the extension instead of replacing the earlier model. */
-static bool written_by_another(char *path, const char *exe, size_t len)
+static bool written_by_another(char *path, size_t len)
 {
 	struct stat sb;
 	char with_pid[4096];
@@ -240,7 +241,6 @@ static bool written_by_another(char *path, const char *exe, size_t len)
 	if (snprintf(with_pid, sizeof(with_pid), "%.*s-%ld%s", (int)(dot - path), path, (long)getpid(),
 		     dot) >= (int)sizeof(with_pid))
 		return false;
-	(void)exe;
 	snprintf(path, len, "%s", with_pid);
 	return true;
 }
@@ -260,7 +260,7 @@ static void write_model(void)
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
 		path[0] = '\0';
 	}
-	if (path[0] && config.output_explicit && written_by_another(path, exe, sizeof(path)))
+	if (path[0] && config.output_explicit && written_by_another(path, sizeof(path)))
 		onnxhook_warn("%s was written by another process since this one started; writing %s",
 			      config.output, path);
 	r = path[0] ? onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st)

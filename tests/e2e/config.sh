@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # End-to-end: ONNXHOOK_* values, output naming and places, passes, exit status, as a user sees them.
-# usage: config.sh PRELOAD SEEDNET
+# usage: config.sh PRELOAD SEEDNET EXITS
 set -u
-preload=$(realpath "$1") app=$(realpath "$2")
+preload=$(realpath "$1") app=$(realpath "$2") exits=$(realpath "$3")
 python=/usr/bin/python3
 unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG ONNXHOOK_PASS ONNXHOOK_OPSET
 dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-config.XXXXXX")
@@ -115,6 +115,27 @@ fi
 mkdir -p "$dir/nothing"
 (cd "$dir/nothing" && LD_PRELOAD="$preload" sh -c 'true' 2>stderr)
 if [ "$(models "$dir/nothing")" = 0 ] && [ ! -s "$dir/nothing/stderr" ]; then ok "nothing recorded, nothing written"; else fail "nothing recorded: $(ls "$dir/nothing")"; fi
+
+# 10. A pass that never ends is bounded: one warning, the graph so far.
+run maxnodes ONNXHOOK_OUTPUT=m.onnx ONNXHOOK_MAX_NODES=3 --
+got=$([ -f "$dir/maxnodes/m.onnx" ] && nodes "$dir/maxnodes/m.onnx")
+if [[ "$got" == "3 nodes"* ]] && grep -q '^onnxhook: warning: recording stopped at tnn_add: the pass passed ONNXHOOK_MAX_NODES=3' "$dir/maxnodes/stderr" &&
+	cmp -s "$dir/maxnodes/stdout" "$dir/ref.stdout"; then
+	ok "max nodes: $got"
+else
+	fail "max nodes: $got; $(cat "$dir/maxnodes/stderr")"
+fi
+
+# 11. One explicit path, two live processes (a parent and its forked child both trace): the
+# later adds -<pid> and warns. A later run of the program replaces the file, as cc -o does.
+mkdir -p "$dir/shared"
+(cd "$dir/shared" && LD_PRELOAD="$preload" ONNXHOOK_OUTPUT=m.onnx "$exits" fork-infer >/dev/null 2>second)
+second=$(ls "$dir/shared" | grep -E '^m-[0-9]+\.onnx$')
+if [ -f "$dir/shared/m.onnx" ] && [ -n "$second" ] && grep -q "^onnxhook: warning: m.onnx was written by another process" "$dir/shared/second"; then
+	ok "shared explicit path: m.onnx and $second"
+else
+	fail "shared explicit path: $(ls "$dir/shared"); $(cat "$dir/shared/second")"
+fi
 
 if [ "$failures" -gt 0 ]; then
 	echo "config: $failures failure(s); work dir kept: $dir" >&2
