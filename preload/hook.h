@@ -47,13 +47,19 @@ __attribute__((noreturn)) void onnxhook_real_exit(int status);
 #define ONNXHOOK_DEFAULT_MAX_NODES 1000000
 
 /* The process-level symbols the preload defines (exit paths, signals). */
-#define ONNXHOOK_PROCESS_HOOKS(X) X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction)
+#define ONNXHOOK_PROCESS_HOOKS(X) X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction) X(dlsym)
 
-/* A host's table of hooked symbols, for --list-symbols and the export test. */
-struct onnxhook_host {
-	const char *name;     /* "tinynn" */
-	const char *library;  /* "libtinynn.so.0" */
-	const char *const *symbols;
+/* A host's hooked symbols: our definition, and the slot holding the real one. dlsym() on a
+ * host library's handle returns the hook and fills the slot (the library may be RTLD_LOCAL,
+ * out of RTLD_NEXT's reach). Tables end with a NULL name. */
+struct onnxhook_symbol {
+	const char *name;
+	void *hook;
+	void **real;
 };
+extern const struct onnxhook_symbol onnxhook_tinynn_symbols[];
+#ifdef ONNXHOOK_HAVE_DARKNET
+extern const struct onnxhook_symbol onnxhook_darknet_symbols[];
+#endif
 
 #endif

@@ -234,3 +234,6 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 		return st;                                                                       \
 	}
 TINYNN_HOOKS(HOOK)
+
+#define ENTRY(name, params, args) {#name, (void *)name, (void **)&real_##name},
+const struct onnxhook_symbol onnxhook_tinynn_symbols[] = {TINYNN_HOOKS(ENTRY){NULL, NULL, NULL}};
