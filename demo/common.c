@@ -19,8 +19,10 @@ static _Noreturn void usage(const char *prog, bool has_size, const char *why)
             "  --runs N     run the whole inference N times (default 1)\n"
             "  --batch N    batch size (default 1)\n"
             "%s",
-            prog, has_size ? " [--size N]" : "",
-            has_size ? "  --size N     input height and width (default 224)\n" : "");
+            prog, has_size ? " [--size N] [--threads N]" : "",
+            has_size ? "  --size N     input height and width (default 224)\n"
+                       "  --threads N  N threads each run the inference on their own buffers (default 1)\n"
+                     : "");
     exit(2);
 }
 
@@ -44,12 +46,13 @@ void demo_parse(const char *prog, int argc, char **argv, bool has_size, struct d
     static const struct option longopts[] = {
         {"in", required_argument, NULL, 'i'},   {"out", required_argument, NULL, 'o'},
         {"runs", required_argument, NULL, 'r'}, {"batch", required_argument, NULL, 'b'},
-        {"size", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    *opts = (struct demo_opts){.runs = 1, .batch = 1, .size = 224};
+    *opts = (struct demo_opts){.runs = 1, .batch = 1, .size = 224, .threads = 1};
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -70,12 +73,17 @@ void demo_parse(const char *prog, int argc, char **argv, bool has_size, struct d
                 usage(prog, has_size, "unknown option --size");
             opts->size = parse_count(prog, has_size, "size", optarg, 4096);
             break;
+        case 't':
+            if (!has_size)
+                usage(prog, has_size, "unknown option --threads");
+            opts->threads = parse_count(prog, has_size, "threads", optarg, 256);
+            break;
         case 'h':
             usage(prog, has_size, NULL);
         default: {
             char why[160];
             /* optopt is the letter of an unknown short option; else argv[optind - 1] is the culprit. */
-            if (optopt && !strchr("iorbsh", optopt))
+            if (optopt && !strchr("iorbsth", optopt))
                 snprintf(why, sizeof(why), "unknown option '-%c'", optopt);
             else
                 snprintf(why, sizeof(why), "unknown option or missing argument: '%s'", argv[optind - 1]);

@@ -15,9 +15,10 @@ struct demo_opts {
     long runs;
     long batch;
     long size; /* only with has_size */
+    long threads; /* only with has_size: threads each running the inference on their own buffers */
 };
 
-/* Parses --in, --out, --runs, --batch (and --size when has_size); usage to stderr and exit 2 on error. */
+/* Parses --in, --out, --runs, --batch (and --size, --threads when has_size); usage to stderr and exit 2 on error. */
 void demo_parse(const char *prog, int argc, char **argv, bool has_size, struct demo_opts *opts);
 
 /* "prog: call failed: status" to stderr and exit 1. */

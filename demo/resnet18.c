@@ -3,7 +3,9 @@
 #include "common.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static const char *const prog = "resnet18";
@@ -256,20 +258,42 @@ static void print_summary(const tnn_dims *dims, const float *out)
     }
 }
 
+/* One inference thread: its own input and activation buffers, the shared read-only weights. */
+struct worker {
+    pthread_t thread;
+    const struct net *net;
+    const struct demo_opts *opts;
+    const float *source;
+    size_t in_count, activation;
+    float *input, *pool[POOL];
+    tnn_dims out_dims;
+    int out;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    const int32_t size = (int32_t)w->opts->size;
+    const tnn_dims in_dims = {(int32_t)w->opts->batch, 3, size, size};
+
+    for (long run = 0; run < w->opts->runs; run++) {
+        demo_refill(w->input, w->source, w->in_count);
+        w->out = forward(w->net, &in_dims, w->input, w->pool, &w->out_dims);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct demo_opts opts;
     struct demo_rng rng;
     struct net net;
-    float *pool[POOL];
-    tnn_dims out_dims = {0, 0, 0, 0};
 
     demo_parse(prog, argc, argv, true, &opts);
 
     const int32_t size = (int32_t)opts.size;
-    const tnn_dims in_dims = {(int32_t)opts.batch, 3, size, size};
     const size_t in_count = (size_t)opts.batch * 3 * (size_t)size * (size_t)size;
-    float *source = demo_alloc(prog, in_count), *input = demo_alloc(prog, in_count);
+    float *source = demo_alloc(prog, in_count);
 
     if (opts.in_path) {
         demo_read_input(prog, opts.in_path, source, in_count);
@@ -280,23 +304,46 @@ int main(int argc, char **argv)
     demo_rng_seed(&rng, 18);
     net_init(&net, &rng);
     const size_t activation = max_activation(&net, opts.batch, size);
-    for (int i = 0; i < POOL; i++)
-        pool[i] = demo_alloc(prog, activation);
 
-    int out = 0;
-    for (long run = 0; run < opts.runs; run++) {
-        demo_refill(input, source, in_count);
-        out = forward(&net, &in_dims, input, pool, &out_dims);
+    struct worker *w = calloc((size_t)opts.threads, sizeof(*w));
+    if (!w)
+        demo_fail(prog, "calloc", TNN_ENOMEM);
+    for (long t = 0; t < opts.threads; t++) {
+        w[t] = (struct worker){.net = &net, .opts = &opts, .source = source, .in_count = in_count,
+                               .activation = activation};
+        w[t].input = demo_alloc(prog, in_count);
+        for (int i = 0; i < POOL; i++)
+            w[t].pool[i] = demo_alloc(prog, activation);
+    }
+    if (opts.threads == 1) {
+        work(&w[0]);
+    } else {
+        for (long t = 0; t < opts.threads; t++)
+            if (pthread_create(&w[t].thread, NULL, work, &w[t]) != 0)
+                demo_fail(prog, "pthread_create", TNN_ENOMEM);
+        for (long t = 0; t < opts.threads; t++)
+            pthread_join(w[t].thread, NULL);
+    }
+    /* Same input, same weights: every thread must have computed the same bytes. */
+    const size_t out_count = (size_t)w[0].out_dims.n * (size_t)w[0].out_dims.c;
+    for (long t = 1; t < opts.threads; t++) {
+        if (memcmp(w[t].pool[w[t].out], w[0].pool[w[0].out], out_count * sizeof(float))) {
+            fprintf(stderr, "%s: thread %ld computed other numbers than thread 0\n", prog, t);
+            return 1;
+        }
     }
 
-    print_summary(&out_dims, pool[out]);
+    print_summary(&w[0].out_dims, w[0].pool[w[0].out]);
     if (opts.out_path)
-        demo_write_output(prog, opts.out_path, pool[out], (size_t)out_dims.n * (size_t)out_dims.c);
+        demo_write_output(prog, opts.out_path, w[0].pool[w[0].out], out_count);
 
-    for (int i = 0; i < POOL; i++)
-        free(pool[i]);
+    for (long t = 0; t < opts.threads; t++) {
+        for (int i = 0; i < POOL; i++)
+            free(w[t].pool[i]);
+        free(w[t].input);
+    }
+    free(w);
     net_free(&net);
-    free(input);
     free(source);
     return 0;
 }

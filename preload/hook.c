@@ -30,6 +30,8 @@ static struct timespec start_time; /* an explicit output newer than this: anothe
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
+static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
+static pid_t owner; /* the thread whose passes are recorded (the first that records) */
 
 /* fork: the child must not inherit a lock held by a parent thread that was recording. */
 static void fork_prepare(void)
@@ -45,6 +47,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	pthread_mutex_init(&rec_lock, NULL);
+	my_tid = 0; /* the child's thread has its own id */
 }
 
 /* Half the machine's memory: a pass that never ends must not take the host down with it. */
@@ -114,15 +117,22 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 	pthread_mutex_lock(&rec_lock);
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
 	if (graph_pid != getpid() && !finished) {
-		onnxhook_graph_free(&graph);
-		onnxhook_graph_init(&graph);
+		onnxhook_graph_reset(&graph);
 		graph_pid = getpid();
+		owner = 0;
+		pass_no = 1;
 	}
 	if (finished || captured || graph.failed) {
 		pthread_mutex_unlock(&rec_lock);
 		return false;
 	}
+	if (!my_tid)
+		my_tid = gettid();
+	if (!owner)
+		owner = my_tid;
 	onnxhook_call_begin(c, &graph, symbol);
+	/* Other threads' calls join only through buffers the recorded graph wrote. */
+	c->foreign = my_tid != owner;
 	return true;
 }
 
@@ -158,6 +168,8 @@ void onnxhook_record_end(struct onnxhook_call *c)
 
 	if (r == ONNXHOOK_NEW_PASS) {
 		new_pass(c->label);
+	} else if (r == ONNXHOOK_SKIPPED) {
+		/* another thread's own inference */
 	} else if (r == -E2BIG || r == -EFBIG) {
 		onnxhook_warn("recording stopped at %s: the pass passed ONNXHOOK_MAX_%s=%llu; the model "
 			      "will hold the %zu nodes before it", c->label, r == -E2BIG ? "NODES" : "BYTES",

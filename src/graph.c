@@ -259,6 +259,9 @@ static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origi
 		return ONNXHOOK_NONE;
 	if (numel <= 0)
 		return fail(c, numel < 0 ? -EOVERFLOW : -EINVAL);
+	/* Don't copy the weights of another thread's unrelated call only to drop them. */
+	if (c->foreign && !c->read_written)
+		return fail(c, -EAGAIN);
 	size_t nbytes = (size_t)numel * onnxhook_dtype_size(dtype);
 	uint64_t content = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, data, nbytes);
 	uint64_t key = shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(content, origin), dtype), shape);
@@ -713,7 +716,11 @@ int onnxhook_call_end(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;
 
-	if (!c->err && g->n_nodes > c->mark_nodes) {
+	if (c->foreign && (c->err == -EAGAIN || (!c->err && !c->read_written))) {
+		rollback(c);
+		return ONNXHOOK_SKIPPED;
+	}
+	if (!c->err && g->n_nodes > c->mark_nodes && !c->foreign) {
 		if (g->host_passes) {
 			bool starts = g->boundary && g->pass_calls > 0;
 			g->boundary = false;

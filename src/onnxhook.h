@@ -213,6 +213,8 @@ struct onnxhook_call {
 	char prefix[64];   /* host-supplied name of the call ("layer_12"), or "" */
 	uint64_t read_sig; /* addresses and sizes of the data reads */
 	bool read_written; /* some data read found memory an op of this pass wrote */
+	bool foreign;      /* another thread than the recording one: kept only if it reads
+			    * memory the recorded graph wrote (a buffer handed across threads) */
 	int n_pending;
 	struct onnxhook_pending {
 		uintptr_t lo, hi;
@@ -254,6 +256,8 @@ void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
  * pass recurring on fresh data: the caller decides (start over, keep it, or stop) and may
  * record the call again after onnxhook_graph_reset() or onnxhook_graph_new_pass(). */
 #define ONNXHOOK_NEW_PASS 1
+/* A foreign call that reads nothing of the graph: dropped, nothing committed. */
+#define ONNXHOOK_SKIPPED 2
 int onnxhook_call_end(struct onnxhook_call *c);
 
 /* The host saw a pass boundary (darknet's forward_network): the next recorded call starts a
