@@ -58,6 +58,18 @@ static uint64_t default_max_bytes(void)
 	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : (uint64_t)8 << 30;
 }
 
+static void warn_changed(const struct onnxhook_graph *g, uint32_t value, const char *reader)
+{
+	const struct onnxhook_value *v = &g->values[value];
+	char shape[128];
+
+	onnxhook_shape_str(&v->shape, shape, sizeof(shape));
+	onnxhook_warn("the memory of %s (%s, written by %s) changed before %s read it: code the hook "
+		      "does not see modified it, so the model differs from the program there",
+		      v->name ? v->name : g->nodes[v->producer].name, shape,
+		      g->nodes[v->producer].label, reader);
+}
+
 static void init(void)
 {
 	char err[512];
@@ -75,6 +87,7 @@ static void init(void)
 	/* The coarse clock is the one file timestamps come from: comparable with st_mtim. */
 	clock_gettime(CLOCK_REALTIME_COARSE, &start_time);
 	onnxhook_graph_init(&graph);
+	onnxhook_graph_on_changed(warn_changed);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);

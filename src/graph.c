@@ -579,6 +579,10 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 		pieces[np++] = (struct piece){e->value, e->offset + (s - e->lo), t - s};
 		if (g->values[e->value].kind != ONNXHOOK_VALUE_INPUT)
 			c->read_written = true;
+		/* A whole value read back: check at the end that its bytes are still those written. */
+		if (g->values[e->value].written && e->offset == 0 && s == e->lo && t == e->hi &&
+		    t - s == g->values[e->value].nbytes && c->n_verify < ONNXHOOK_CALL_MAX_PENDING)
+			c->verify[c->n_verify++] = (struct onnxhook_verify){e->value, s};
 		cur = t;
 	}
 
@@ -712,6 +716,38 @@ static uint64_t call_signature(const struct onnxhook_call *c)
 	return h;
 }
 
+static onnxhook_changed_fn changed_fn;
+
+void onnxhook_graph_on_changed(onnxhook_changed_fn fn)
+{
+	changed_fn = fn;
+}
+
+/* Memory the hook does not see change in between two hooked calls (an unhooked function, the
+ * app's own code) makes the graph wrong there. Reads that this call's own writes overlap are
+ * skipped: in-place ops have overwritten their input by now. */
+static void verify_reads(struct onnxhook_call *c)
+{
+	struct onnxhook_graph *g = c->g;
+
+	for (int i = 0; i < c->n_verify; i++) {
+		struct onnxhook_value *v = &g->values[c->verify[i].value];
+		uintptr_t lo = c->verify[i].lo, hi = lo + v->nbytes;
+		bool overwritten = false;
+		for (int j = 0; j < c->n_pending && !overwritten; j++)
+			overwritten = !c->pending[j].is_input && c->pending[j].lo < hi && lo < c->pending[j].hi;
+		if (overwritten || v->changed ||
+		    onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)lo, v->nbytes) == v->checksum)
+			continue;
+		v->changed = true;
+		size_t n = strlen(g->warnings);
+		snprintf(g->warnings + n, sizeof(g->warnings) - n, "%s%s changed before %s", n ? "; " : "",
+			 v->name ? v->name : g->nodes[v->producer].name, c->label);
+		if (changed_fn)
+			changed_fn(g, c->verify[i].value, c->label);
+	}
+}
+
 int onnxhook_call_end(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;
@@ -738,6 +774,8 @@ int onnxhook_call_end(struct onnxhook_call *c)
 			}
 		}
 	}
+	if (!c->err)
+		verify_reads(c);
 	/* A pass that never ends stops at the bounds, with the graph so far. */
 	if (!c->err && g->max_nodes && g->n_nodes > g->max_nodes)
 		fail(c, -E2BIG);
@@ -767,6 +805,8 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		struct onnxhook_value *v = &g->values[c->pending[i].value];
 		if (c->pending[i].is_input || v->kind != ONNXHOOK_VALUE_NODE)
 			continue;
+		/* The host call has returned: these are the bytes it produced. */
+		v->checksum = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)c->pending[i].lo, v->nbytes);
 		v->written = true;
 		if (c->prefix[0] && !v->name)
 			v->name = strdup(c->prefix); /* best effort: unnamed falls back to its node */

@@ -124,6 +124,8 @@ struct onnxhook_value {
 	uint32_t view_src; /* derived view (Slice/Reshape of a value): its source, else NONE */
 	uint64_t view_off; /* byte offset of the view in view_src */
 	bool written;      /* a host call wrote it to memory (a layer's result) */
+	bool changed;      /* its memory changed behind our back before a read (warned once) */
+	uint64_t checksum; /* of its bytes when written: unhooked code changing them is caught */
 	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
 };
 
@@ -193,6 +195,7 @@ struct onnxhook_graph {
 	uint64_t pass_sig;
 	uint64_t pass_calls;
 	uint64_t max_nodes, max_bytes; /* bounds (0: none): past them recording stops */
+	char warnings[1024];         /* for the model's metadata: what makes the graph doubtful */
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 };
@@ -221,6 +224,11 @@ struct onnxhook_call {
 		uint32_t value;
 		bool is_input; /* an input discovered by a read (vs. an output write) */
 	} pending[ONNXHOOK_CALL_MAX_PENDING];
+	int n_verify; /* whole written values read by the call: checksums compared at the end */
+	struct onnxhook_verify {
+		uint32_t value;
+		uintptr_t lo;
+	} verify[ONNXHOOK_CALL_MAX_PENDING];
 };
 
 void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label);
@@ -269,6 +277,11 @@ void onnxhook_graph_reset(struct onnxhook_graph *g);
 /* Unroll another pass into the same graph: memory forgets what it held, so the new pass's
  * reads become new graph inputs; weights stay shared. */
 void onnxhook_graph_new_pass(struct onnxhook_graph *g);
+
+/* Values whose memory changed between their write and a read (unhooked code): the caller
+ * warns; the graph keeps a note of each for the model's metadata. Filled by call_end. */
+typedef void (*onnxhook_changed_fn)(const struct onnxhook_graph *g, uint32_t value, const char *reader);
+void onnxhook_graph_on_changed(onnxhook_changed_fn fn);
 
 /* Graph outputs: node values never consumed, in production order. Fills ordinals. */
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g);

@@ -377,6 +377,15 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 		return r;
 	graph->name = (char *)(o->graph_name ? o->graph_name : "onnxhook");
 
+	if (g->warnings[0]) {
+		Onnx__StringStringEntryProto *w = NEW(a, Onnx__StringStringEntryProto,
+						      ONNX__STRING_STRING_ENTRY_PROTO__INIT);
+		if (!w || !(model->metadata_props = ARRAY(a, Onnx__StringStringEntryProto *, 1)))
+			return -ENOMEM;
+		w->key = "onnxhook.warnings";
+		w->value = g->warnings;
+		model->metadata_props[model->n_metadata_props++] = w;
+	}
 	model->has_ir_version = 1;
 	model->ir_version = 8;
 	model->producer_name = "onnxhook";

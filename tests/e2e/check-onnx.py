@@ -2,16 +2,20 @@
 # Validates an onnxhook model with Debian's onnx (run by /usr/bin/python3): full checker + our conventions.
 """usage: /usr/bin/python3 check-onnx.py MODEL.onnx [--opset 17] [--ir 8]
                                       [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N]
+                                      [--allow-debug-outputs]
 
 Runs onnx.checker.check_model(full_check=True), then asserts what onnxhook promises: graph inputs
 named input_0.., outputs output_0.., all float32 with a full static shape, ai.onnx at the expected
 opset, the expected IR version. Prints the node count per op type. --expect-ops lists the exact
 count of every op type the graph may contain (`Op=*`: any count); types not listed must be absent.
+--allow-debug-outputs accepts, after output_0.., the extra outputs ONNXHOOK_DEBUG_OUTPUTS=1 adds
+(named layer_<i>, optionally with a _suffix), held to the same float32/static-shape rules.
 Exit status: 0 OK, 1 check failed, 2 usage error.
 """
 import argparse
 import collections
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -82,13 +86,25 @@ def run_checker(path):
     return head
 
 
-def check_io(values, prefix, what):
+DEBUG_OUTPUT = re.compile(r"layer_[0-9]+(_[A-Za-z0-9_]+)?")
+
+
+def check_io(values, prefix, what, debug=False):
     names = [v.name for v in values]
-    want = [f"{prefix}_{i}" for i in range(len(values))]
-    if not values:
-        raise CheckFailed(f"the graph has no {what}s")
-    if names != want:
-        raise CheckFailed(f"graph {what}s are {names}, expected {want}")
+    main = len(names)
+    if debug:  # output_0.. first, then only debug outputs
+        main = next((i for i, n in enumerate(names) if not re.fullmatch(rf"{prefix}_[0-9]+", n)), main)
+        extra = [n for n in names[main:] if not DEBUG_OUTPUT.fullmatch(n)]
+        if extra:
+            raise CheckFailed(f"graph {what}s after {prefix}_0..{main - 1} must be debug outputs "
+                              f"layer_<i>, found {extra[:10]}")
+        if len(set(names)) != len(names):
+            raise CheckFailed(f"graph {what} names repeat")
+    want = [f"{prefix}_{i}" for i in range(main)]
+    if not values or main == 0:
+        raise CheckFailed(f"the graph has no {what}s" + (f" named {prefix}_N" if values else ""))
+    if names[:main] != want:
+        raise CheckFailed(f"graph {what}s are {names[:main]}, expected {want}")
     for v in values:
         if not v.type.HasField("tensor_type"):
             raise CheckFailed(f"{what} {v.name} is not a tensor")
@@ -114,6 +130,8 @@ def main():
     ap.add_argument("--ir", type=int, default=8, help="expected IR version (default 8)")
     ap.add_argument("--expect-ops", default=None, help='exact op counts, e.g. "Conv=3,Relu=1,Reshape=*"')
     ap.add_argument("--expect-initializers", type=int, default=None, help="exact initializer count")
+    ap.add_argument("--allow-debug-outputs", action="store_true",
+                    help="accept the layer_<i> outputs of ONNXHOOK_DEBUG_OUTPUTS=1 after output_0..")
     args = ap.parse_args()
     try:
         want_ops = parse_expect_ops(args.expect_ops) if args.expect_ops is not None else None
@@ -139,7 +157,7 @@ def main():
     g = model.graph
     inputs = list(check_io([v for v in g.input if v.name not in {t.name for t in g.initializer}],
                            "input", "input"))
-    outputs = list(check_io(g.output, "output", "output"))
+    outputs = list(check_io(g.output, "output", "output", debug=args.allow_debug_outputs))
 
     counts = collections.Counter(n.op_type for n in g.node)
     init_bytes = sum(len(t.raw_data) or 4 * len(t.float_data) or 8 * len(t.int64_data)
@@ -148,8 +166,11 @@ def main():
           f"{len(g.initializer)} initializers (~{init_bytes} bytes inline)")
     for n, dims in inputs:
         print(f"check-onnx:   {n} {dims}")
-    for n, dims in outputs:
+    shown = [o for o in outputs if not DEBUG_OUTPUT.fullmatch(o[0])]
+    for n, dims in shown:
         print(f"check-onnx:   {n} {dims}")
+    if len(shown) != len(outputs):
+        print(f"check-onnx:   + {len(outputs) - len(shown)} debug outputs layer_*")
     for op in sorted(counts):
         print(f"check-onnx:   {op:<20} {counts[op]}")
 

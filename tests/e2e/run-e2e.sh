@@ -163,6 +163,9 @@ run_app "$dir/plain" 0 "" "${app_args[@]}"
 same_run "$dir/plain" "$dir/trace" "default input"
 grep '^onnxhook: ' "$dir/trace.stderr" | head -n 20 | sed "s/^/run-e2e[$name]: trace: /"
 [ -s "$dir/model.onnx" ] || { show "$dir/trace.stderr"; fail "the traced run wrote no $dir/model.onnx"; }
+# A clean trace says nothing but its summary: a warning or error (e.g. memory changed behind the
+# hook's back, recording stopped) means the model is doubtful.
+! grep -E '^onnxhook: (warning|error):' "$dir/trace.stderr" >&2 || fail "the traced run warned"
 leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 
@@ -180,6 +183,7 @@ ONNXHOOK_ORT_DIR=$ort_dir "$node" "$here/ort-compare.js" --model "$dir/model.onn
 run_app "$dir/ref" 0 "" --in "$dir/in.bin" --out "$dir/ref.bin" "${app_args[@]}"
 run_app "$dir/hooked" 1 "$dir/hooked.onnx" --in "$dir/in.bin" --out "$dir/hooked.bin" "${app_args[@]}"
 same_run "$dir/ref" "$dir/hooked" "random input"
+! grep -E '^onnxhook: (warning|error):' "$dir/hooked.stderr" >&2 || fail "the traced run warned"
 [ -s "$dir/ref.bin" ] || fail "the app wrote no output to --out"
 cmp "$dir/ref.bin" "$dir/hooked.bin" >&2 || fail "the app's output differs with the hook"
 [ -s "$dir/hooked.onnx" ] || fail "the traced run on the random input wrote no model"
