@@ -25,7 +25,10 @@ static bool finished;     /* the model was written (or recording gave up for goo
 static unsigned pass_no = 1; /* the pass being recorded */
 static bool captured;     /* the chosen pass is complete: recording is off */
 static char unmapped[256]; /* host layers recorded as custom-domain nodes, comma-separated */
-static struct timespec start_time; /* an explicit output newer than this: another process's */
+/* What the explicit output path held when this process started: if that changes before we
+ * write, another process of the same run wrote there. */
+static struct stat output_at_start;
+static bool output_existed;
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
@@ -58,6 +61,8 @@ static uint64_t default_max_bytes(void)
 	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : (uint64_t)8 << 30;
 }
 
+static void exe_name(char *buf, size_t len);
+
 static void warn_changed(const struct onnxhook_graph *g, uint32_t value, const char *reader)
 {
 	const struct onnxhook_value *v = &g->values[value];
@@ -84,8 +89,12 @@ static void init(void)
 		return;
 	}
 	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
-	/* The coarse clock is the one file timestamps come from: comparable with st_mtim. */
-	clock_gettime(CLOCK_REALTIME_COARSE, &start_time);
+	if (config.output_explicit) {
+		char exe[256], path[4096];
+		exe_name(exe, sizeof(exe));
+		output_existed = onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) == 0 &&
+				 stat(path, &output_at_start) == 0;
+	}
 	onnxhook_graph_init(&graph);
 	onnxhook_graph_on_changed(warn_changed);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
@@ -250,14 +259,19 @@ static double now(void)
 }
 
 /* An explicit path (without %p) used by several processes of one run: the later ones add
- * "-<pid>" before the extension instead of replacing the earlier model. */
+ * "-<pid>" before the extension instead of replacing the earlier model. A program run again
+ * replaces its model, as cc -o does. */
 static bool written_by_another(char *path, size_t len)
 {
-	struct stat sb;
+	struct stat now;
 	char with_pid[4096];
 
-	if (stat(path, &sb) < 0 || sb.st_mtim.tv_sec < start_time.tv_sec ||
-	    (sb.st_mtim.tv_sec == start_time.tv_sec && sb.st_mtim.tv_nsec < start_time.tv_nsec))
+	if (stat(path, &now) < 0)
+		return false;
+	if (output_existed && now.st_dev == output_at_start.st_dev &&
+	    now.st_ino == output_at_start.st_ino && now.st_size == output_at_start.st_size &&
+	    now.st_mtim.tv_sec == output_at_start.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == output_at_start.st_mtim.tv_nsec)
 		return false;
 	const char *slash = strrchr(path, '/');
 	const char *dot = strrchr(slash ? slash + 1 : path, '.');
