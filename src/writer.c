@@ -10,6 +10,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnxhook.h"
+#include "util.h"
 
 /* ---- a bump allocator for the message tree (freed in one go) ----------------------------- */
 
@@ -88,7 +89,7 @@ static void *arena_copy(struct arena *a, const void *init, size_t size)
 	return p;
 }
 #define NEW(a, type, INIT) ((type *)arena_copy(a, &(const type)INIT, sizeof(type)))
-#define ARRAY(a, type, n) ((type *)arena_alloc(a, sizeof(type) * ((n) ? (n) : 1)))
+#define ARRAY(a, type, n) ((type *)arena_alloc(a, sizeof(type) * ((n) > 0 ? (size_t)(n) : 1)))
 
 /* ---- model construction ------------------------------------------------------------------ */
 
@@ -109,40 +110,90 @@ static const char *display_name(const struct onnxhook_graph *g, const struct onn
 	return v->name ? v->name : g->nodes[v->producer].name;
 }
 
-static char **value_names(struct arena *a, const struct onnxhook_graph *g)
+/* Value names must be unique in a graph: host names repeat (a layer recorded in several
+ * passes), and so may "<node>.<role>". Later ones get "_2", "_3", … */
+struct name_set {
+	struct onnxhook_hmap map;
+	char **names;
+	uint32_t n;
+};
+
+static uint64_t str_hash(const char *s)
+{
+	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, s, strlen(s));
+}
+
+static bool name_used(const struct name_set *set, const char *name)
+{
+	size_t it = SIZE_MAX;
+	uint32_t i;
+
+	while ((i = onnxhook_hmap_find(&set->map, str_hash(name), &it)) != ONNXHOOK_NONE)
+		if (!strcmp(set->names[i], name))
+			return true;
+	return false;
+}
+
+static char *unique_name(struct arena *a, struct name_set *set, char *name)
+{
+	char *base = name;
+
+	for (unsigned k = 2; name && name_used(set, name); k++)
+		name = arena_printf(a, "%s_%u", base, k);
+	if (!name || onnxhook_hmap_put(&set->map, str_hash(name), set->n) < 0)
+		return NULL;
+	return set->names[set->n++] = name;
+}
+
+static char *base_name(struct arena *a, const struct onnxhook_graph *g, const struct onnxhook_value *v)
+{
+	switch (v->kind) {
+	case ONNXHOOK_VALUE_INPUT:
+		return arena_printf(a, "input_%u", v->ordinal);
+	case ONNXHOOK_VALUE_NODE:
+		return !v->consumers ? arena_printf(a, "output_%u", v->ordinal)
+				     : arena_printf(a, "%s", display_name(g, v));
+	case ONNXHOOK_VALUE_INITIALIZER:
+		/* Small index constants by value ("const_0_2"): unique since they are deduplicated
+		 * by content. Weights after their first user ("Conv_3.weight"). */
+		if (v->origin == 0 && v->dtype == ONNXHOOK_INT64 && v->shape.rank == 1 &&
+		    v->shape.dims[0] <= 8)
+			return const_name(a, v->data, v->shape.dims[0]);
+		return v->first_consumer != ONNXHOOK_NONE
+			       ? arena_printf(a, "%s.%s", g->nodes[v->first_consumer].name,
+					      v->role ? v->role : "const")
+			       : arena_printf(a, "unused_%u", v->ordinal);
+	}
+	return NULL;
+}
+
+/* names[i] for every value; aliases[i] for written values that are graph outputs (the name a
+ * debug output gives them). Inputs and outputs are named first: input_N/output_N never move. */
+static char **value_names(struct arena *a, const struct onnxhook_graph *g, char ***aliases)
 {
 	char **names = ARRAY(a, char *, g->n_values);
+	struct name_set set = {.names = ARRAY(a, char *, 2 * g->n_values)};
+	int ok = names && set.names;
 
-	if (!names)
-		return NULL;
-	for (size_t i = 0; i < g->n_values; i++) {
-		const struct onnxhook_value *v = &g->values[i];
-		switch (v->kind) {
-		case ONNXHOOK_VALUE_INPUT:
-			names[i] = arena_printf(a, "input_%u", v->ordinal);
-			break;
-		case ONNXHOOK_VALUE_NODE:
-			names[i] = !v->consumers ? arena_printf(a, "output_%u", v->ordinal)
-						 : arena_printf(a, "%s", display_name(g, v));
-			break;
-		case ONNXHOOK_VALUE_INITIALIZER:
-			/* Small index constants by value ("const_0_2"), unique since they are
-			 * deduplicated by content; weights after their first user ("Conv_3.weight"). */
-			if (v->origin == 0 && v->dtype == ONNXHOOK_INT64 && v->shape.rank == 1 &&
-			    v->shape.dims[0] <= 8) {
-				names[i] = const_name(a, v->data, v->shape.dims[0]);
-				break;
-			}
-			names[i] = v->first_consumer != ONNXHOOK_NONE
-					   ? arena_printf(a, "%s.%s", g->nodes[v->first_consumer].name,
-							  v->role ? v->role : "const")
-					   : arena_printf(a, "unused_%u", v->ordinal);
-			break;
+	*aliases = ARRAY(a, char *, g->n_values);
+	ok = ok && *aliases;
+	for (int reserved = 1; reserved >= 0 && ok; reserved--) {
+		for (size_t i = 0; i < g->n_values && ok; i++) {
+			const struct onnxhook_value *v = &g->values[i];
+			bool io = v->kind == ONNXHOOK_VALUE_INPUT ||
+				  (v->kind == ONNXHOOK_VALUE_NODE && !v->consumers);
+			if (io != reserved)
+				continue;
+			ok = (names[i] = unique_name(a, &set, base_name(a, g, v))) != NULL;
 		}
-		if (!names[i])
-			return NULL;
 	}
-	return names;
+	for (size_t i = 0; i < g->n_values && ok; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		if (v->kind == ONNXHOOK_VALUE_NODE && !v->consumers && v->written)
+			ok = ((*aliases)[i] = unique_name(a, &set, arena_printf(a, "%s", display_name(g, v)))) != NULL;
+	}
+	onnxhook_hmap_free(&set.map);
+	return ok ? names : NULL;
 }
 
 static Onnx__ValueInfoProto *value_info(struct arena *a, const struct onnxhook_value *v, char *name)
@@ -265,7 +316,7 @@ static Onnx__TensorProto *initializer(struct arena *a, const struct onnxhook_val
  * can hold each layer against the host's own buffer. A written value that already is a real
  * output gets an Identity copy under its intermediate name. */
 static int debug_outputs(struct arena *a, const struct onnxhook_graph *g, Onnx__GraphProto *graph,
-			 char **names)
+			 char **names, char **aliases)
 {
 	for (size_t i = 0; i < g->n_values; i++) {
 		const struct onnxhook_value *v = &g->values[i];
@@ -274,7 +325,7 @@ static int debug_outputs(struct arena *a, const struct onnxhook_graph *g, Onnx__
 		char *name = names[i];
 		if (!v->consumers) {
 			Onnx__NodeProto *id = NEW(a, Onnx__NodeProto, ONNX__NODE_PROTO__INIT);
-			name = arena_printf(a, "%s", display_name(g, v));
+			name = aliases[i];
 			if (!id || !name || !(id->input = ARRAY(a, char *, 1)) ||
 			    !(id->output = ARRAY(a, char *, 1)) ||
 			    !(id->name = arena_printf(a, "%s_debug_output", name)))
@@ -325,7 +376,8 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 {
 	Onnx__GraphProto *graph = NEW(a, Onnx__GraphProto, ONNX__GRAPH_PROTO__INIT);
 	uint32_t n_outputs = onnxhook_graph_finish(g);
-	char **names = value_names(a, g);
+	char **aliases;
+	char **names = value_names(a, g, &aliases);
 	size_t extra = o->debug_outputs ? g->n_values : 0;
 	int r;
 
@@ -371,7 +423,7 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 			return -ENOMEM;
 	}
 	st->n_outputs = (uint32_t)graph->n_output;
-	if (o->debug_outputs && (r = debug_outputs(a, g, graph, names)) < 0)
+	if (o->debug_outputs && (r = debug_outputs(a, g, graph, names, aliases)) < 0)
 		return r;
 	if ((r = opset_imports(a, g, o->opset ? o->opset : 17, model)) < 0)
 		return r;
