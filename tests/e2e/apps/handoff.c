@@ -2,6 +2,7 @@
 /* A buffer handed across threads: the main thread runs the first conv, a worker thread the
  * relu (in place) and the second conv on that buffer, as pipelined engines do. */
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "e2e-app.h"
 
@@ -44,5 +45,13 @@ int main(int argc, char **argv)
 	}
 	e2e_write_output(&args, 1, (const float *const[]){out}, &out_n);
 	e2e_summary("handoff", 0, out, out_n);
+	free(staged); /* clean exit: the valgrind test holds leaks against the hook */
+	free(x);
+	free(mid);
+	free(out);
+	free(c1.weight);
+	free(c1.bias);
+	free(c2.weight);
+	free(c2.bias);
 	return 0;
 }
