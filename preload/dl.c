@@ -3,11 +3,20 @@
  * by handle get our hooks; every other lookup behaves exactly as before. */
 #include <dlfcn.h>
 #include <link.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/auxv.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "hook.h"
+
+/* Sanitizer runtimes (ASan) resolve their interceptors with dlsym(RTLD_NEXT, …) before they
+ * are initialised: this file must run uninstrumented, and must not call functions they
+ * intercept (dlopen, strcmp, …) on that path. */
+#define UNINSTRUMENTED __attribute__((no_sanitize("address", "undefined")))
 
 static const struct onnxhook_symbol *const hosts[] = {
 	onnxhook_tinynn_symbols,
@@ -22,7 +31,7 @@ static dlsym_fn real_dlsym;
 
 /* glibc's own dlsym, by version: dlsym itself would find ours. The version names differ per
  * architecture; dlvsym is not interposed, so this cannot recurse. */
-static dlsym_fn get_real_dlsym(void)
+UNINSTRUMENTED static dlsym_fn get_real_dlsym(void)
 {
 	static const char *const versions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17",
 					       "GLIBC_2.0", "GLIBC_2.27", "GLIBC_2.1"};
@@ -43,33 +52,74 @@ static const struct onnxhook_symbol *find_hooked(const char *symbol)
 	return NULL;
 }
 
-/* dlsym(RTLD_NEXT, …) means "after the object that called it". Called through us, glibc would
- * take *our* object as the caller, so walk the objects after the real caller ourselves and
- * take the first that defines the symbol. */
-static void *next_after(const void *caller, const char *symbol, dlsym_fn real)
-{
-	struct link_map *self = NULL;
-	Dl_info info;
+ONNXHOOK_PROCESS_HOOKS(ONNXHOOK_DECLARE_LOCAL)
 
-	if (!dladdr1(caller, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
-		return real(RTLD_NEXT, symbol);
-	for (struct link_map *l = self->l_next; l; l = l->l_next) {
-		/* A lookup through an object's handle searches that object first, so a definition
-		 * in it is the one returned. RTLD_NOLOAD: objects loaded already (not the vdso). */
-		void *h = l->l_name && *l->l_name ? dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD) : NULL;
-		if (!h)
-			continue;
-		void *p = real(h, symbol);
-		struct link_map *owner = NULL;
-		bool found = p && dladdr1(p, &info, (void **)&owner, RTLD_DL_LINKMAP) && owner == l;
-		dlclose(h);
-		if (found)
-			return p;
-	}
+UNINSTRUMENTED static bool same(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* Our own definition of symbol, if we export one. */
+UNINSTRUMENTED static void *ours(const char *symbol)
+{
+#define OURS(name)                                                                               \
+	if (same(symbol, #name))                                                                 \
+		return (void *)onnxhook_local_##name;
+	ONNXHOOK_PROCESS_HOOKS(OURS)
+#undef OURS
+	for (size_t h = 0; hosts[h]; h++)
+		for (const struct onnxhook_symbol *s = hosts[h]; s->name; s++)
+			if (same(s->name, symbol))
+				return s->hook;
 	return NULL;
 }
 
-ONNXHOOK_EXPORT void *dlsym(void *handle, const char *symbol)
+/* The definition of symbol in object l itself, through a proper handle for it. */
+static void *defined_in(struct link_map *l, const char *symbol, dlsym_fn real)
+{
+	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	struct link_map *owner = NULL;
+	Dl_info info;
+
+	if (!l->l_name || !l->l_name[0] || (vdso && l->l_addr == vdso))
+		return NULL;
+	void *h = dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	/* A lookup through an object's handle searches that object first. */
+	void *p = real(h, symbol);
+	bool found = p && dladdr1(p, &info, (void **)&owner, RTLD_DL_LINKMAP) && owner == l;
+	dlclose(h);
+	return found ? p : NULL;
+}
+
+/* dlsym(RTLD_NEXT, …) means "after the object that called it". Through us, glibc would take
+ * *our* object for the caller. So: the objects between the caller and us one by one, then our
+ * own definitions, then glibc's RTLD_NEXT from here (everything after us). A sanitizer runtime
+ * preloaded just before us resolves its interceptors this way before it is initialised: that
+ * path calls nothing but glibc's dlsym and dladdr1. */
+UNINSTRUMENTED static void *next_after(const void *caller, const char *symbol, dlsym_fn real)
+{
+	struct link_map *from = NULL, *self = NULL;
+	Dl_info info;
+	void *p;
+
+	if (!dladdr1(caller, &info, (void **)&from, RTLD_DL_LINKMAP) || !from ||
+	    !dladdr1((void *)next_after, &info, (void **)&self, RTLD_DL_LINKMAP) || !self ||
+	    from == self)
+		return real(RTLD_NEXT, symbol);
+	for (struct link_map *l = from->l_next; l; l = l->l_next) {
+		if (l == self)
+			return (p = ours(symbol)) ? p : real(RTLD_NEXT, symbol);
+		if ((p = defined_in(l, symbol, real)))
+			return p;
+	}
+	return NULL; /* the caller comes after us: the objects after it did not define it */
+}
+
+ONNXHOOK_EXPORT UNINSTRUMENTED void *dlsym(void *handle, const char *symbol)
 {
 	const void *caller = __builtin_return_address(0);
 	dlsym_fn real = get_real_dlsym();
@@ -92,3 +142,5 @@ ONNXHOOK_EXPORT void *dlsym(void *handle, const char *symbol)
 	}
 	return p;
 }
+
+ONNXHOOK_LOCAL_ALIAS(dlsym)

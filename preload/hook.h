@@ -9,6 +9,16 @@
 
 #define ONNXHOOK_EXPORT __attribute__((visibility("default")))
 
+/* The address of our own definition of an exported symbol: taking `&name` inside the module
+ * goes through the GOT and finds whoever comes first (ASan interposes _exit, sigaction…). */
+#define ONNXHOOK_LOCAL_ALIAS(name)                                                              \
+	_Pragma("GCC diagnostic push")                                                           \
+	_Pragma("GCC diagnostic ignored \"-Wpragmas\"")                                          \
+	_Pragma("GCC diagnostic ignored \"-Wmissing-attributes\"")                               \
+	extern __typeof(name) onnxhook_local_##name                                             \
+		__attribute__((alias(#name), visibility("hidden")));                             \
+	_Pragma("GCC diagnostic pop")
+
 /* The real definition of a hooked symbol (next in lookup order after us). Missing means the
  * program could not have linked without us: say so and exit as the dynamic linker would. */
 void *onnxhook_resolve(const char *symbol);
@@ -46,8 +56,9 @@ __attribute__((noreturn)) void onnxhook_real_exit(int status);
 
 #define ONNXHOOK_DEFAULT_MAX_NODES 1000000
 
-/* The process-level symbols the preload defines (exit paths, signals). */
+/* The process-level symbols the preload defines (exit paths, signals, dlsym). */
 #define ONNXHOOK_PROCESS_HOOKS(X) X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction) X(dlsym)
+#define ONNXHOOK_DECLARE_LOCAL(name) extern __typeof(name) onnxhook_local_##name;
 
 /* A host's hooked symbols: our definition, and the slot holding the real one. dlsym() on a
  * host library's handle returns the hook and fills the slot (the library may be RTLD_LOCAL,

@@ -146,3 +146,9 @@ ONNXHOOK_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 	app_action[sig] = act;
 	return old;
 }
+
+ONNXHOOK_LOCAL_ALIAS(_exit)
+ONNXHOOK_LOCAL_ALIAS(_Exit)
+ONNXHOOK_LOCAL_ALIAS(quick_exit)
+ONNXHOOK_LOCAL_ALIAS(sigaction)
+ONNXHOOK_LOCAL_ALIAS(signal)

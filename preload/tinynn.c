@@ -232,8 +232,9 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 		}                                                                                \
 		onnxhook_leave();                                                                \
 		return st;                                                                       \
-	}
+	}                                                                                        \
+	ONNXHOOK_LOCAL_ALIAS(name)
 TINYNN_HOOKS(HOOK)
 
-#define ENTRY(name, params, args) {#name, (void *)name, (void **)&real_##name},
+#define ENTRY(name, params, args) {#name, (void *)onnxhook_local_##name, (void **)&real_##name},
 const struct onnxhook_symbol onnxhook_tinynn_symbols[] = {TINYNN_HOOKS(ENTRY){NULL, NULL, NULL}};

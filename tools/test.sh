@@ -28,7 +28,7 @@ status=0 passed=0 failed=0 skips=0
 run_suite build
 if [ "$sanitize" = 1 ]; then
 	# b_lundef=false: the preload is a module resolved against libasan at load time.
-	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 fi
 # A skipped test is not a pass: CI installs every precondition, so a skip is a failure here.
 [ "$skips" -eq 0 ] || status=1

@@ -4,6 +4,7 @@
 # usage: config.sh PRELOAD SEEDNET EXITS
 set -u
 preload=$(realpath "$1") app=$(realpath "$2") exits=$(realpath "$3")
+. "$(dirname "$0")/preload-env.sh" "$preload"
 python=/usr/bin/python3
 unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG ONNXHOOK_PASS ONNXHOOK_OPSET
 dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-config.XXXXXX")
@@ -19,7 +20,7 @@ run() {
 	while [ "$1" != -- ]; do envs+=("$1"); shift; done
 	shift
 	mkdir -p "$dir/$name"
-	(cd "$dir/$name" && env LD_PRELOAD="$preload" "${envs[@]}" "$app" "$@" >stdout 2>stderr)
+	(cd "$dir/$name" && env LD_PRELOAD="$hook_preload" "${envs[@]}" "$app" "$@" >stdout 2>stderr)
 	echo $? >"$dir/$name/status"
 }
 (cd "$dir" && "$app" >ref.stdout 2>ref.stderr)
@@ -113,7 +114,7 @@ fi
 
 # 9. A process that records nothing writes nothing (a shell wrapper, a tool).
 mkdir -p "$dir/nothing"
-(cd "$dir/nothing" && LD_PRELOAD="$preload" sh -c 'true' 2>stderr)
+(cd "$dir/nothing" && LD_PRELOAD="$hook_preload" sh -c 'true' 2>stderr)
 if [ "$(models "$dir/nothing")" = 0 ] && [ ! -s "$dir/nothing/stderr" ]; then ok "nothing recorded, nothing written"; else fail "nothing recorded: $(ls "$dir/nothing")"; fi
 
 # 10. A pass that never ends is bounded: one warning, the graph so far.
@@ -129,7 +130,7 @@ fi
 # 11. One explicit path, two live processes (a parent and its forked child both trace): the
 # later adds -<pid> and warns. A later run of the program replaces the file, as cc -o does.
 mkdir -p "$dir/shared"
-(cd "$dir/shared" && LD_PRELOAD="$preload" ONNXHOOK_OUTPUT=m.onnx "$exits" fork-infer >/dev/null 2>second)
+(cd "$dir/shared" && LD_PRELOAD="$hook_preload" ONNXHOOK_OUTPUT=m.onnx "$exits" fork-infer >/dev/null 2>second)
 second=$(ls "$dir/shared" | grep -E '^m-[0-9]+\.onnx$')
 if [ -f "$dir/shared/m.onnx" ] && [ -n "$second" ] && grep -q "^onnxhook: warning: m.onnx was written by another process" "$dir/shared/second"; then
 	ok "shared explicit path: m.onnx and $second"

@@ -5,6 +5,7 @@
 # usage: exits.sh PRELOAD EXITS_APP
 set -u
 preload=$(realpath "$1") app=$(realpath "$2")
+. "$(dirname "$0")/preload-env.sh" "$preload"
 unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG ONNXHOOK_DUMP_ON_SIGNAL ONNXHOOK_DUMP_ON_CRASH
 dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-exits.XXXXXX")
 failures=0
@@ -19,7 +20,7 @@ for c in $cases; do
 	for dump in 0 1; do
 		w=$dir/$mode-$dump
 		mkdir -p "$w"
-		(cd "$w" && ulimit -c 0 && env LD_PRELOAD="$preload" ONNXHOOK_LOG=quiet ONNXHOOK_DUMP_ON_SIGNAL=$dump \
+		(cd "$w" && ulimit -c 0 && env LD_PRELOAD="$hook_preload" ONNXHOOK_LOG=quiet ONNXHOOK_DUMP_ON_SIGNAL=$dump \
 			ONNXHOOK_DUMP_ON_CRASH=$dump "$app" "$mode" >stdout 2>stderr; echo $? >status)
 		want=$([ $dump = 1 ] && echo "$dumped" || echo "$plain")
 		got=$(find "$w" -name '*.onnx' | wc -l)

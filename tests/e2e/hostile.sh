@@ -6,6 +6,7 @@
 # usage: hostile.sh PRELOAD HOSTILE_APP
 set -u
 preload=$(realpath "$1") app=$(realpath "$2")
+. "$(dirname "$0")/preload-env.sh" "$preload"
 unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG E2E_TAMPER
 dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-hostile.XXXXXX")
 failures=0
@@ -14,7 +15,7 @@ ok() { echo "hostile: ok: $*"; }
 (cd "$dir" && "$app" >ref.stdout 2>&1; echo $? >ref.status)
 
 # 1. Unhooked code changed a layer's output: one warning naming the value, noted in the model.
-(cd "$dir" && E2E_TAMPER=1 LD_PRELOAD="$preload" ONNXHOOK_OUTPUT=t.onnx "$app" >/dev/null 2>tamper.stderr)
+(cd "$dir" && E2E_TAMPER=1 LD_PRELOAD="$hook_preload" ONNXHOOK_OUTPUT=t.onnx "$app" >/dev/null 2>tamper.stderr)
 if grep -q '^onnxhook: warning: the memory of Conv_0 (1x4x6x6, written by tnn_conv2d) changed before tnn_relu read it' "$dir/tamper.stderr" &&
 	[ "$(grep -c warning "$dir/tamper.stderr")" = 1 ] &&
 	/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); d={p.key: p.value for p in m.metadata_props}; sys.exit(d.get("onnxhook.warnings") != "Conv_0 changed before tnn_relu")' "$dir/t.onnx"; then
@@ -28,7 +29,7 @@ fi
 run_in_ns() {
 	local name=$1 setup=$2
 	mkdir -p "$dir/$name/mnt" "$dir/$name/tmp"
-	unshare --mount sh -c "$setup && cd '$dir/$name' && LD_PRELOAD='$preload' ONNXHOOK_OUTPUT='$dir/$name/mnt/m.onnx' \
+	unshare --mount sh -c "$setup && cd '$dir/$name' && LD_PRELOAD='$hook_preload' ONNXHOOK_OUTPUT='$dir/$name/mnt/m.onnx' \
 		TMPDIR='$dir/$name/tmp' '$app' >stdout 2>stderr; echo \$? >status; ls -A mnt | grep -v '^fill$' >mnt.ls; true" ||
 		fail "$name: cannot make a private mount namespace (unshare --mount needs root)"
 }
@@ -54,8 +55,8 @@ mkdir -p "$dir/links"
 echo precious >"$dir/links/victim"
 ln -s "$dir/links/victim" "$dir/links/m.onnx"
 echo old >"$dir/links/f.onnx"
-(cd "$dir/links" && LD_PRELOAD="$preload" ONNXHOOK_OUTPUT=m.onnx "$app" >/dev/null 2>&1 &&
-	LD_PRELOAD="$preload" ONNXHOOK_OUTPUT=f.onnx "$app" >/dev/null 2>&1)
+(cd "$dir/links" && LD_PRELOAD="$hook_preload" ONNXHOOK_OUTPUT=m.onnx "$app" >/dev/null 2>&1 &&
+	LD_PRELOAD="$hook_preload" ONNXHOOK_OUTPUT=f.onnx "$app" >/dev/null 2>&1)
 if [ "$(cat "$dir/links/victim")" = precious ] && [ ! -L "$dir/links/m.onnx" ] && [ -s "$dir/links/m.onnx" ] &&
 	[ "$(stat -c %s "$dir/links/f.onnx")" -gt 4 ]; then
 	ok "symlink and file at the output path replaced, the link's target untouched"
