@@ -39,6 +39,14 @@ for c in $cases; do
 		fi
 	done
 done
+# Every model written, even from a signal handler, runs in onnxruntime to the app's numbers.
+for m in $(find "$dir" -name '*.onnx' | sort); do
+	d=$(dirname "$m")
+	if ! node "$(dirname "$0")/ort-compare.js" --model "$m" --in "$d/exits-in.bin" --expect "$d/exits-out.bin" >"$m.ort" 2>&1; then
+		echo "exits: FAIL: onnxruntime disagrees with the app for $m: $(cat "$m.ort")" >&2
+		failures=$((failures + 1))
+	fi
+done
 # Every model written, even from a signal handler, is complete and valid.
 if ! /usr/bin/python3 - "$dir" <<'PY'
 import glob, onnx, sys
