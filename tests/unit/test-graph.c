@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: the recorder — versioned memory, views (Slice/Concat/Reshape), weights, rollback. */
-#include <check.h>
+#include "unit.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,9 +436,5 @@ int main(void)
 	tcase_add_test(tc, host_names_are_unique_and_name_the_written_value);
 	tcase_add_test(tc, host_boundaries_replace_signatures);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

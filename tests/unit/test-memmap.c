@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: the interval map behind versioned memory. */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 
 #include "onnxhook.h"
@@ -138,9 +138,5 @@ int main(void)
 	tcase_add_test(tc, empty_range_rejected);
 	tcase_add_test(tc, many_ranges_random_against_model);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

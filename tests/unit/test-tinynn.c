@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the tinynn demo library: hand-computed values, a reference convolution, argument checks. */
-#include <check.h>
+#include "unit.h"
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -827,11 +827,5 @@ static Suite *tinynn_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tinynn_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(tinynn_suite());
 }

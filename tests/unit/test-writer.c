@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: the ONNX writer — round trip through protobuf-c, atomic files, no clobbering. */
-#include <check.h>
+#include "unit.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -277,9 +277,5 @@ int main(void)
 	tcase_add_test(tc, explicit_path_replaces_symlink_not_target);
 	tcase_add_test(tc, unwritable_places_fail_cleanly);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }
