@@ -4,9 +4,13 @@
 #
 # usage: run-darknet.sh --preload LIB --runner DARKNET_RUN --weights-tool DARKNET_WEIGHTS --cfg CFG
 #                       [--name NAME] [--tol T] [--layer-tol T] [--seed S] [--expect-ops "Conv=3,..."]
-#                       [--weights-args "--zero-var-channels 4"] [--no-ort] [--node NODE] [--python PY]
-#                       [-- DARKNET_RUN ARGS...]   (default: --runs 2)
+#                       [--weights-args "--zero-var-channels 4"] [--net-set "width=128,height=128"]
+#                       [--zero-state] [--no-ort] [--node NODE] [--python PY] [-- DARKNET_RUN ARGS...]
+#                       (darknet-run's default arguments: --runs 2)
 #
+# --net-set runs a copy of the cfg with those [net] keys replaced (e.g. a smaller input size).
+# --zero-state: graph inputs after input_0 are recurrent state darknet starts at zero (rnn, gru,
+# lstm): onnxruntime gets zeros there, darknet-run only input_0.
 # 1. darknet-weights: a deterministic .weights file with calibrated batch-norm statistics;
 # 2. darknet-run on its default input, untraced and traced (model.onnx): same status, stdout,
 #    stderr less `onnxhook: ` lines, byte-identical --out heads and --dump-layers files;
@@ -26,6 +30,7 @@ set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e=$(cd "$here/.." && pwd)
 name='' preload='' runner='' wtool='' cfg='' tol=1e-4 layer_tol='' seed=1 expect_ops='' weights_args=''
+net_set='' zero_state=0
 ort=1 node=node python=/usr/bin/python3
 app_args=(--runs 2)
 
@@ -35,7 +40,7 @@ fail() {
     [ -n "${dir:-}" ] && [ -d "$dir" ] && say "work dir kept: $dir" >&2
     exit 1
 }
-usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,6 +54,8 @@ while [ $# -gt 0 ]; do
     --seed) seed=${2:?}; shift 2 ;;
     --expect-ops) expect_ops=${2?}; shift 2 ;;
     --weights-args) weights_args=${2?}; shift 2 ;;
+    --net-set) net_set=${2:?}; shift 2 ;;
+    --zero-state) zero_state=1; shift ;;
     --no-ort) ort=0; shift ;;
     --node) node=${2:?}; shift 2 ;;
     --python) python=${2:?}; shift 2 ;;
@@ -108,9 +115,23 @@ mkdir -p "$base" || fail "cannot create $base"
 dir=$(mktemp -d "$base/onnxhook-darknet-$name.XXXXXX") || fail "mktemp in $base failed"
 dir=$(cd "$dir" && pwd)
 
-# An ASan-built preload (or app) needs libasan first in LD_PRELOAD; the app may leak at exit.
+# ---- --net-set: a copy of the cfg with [net] keys replaced (or added) ----
+if [ -n "$net_set" ]; then
+    awk -v set="$net_set" '
+        BEGIN { n = split(set, kv, ","); for (i = 1; i <= n; i++) { split(kv[i], p, "="); val[p[1]] = p[2]; order[i] = p[1] } }
+        function flush() { for (i = 1; i <= n; i++) if (!(order[i] in done)) print order[i] "=" val[order[i]]; flushed = 1 }
+        /^\[/ { if (innet && !flushed) flush(); innet = ($0 ~ /^\[(net|network)\]/) }
+        innet && /^[^#;=]+=/ { k = $0; sub(/[ \t]*=.*/, "", k); if (k in val) { print k "=" val[k]; done[k] = 1; next } }
+        { print }
+        END { if (innet && !flushed) flush() }
+    ' "$cfg" >"$dir/net.cfg" || fail "cannot write $dir/net.cfg"
+    cfg=$dir/net.cfg
+fi
+
+# An ASan-built preload (or app) needs libasan first in LD_PRELOAD; the apps may leak at exit
+# (darknet's free_network does).
 asan=
-for f in "$preload" "$runner"; do
+for f in "$preload" "$runner" "$wtool"; do
     a=$(ldd "$f" 2>/dev/null | awk '$1 ~ /^libasan\.so/ && $3 ~ /^\// { print $3; exit }')
     [ -n "$a" ] && { asan=$a; break; }
 done
@@ -163,11 +184,12 @@ no_leftovers() {
     [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 }
 
-say "cfg $cfg; darknet-run ${app_args[*]:-}; preload $hook_preload; work dir $dir"
+say "cfg $cfg${net_set:+ ($net_set)}; darknet-run ${app_args[*]:-}; preload $hook_preload; work dir $dir"
 
 # ---- 1. weights ----
 # shellcheck disable=SC2086 # --weights-args is a word list
-"$wtool" "$cfg" "$dir/net.weights" --seed "$seed" $weights_args >"$dir/weights.stdout" 2>"$dir/weights.stderr" ||
+env ${asan:+ASAN_OPTIONS=$asan_opts} "$wtool" "$cfg" "$dir/net.weights" --seed "$seed" $weights_args \
+    >"$dir/weights.stdout" 2>"$dir/weights.stderr" ||
     { show "$dir/weights.stderr"; fail "darknet-weights failed"; }
 grep -v '^Saving' "$dir/weights.stdout" | sed "s/^/run-darknet[$name]: /"
 
@@ -200,6 +222,22 @@ grep -E 'check-onnx: .*(nodes|debug outputs)' "$dir/check-debug.stdout" | sed "s
 # ---- 5. a random input sized from the model; the app on it, untraced and traced ----
 ONNXHOOK_ORT_DIR=$ort_dir "$node" "$e2e/ort-compare.js" --model "$dir/model.onnx" --gen-input "$dir/in.bin" --seed "$seed" ||
     fail "could not generate an input from the model's inputs"
+# darknet-run's input: its summary line says how many values per batch item
+values=$(sed -n 's/^darknet-run: .* (\([0-9]*\) values), batch \([0-9]*\),.*/\1 \2/p' "$dir/plain.stdout")
+read -r per_item batch <<<"$values"
+[ -n "${batch:-}" ] || fail "cannot read the input size from darknet-run's summary"
+app_bytes=$((per_item * batch * 4))
+ort_in=$dir/in.bin
+if [ "$(stat -c %s "$dir/in.bin")" != "$app_bytes" ]; then
+    [ "$zero_state" = 1 ] ||
+        fail "the model's inputs take $(stat -c %s "$dir/in.bin") bytes, darknet-run's input $app_bytes (extra graph inputs: state? see --zero-state)"
+    ort_in=$dir/ort-in.bin
+    head -c "$app_bytes" "$dir/in.bin" >"$dir/app-in.bin"
+    cp "$dir/app-in.bin" "$ort_in"
+    truncate -s "$(stat -c %s "$dir/in.bin")" "$ort_in" # the state inputs: zeros
+    mv "$dir/app-in.bin" "$dir/in.bin"
+    say "graph inputs after input_0 fed with zeros (--zero-state)"
+fi
 run_app "$dir/ref" plain "" --in "$dir/in.bin" --out "$dir/ref.bin" --dump-layers "$dir/layers" "${app_args[@]}"
 run_app "$dir/hooked" trace "$dir/hooked.onnx" --in "$dir/in.bin" --out "$dir/hooked.bin" "${app_args[@]}"
 same_run "$dir/ref" "$dir/hooked" "random input"
@@ -212,10 +250,10 @@ say "behaviour identical with and without the hook ($(stat -c %s "$dir/ref.bin")
 # ---- 6. onnxruntime on the random input: the heads, then every layer ----
 if [ "$ort" = 1 ]; then
     ONNXHOOK_ORT_DIR=$ort_dir "$node" "$e2e/ort-compare.js" --model "$dir/model.onnx" \
-        --in "$dir/in.bin" --expect "$dir/ref.bin" --tol "$tol" ||
+        --in "$ort_in" --expect "$dir/ref.bin" --tol "$tol" ||
         fail "onnxruntime's heads on the random input do not match darknet's"
     ONNXHOOK_ORT_DIR=$ort_dir "$node" "$here/compare-layers.js" --model "$dir/debug.onnx" \
-        --in "$dir/in.bin" --layers "$dir/layers" --expect "$dir/ref.bin" --tol "$layer_tol" --head-tol "$tol" ||
+        --in "$ort_in" --layers "$dir/layers" --expect "$dir/ref.bin" --tol "$layer_tol" --head-tol "$tol" ||
         fail "onnxruntime's layer outputs on the random input do not match darknet's l.output"
 fi
 
