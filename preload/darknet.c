@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Host: darknet (Debian's libdarknet.so, pjreddie/darknet 61c9d02e). Each forward_*_layer call
  * becomes the standard ONNX ops that reproduce darknet's own arithmetic; see docs/darknet.md. */
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <float.h>
@@ -1341,6 +1342,7 @@ static void record(const char *symbol, LAYER_TYPE type, dn_record_fn *fn, const 
 			return;
 		snprintf(name, sizeof(name), "layer_%d", net->index);
 		onnxhook_call_set_name(&c, name);
+		onnxhook_call_set_result(&c, l->output); /* the layer_<i> value is l.output */
 		if (l->type != type)
 			bad(&c, NULL, "l.type does not match the function");
 		else
@@ -1458,6 +1460,27 @@ static const struct dn_hook dn_hooks[] = {
 				(void *)hook_forward_network, (void **)&real_forward_network},
 };
 
+/* A libdarknet.so loaded with dlopen(RTLD_LOCAL) is out of RTLD_NEXT's reach, yet its own calls
+ * (l.forward, forward_network through its PLT) bind to our stubs. Look through the objects
+ * loaded after us: onnxhook's dlsym on an object's handle fills the real-function slot of a
+ * hooked symbol that object defines. */
+static void find_in_loaded(const char *name, void **real)
+{
+	struct link_map *self = NULL;
+	Dl_info info;
+
+	if (!dladdr1((void *)find_in_loaded, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
+		return;
+	for (struct link_map *l = self->l_next; l && !__atomic_load_n(real, __ATOMIC_ACQUIRE);
+	     l = l->l_next) {
+		void *h = l->l_name && *l->l_name ? dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+		if (!h)
+			continue;
+		(void)dlsym(h, name);
+		dlclose(h);
+	}
+}
+
 void *onnxhook_dn_resolve(void **slot);
 
 /* First call of a stub: find the library's function and the slot's target. */
@@ -1469,10 +1492,13 @@ __attribute__((used)) void *onnxhook_dn_resolve(void **slot)
 			continue;
 		/* dlsym on darknet's handle may have filled it (an RTLD_LOCAL library). */
 		void *real = __atomic_load_n(h->real, __ATOMIC_ACQUIRE);
-		if (!real) {
-			real = onnxhook_resolve(h->name);
-			__atomic_store_n(h->real, real, __ATOMIC_RELEASE);
+		if (!real && !(real = dlsym(RTLD_NEXT, h->name))) {
+			find_in_loaded(h->name, h->real);
+			real = __atomic_load_n(h->real, __ATOMIC_ACQUIRE);
 		}
+		if (!real) /* says so and exits as the dynamic linker would */
+			real = onnxhook_resolve(h->name);
+		__atomic_store_n(h->real, real, __ATOMIC_RELEASE);
 		void *target = darknet_ok(real) ? h->hook : real;
 		__atomic_store_n(slot, target, __ATOMIC_RELEASE);
 		return target;

@@ -136,6 +136,11 @@ void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix)
 	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : "");
 }
 
+void onnxhook_call_set_result(struct onnxhook_call *c, const void *ptr)
+{
+	c->result = (uintptr_t)ptr;
+}
+
 static uint64_t name_hash(const char *name)
 {
 	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, name, strlen(name));
@@ -801,15 +806,27 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		}
 		return c->err;
 	}
-	for (int i = 0; i < c->n_pending; i++) {
+	/* The call's result carries the host's name: the write the host said, else the first. */
+	int named = -1;
+	for (int i = 0; i < c->n_pending && named < 0; i++) {
+		if (!c->pending[i].is_input && (!c->result || c->pending[i].lo == c->result))
+			named = i;
+	}
+	for (int i = 0, k = 1; i < c->n_pending; i++) {
 		struct onnxhook_value *v = &g->values[c->pending[i].value];
 		if (c->pending[i].is_input || v->kind != ONNXHOOK_VALUE_NODE)
 			continue;
 		/* The host call has returned: these are the bytes it produced. */
 		v->checksum = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)c->pending[i].lo, v->nbytes);
 		v->written = true;
-		if (c->prefix[0] && !v->name)
-			v->name = strdup(c->prefix); /* best effort: unnamed falls back to its node */
+		if (c->prefix[0] && !v->name) {
+			char name[96];
+			if (i == named)
+				snprintf(name, sizeof(name), "%s", c->prefix);
+			else
+				snprintf(name, sizeof(name), "%s_out%d", c->prefix, k++);
+			v->name = strdup(name); /* best effort: unnamed falls back to its node */
+		}
 	}
 	if (g->n_nodes > c->mark_nodes)
 		g->pass_calls++;

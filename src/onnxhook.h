@@ -214,6 +214,7 @@ struct onnxhook_call {
 	uint64_t mark_weight_bytes;
 	int err; /* first error (negative errno); later operations are no-ops */
 	char prefix[64];   /* host-supplied name of the call ("layer_12"), or "" */
+	uintptr_t result;  /* the address of the call's result (carries the name), or 0 */
 	uint64_t read_sig; /* addresses and sizes of the data reads */
 	bool read_written; /* some data read found memory an op of this pass wrote */
 	bool foreign;      /* another thread than the recording one: kept only if it reads
@@ -252,6 +253,10 @@ uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_
 /* Host-supplied name: the call's nodes become "<prefix>_<Op>" and the value it writes
  * "<prefix>" (darknet: "layer_12"). Without it nodes are "<Op>_<k>". */
 void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix);
+/* The write at ptr is the call's result (darknet: l.output) and carries the host's name; the
+ * call's other writes (sub-layers, recurrent state) are "<prefix>_out<k>". Without it, the
+ * first write is the result. */
+void onnxhook_call_set_result(struct onnxhook_call *c, const void *ptr);
 /* A node in a custom domain (an op no standard ONNX op reproduces); the writer imports the
  * domain at version 1. */
 uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, const char *op_type,

@@ -6,6 +6,9 @@
 set -u
 preload=$(realpath "$1") app=$(realpath "$2")
 . "$(dirname "$0")/preload-env.sh" "$preload"
+# Under ASan the faults are ASan's to report, not the program's: let them take their default
+# action, as without ASan, so the crash dumps have something to test.
+[ -n "$asan_lib" ] && export ASAN_OPTIONS=$ASAN_OPTIONS:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0
 unset LD_PRELOAD ONNXHOOK_OUTPUT ONNXHOOK_LOG ONNXHOOK_DUMP_ON_SIGNAL ONNXHOOK_DUMP_ON_CRASH
 dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-exits.XXXXXX")
 failures=0
