@@ -36,3 +36,21 @@ node tests/e2e/ort-compare.js --model "$model" --gen-input "$out/input.bin" --se
 node tests/e2e/ort-compare.js --model "$model" --in "$out/input.bin" --expect "$out/app-output.bin"
 
 echo "== model: $model"
+
+# The real third-party host: Debian's libdarknet.so running the published yolov3-tiny.cfg.
+runner=$prefix/bin/darknet-run
+if [ -x "$runner" ]; then
+	cfg=/usr/share/darknet/cfg/yolov3-tiny.cfg
+	dmodel=$out/yolov3-tiny.onnx
+	echo "== darknet: seeded weights with sane statistics for $cfg"
+	"$prefix/bin/darknet-weights" "$cfg" "$out/yolov3-tiny.weights" --seed 1 >/dev/null 2>&1
+	echo "== tracing: LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$dmodel $runner $cfg --weights …"
+	# (darknet prints its layer table on stderr: keep only our line)
+	LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$dmodel "$runner" "$cfg" --weights "$out/yolov3-tiny.weights" 2>&1 >/dev/null |
+		grep '^onnxhook: '
+	/usr/bin/python3 tests/e2e/check-onnx.py "$dmodel" | tail -n 1
+	node tests/e2e/ort-compare.js --model "$dmodel" --gen-input "$out/yolo-input.bin" --seed 7 >/dev/null
+	"$runner" "$cfg" --weights "$out/yolov3-tiny.weights" --in "$out/yolo-input.bin" --out "$out/yolo-output.bin" >/dev/null 2>&1
+	node tests/e2e/ort-compare.js --model "$dmodel" --in "$out/yolo-input.bin" --expect "$out/yolo-output.bin" | tail -n 2
+	echo "== model: $dmodel"
+fi
