@@ -266,8 +266,8 @@ static bool written_by_another(char *path, size_t len)
 	struct stat now;
 	char with_pid[4096];
 
-	if (stat(path, &now) < 0)
-		return false;
+	if (stat(path, &now) < 0 || !S_ISREG(now.st_mode))
+		return false; /* nothing there yet, or a device written into (/dev/null) */
 	if (output_existed && now.st_dev == output_at_start.st_dev &&
 	    now.st_ino == output_at_start.st_ino && now.st_size == output_at_start.st_size &&
 	    now.st_mtim.tv_sec == output_at_start.st_mtim.tv_sec &&

@@ -599,11 +599,35 @@ static int publish(const char *tmp, const char *path, bool replace, char *final_
 	return -EEXIST;
 }
 
+/* A character device (/dev/null, /dev/stdout) is written into, never replaced: renaming over
+ * it would put a regular file where the device was. */
+static int write_to_device(struct onnxhook_graph *g, const struct onnxhook_write_opts *o,
+			   const char *path, char *final_path, size_t final_len,
+			   struct onnxhook_write_stats *st)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = serialise_to_fd(g, o, fd, st);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r < 0 ? r : numbered(path, 0, final_path, final_len);
+}
+
 int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
 		   bool replace, char *final_path, size_t final_len, struct onnxhook_write_stats *st)
 {
 	char tmp[4200];
 	int fd = -1, r;
+	struct stat sb;
+
+	if (replace && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		if (S_ISCHR(sb.st_mode))
+			return write_to_device(g, o, path, final_path, final_len, st);
+		return S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTSUP; /* a pipe, socket, block device */
+	}
 
 	for (unsigned k = 0; fd < 0; k++) {
 		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld%s%.0u", path, (long)getpid(), k ? "." : "",

@@ -138,6 +138,14 @@ else
 	fail "shared explicit path: $(ls "$dir/shared"); $(cat "$dir/shared/second")"
 fi
 
+# 12. A character device is written into, never replaced (ONNXHOOK_OUTPUT=/dev/null to discard).
+run devnull ONNXHOOK_OUTPUT=/dev/null --
+if [ -c /dev/null ] && grep -q '^onnxhook: wrote /dev/null: 5 nodes' "$dir/devnull/stderr"; then
+	ok "/dev/null written into, still a character device"
+else
+	fail "/dev/null: $(ls -l /dev/null); $(cat "$dir/devnull/stderr")"
+fi
+
 if [ "$failures" -gt 0 ]; then
 	echo "config: $failures failure(s); work dir kept: $dir" >&2
 	exit 1
