@@ -62,28 +62,12 @@ unset LD_PRELOAD
 unset ONNXHOOK_OUTPUT
 
 # ---- preconditions: missing tools fail by default (CI must have them) ----
-missing() {
-    if [ "${ONNXHOOK_E2E_ALLOW_SKIP:-0}" = 1 ]; then
-        say "SKIP: $1"
-        exit 77
-    fi
-    say "FAIL: $1" >&2
-    say "(set ONNXHOOK_E2E_ALLOW_SKIP=1 to skip instead of failing)" >&2
-    exit 1
-}
+# shellcheck source=checkers.sh
+. "$here/checkers.sh"
 ort_dir=$(realpath -m "${ONNXHOOK_ORT_DIR:-$here/../ort}")
 [ -f "$preload" ] || fail "preload $preload does not exist"
 [ -x "$app" ] || fail "app $app is not an executable file"
-[ -x "$python" ] || missing "$python not found: apt-get install python3 python3-onnx"
-"$python" -c 'import onnx' 2>/dev/null ||
-    missing "$python cannot import onnx: apt-get install python3-onnx"
-command -v "$node" >/dev/null || missing "node not found: apt-get install nodejs npm"
-if [ "$ort" = 1 ]; then
-    ONNXHOOK_ORT_DIR=$ort_dir "$node" -e \
-        'require(require("path").resolve(process.env.ONNXHOOK_ORT_DIR, "node_modules", "onnxruntime-node"))' \
-        2>/dev/null ||
-        missing "onnxruntime-node cannot be loaded from $ort_dir/node_modules: run (cd $ort_dir && npm ci --ignore-scripts)"
-fi
+require_checkers
 if [ "$strip" = 1 ]; then
     command -v "$strip_tool" >/dev/null || missing "$strip_tool not found: apt-get install binutils"
 fi

@@ -79,30 +79,14 @@ for v in $(compgen -e ONNXHOOK_); do
 done
 
 # ---- preconditions: missing tools fail by default (CI must have them) ----
-missing() {
-    if [ "${ONNXHOOK_E2E_ALLOW_SKIP:-0}" = 1 ]; then
-        say "SKIP: $1"
-        exit 77
-    fi
-    say "FAIL: $1" >&2
-    say "(set ONNXHOOK_E2E_ALLOW_SKIP=1 to skip instead of failing)" >&2
-    exit 1
-}
+# shellcheck source=checkers.sh
+. "$e2e/checkers.sh"
 ort_dir=$(realpath -m "${ONNXHOOK_ORT_DIR:-$e2e/../ort}")
 [ -f "$preload" ] || fail "preload $preload does not exist"
 [ -x "$runner" ] || fail "darknet-run $runner is not an executable file"
 [ -x "$wtool" ] || fail "darknet-weights $wtool is not an executable file"
 [ -f "$cfg" ] || fail "cfg $cfg does not exist"
-[ -x "$python" ] || missing "$python not found: apt-get install python3 python3-onnx"
-"$python" -c 'import onnx' 2>/dev/null ||
-    missing "$python cannot import onnx: apt-get install python3-onnx"
-command -v "$node" >/dev/null || missing "node not found: apt-get install nodejs npm"
-if [ "$ort" = 1 ]; then
-    ONNXHOOK_ORT_DIR=$ort_dir "$node" -e \
-        'require(require("path").resolve(process.env.ONNXHOOK_ORT_DIR, "node_modules", "onnxruntime-node"))' \
-        2>/dev/null ||
-        missing "onnxruntime-node cannot be loaded from $ort_dir/node_modules: run (cd $ort_dir && npm ci --ignore-scripts)"
-fi
+require_checkers
 
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 preload=$(abs "$preload")
