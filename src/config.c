@@ -57,11 +57,25 @@ static int bad(char *err, size_t errlen, const char *name, const char *value, co
 	return -EINVAL;
 }
 
+/* A file path template: validated now, not at exit when it is too late to say so. */
+static int check_path(const char *v, char *err, size_t errlen, const char *name)
+{
+	char check[4096];
+
+	if (strlen(v) >= sizeof(check))
+		return bad(err, errlen, name, "...", "a path shorter than 4096 bytes");
+	if (onnxhook_path_expand(v, 1, "x", check, sizeof(check)) < 0)
+		return bad(err, errlen, name, v,
+			   "a path where % is followed by p (pid), e (executable name) or %");
+	if (v[strlen(v) - 1] == '/')
+		return bad(err, errlen, name, v, "a file path, not a directory");
+	return 0;
+}
+
 int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const char *), char *err,
 			 size_t errlen)
 {
 	const char *v;
-	char check[4096];
 	long n;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -69,6 +83,7 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 	cfg->log = ONNXHOOK_LOG_INFO;
 	cfg->opset = 17;
 	cfg->pass = 1;
+	cfg->stack = true;
 	if (errlen)
 		err[0] = '\0';
 
@@ -83,14 +98,8 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 			return bad(err, errlen, "ONNXHOOK_LOG", v, "info, quiet or debug");
 	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OUTPUT"))) {
-		if (strlen(v) >= sizeof(cfg->output))
-			return bad(err, errlen, "ONNXHOOK_OUTPUT", "...", "a path shorter than 4096 bytes");
-		/* Validate the template now, not at exit when it is too late to say so. */
-		if (onnxhook_path_expand(v, 1, "x", check, sizeof(check)) < 0)
-			return bad(err, errlen, "ONNXHOOK_OUTPUT", v,
-				   "a path where % is followed by p (pid), e (executable name) or %");
-		if (v[strlen(v) - 1] == '/')
-			return bad(err, errlen, "ONNXHOOK_OUTPUT", v, "a file path, not a directory");
+		if ((n = check_path(v, err, errlen, "ONNXHOOK_OUTPUT")) < 0)
+			return (int)n;
 		strcpy(cfg->output, v);
 		cfg->output_explicit = true;
 	}
@@ -109,6 +118,8 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		{"ONNXHOOK_DEBUG_OUTPUTS", offsetof(struct onnxhook_config, debug_outputs)},
 		{"ONNXHOOK_DUMP_ON_SIGNAL", offsetof(struct onnxhook_config, dump_on_signal)},
 		{"ONNXHOOK_DUMP_ON_CRASH", offsetof(struct onnxhook_config, dump_on_crash)},
+		{"ONNXHOOK_STACK", offsetof(struct onnxhook_config, stack)},
+		{"ONNXHOOK_TEST_DATA", offsetof(struct onnxhook_config, test_data)},
 	}, limits[] = {
 		{"ONNXHOOK_MAX_NODES", offsetof(struct onnxhook_config, max_nodes)},
 		{"ONNXHOOK_MAX_BYTES", offsetof(struct onnxhook_config, max_bytes)},
@@ -122,6 +133,35 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		if ((v = get(getenv_fn, limits[i].name)) &&
 		    parse_u64(v, (uint64_t *)((char *)cfg + limits[i].offset)) < 0)
 			return bad(err, errlen, limits[i].name, v, "a positive whole number");
+	}
+	if ((v = get(getenv_fn, "ONNXHOOK_BATCH"))) {
+		if (strcmp(v, "static") && strcmp(v, "dynamic"))
+			return bad(err, errlen, "ONNXHOOK_BATCH", v, "static or dynamic");
+		cfg->dynamic_batch = v[0] == 'd';
+	}
+	if ((v = get(getenv_fn, "ONNXHOOK_EXTERNAL_DATA"))) {
+		if (!strcmp(v, "auto"))
+			cfg->external_data = ONNXHOOK_EXTERNAL_AUTO;
+		else if (!strcmp(v, "always"))
+			cfg->external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+		else if (!strcmp(v, "never"))
+			cfg->external_data = ONNXHOOK_EXTERNAL_NEVER;
+		else
+			return bad(err, errlen, "ONNXHOOK_EXTERNAL_DATA", v, "auto, always or never");
+	}
+	static const struct {
+		const char *name;
+		size_t offset;
+	} paths[] = {
+		{"ONNXHOOK_DOT", offsetof(struct onnxhook_config, dot)},
+		{"ONNXHOOK_REPORT", offsetof(struct onnxhook_config, report)},
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if ((v = get(getenv_fn, paths[i].name)) &&
+		    (n = check_path(v, err, errlen, paths[i].name)) < 0)
+			return (int)n;
+		if (v)
+			strcpy((char *)cfg + paths[i].offset, v);
 	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
 		if (parse_int(v, 13, 17, &n) < 0)

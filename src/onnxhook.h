@@ -34,6 +34,13 @@ void onnxhook_log(enum onnxhook_log_level level, const char *fmt, ...)
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
+/* Where initializers' bytes go (ONNXHOOK_EXTERNAL_DATA). */
+enum onnxhook_external {
+	ONNXHOOK_EXTERNAL_AUTO,   /* inside the model, unless it would pass protobuf's 2 GiB limit */
+	ONNXHOOK_EXTERNAL_ALWAYS, /* every initializer above the size threshold in <model>.data */
+	ONNXHOOK_EXTERNAL_NEVER,  /* inside the model; a model past 2 GiB cannot be written */
+};
+
 struct onnxhook_config {
 	char output[4096];   /* output path template (%p, %e, %%) */
 	bool output_explicit; /* ONNXHOOK_OUTPUT was given: replace atomically */
@@ -45,6 +52,13 @@ struct onnxhook_config {
 	bool dump_on_crash;  /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT (best effort) */
 	uint64_t max_nodes;  /* 0: the default */
 	uint64_t max_bytes;  /* weights held; 0: the default */
+	bool dynamic_batch;  /* ONNXHOOK_BATCH=dynamic: dim 0 of inputs and outputs is "batch" */
+	enum onnxhook_external external_data; /* ONNXHOOK_EXTERNAL_DATA */
+	bool stack;          /* ONNXHOOK_STACK: caller frames name nodes and fill doc_string */
+	bool test_data;      /* ONNXHOOK_TEST_DATA: test_data_set_0/ beside the model */
+	char dot[4096];      /* ONNXHOOK_DOT: Graphviz path template (%p, %e, %%), or "" */
+	char report[4096];   /* ONNXHOOK_REPORT (set by the onnxhook command): a file that gets one
+			      * line per model written, instead of the summary on stderr; or "" */
 };
 #define ONNXHOOK_PASS_ALL 0u
 

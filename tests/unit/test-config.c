@@ -7,8 +7,8 @@
 
 #include "onnxhook.h"
 
-static const char *env_names[8];
-static const char *env_values[8];
+static const char *env_names[16];
+static const char *env_values[16];
 static int env_n;
 
 static char *fake_getenv(const char *name)
@@ -41,6 +41,39 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.log, ONNXHOOK_LOG_INFO);
 	ck_assert_int_eq(cfg.opset, 17);
 	ck_assert_uint_eq(cfg.pass, 1);
+	ck_assert(!cfg.dynamic_batch);
+	ck_assert_int_eq(cfg.external_data, ONNXHOOK_EXTERNAL_AUTO);
+	ck_assert(cfg.stack);
+	ck_assert(!cfg.test_data);
+	ck_assert_str_eq(cfg.dot, "");
+	ck_assert_str_eq(cfg.report, "");
+}
+END_TEST
+
+START_TEST(export_values)
+{
+	struct onnxhook_config cfg;
+	char err[256];
+
+	env_set("ONNXHOOK_BATCH", "dynamic");
+	env_set("ONNXHOOK_EXTERNAL_DATA", "always");
+	env_set("ONNXHOOK_STACK", "0");
+	env_set("ONNXHOOK_TEST_DATA", "1");
+	env_set("ONNXHOOK_DOT", "g-%p.dot");
+	env_set("ONNXHOOK_REPORT", "/tmp/report");
+	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert(cfg.dynamic_batch);
+	ck_assert_int_eq(cfg.external_data, ONNXHOOK_EXTERNAL_ALWAYS);
+	ck_assert(!cfg.stack);
+	ck_assert(cfg.test_data);
+	ck_assert_str_eq(cfg.dot, "g-%p.dot");
+	ck_assert_str_eq(cfg.report, "/tmp/report");
+	reset();
+	env_set("ONNXHOOK_BATCH", "static");
+	env_set("ONNXHOOK_EXTERNAL_DATA", "never");
+	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert(!cfg.dynamic_batch);
+	ck_assert_int_eq(cfg.external_data, ONNXHOOK_EXTERNAL_NEVER);
 }
 END_TEST
 
@@ -124,6 +157,13 @@ START_TEST(invalid_values_name_variable_and_choices)
 	expect_invalid("ONNXHOOK_OUTPUT", "m-%d.onnx", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "m.onnx%", "%");
 	expect_invalid("ONNXHOOK_OUTPUT", "out/", "directory");
+	expect_invalid("ONNXHOOK_BATCH", "4", "static or dynamic");
+	expect_invalid("ONNXHOOK_EXTERNAL_DATA", "yes", "auto, always or never");
+	expect_invalid("ONNXHOOK_STACK", "on", "0 or 1");
+	expect_invalid("ONNXHOOK_TEST_DATA", "true", "0 or 1");
+	expect_invalid("ONNXHOOK_DOT", "g-%x.dot", "%");
+	expect_invalid("ONNXHOOK_DOT", "dir/", "directory");
+	expect_invalid("ONNXHOOK_REPORT", "r%", "%");
 }
 END_TEST
 
@@ -154,6 +194,7 @@ int main(void)
 	tcase_add_test(tc, empty_means_unset);
 	tcase_add_test(tc, pass_values);
 	tcase_add_test(tc, valid_values);
+	tcase_add_test(tc, export_values);
 	tcase_add_test(tc, invalid_values_name_variable_and_choices);
 	tcase_add_test(tc, path_templates);
 	suite_add_tcase(s, tc);
