@@ -1,0 +1,944 @@
+/* SPDX-License-Identifier: MIT */
+/* onnxhook(1): runs a program with libonnxhook.so preloaded, then says what was written. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cli-config.h"
+#include "hook.h"
+#include "onnxhook.h"
+#include "tinynn-hooks.h"
+#ifdef ONNXHOOK_HAVE_DARKNET
+#include "darknet-hooks.h"
+#endif
+
+/* Exit statuses of onnxhook's own failures, as env(1) and timeout(1) have them. */
+enum { EXIT_OWN = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
+
+/* ---- the hosts ------------------------------------------------------------------------------ */
+
+struct host {
+	const char *name;
+	const char *soname; /* as it appears in DT_NEEDED (a prefix: libtinynn.so.0 matches) */
+	const char *symbols;
+};
+
+#define SYMBOL_3(name, params, args) "  " #name "\n"
+#define SYMBOL_2(name, type) "  " #name "\n"
+#define SYMBOL_1(name) "  " #name "\n"
+
+static const struct host hosts[] = {
+	{"tinynn", "libtinynn.so.0", TINYNN_HOOKS(SYMBOL_3)},
+#ifdef ONNXHOOK_HAVE_DARKNET
+	{"darknet", "libdarknet.so", DARKNET_HOOKS(SYMBOL_2) DARKNET_NETWORK_HOOKS(SYMBOL_1)},
+#endif
+};
+#define N_HOSTS (sizeof(hosts) / sizeof(hosts[0]))
+
+static void list_symbols(void)
+{
+	for (size_t i = 0; i < N_HOSTS; i++)
+		printf("%s (%s):\n%s", hosts[i].name, hosts[i].soname, hosts[i].symbols);
+	printf("process (libc: exit paths, signals, dlsym):\n%s", ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
+}
+
+/* "libtinynn.so.0 or libdarknet.so" */
+static void host_sonames(char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < N_HOSTS && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i == 0 ? "" : i + 1 == N_HOSTS ? " or " : ", ",
+				      hosts[i].soname);
+}
+
+/* ---- messages ------------------------------------------------------------------------------- */
+
+static bool quiet; /* ONNXHOOK_LOG=quiet: errors only */
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("onnxhook: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3), noreturn)) static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("onnxhook: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(status);
+}
+
+#define usage_error(...)                                                                         \
+	do {                                                                                     \
+		fprintf(stderr, "onnxhook: error: " __VA_ARGS__);                                \
+		fputs("\nTry 'onnxhook --help' for more information.\n", stderr);                \
+		exit(EXIT_OWN);                                                                  \
+	} while (0)
+
+/* One source for --help and, through help2man, for onnxhook(1): keep the layout help2man
+ * reads (sections "Options:", "Environment:", "Examples:"; tags and text two spaces apart). */
+static void help(void)
+{
+	char sonames[256];
+
+	host_sonames(sonames, sizeof(sonames));
+	printf("Usage: onnxhook [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
+	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model.\n"
+	       "\n"
+	       "Every call PROGRAM makes to a layer function of a host inference library (%s,\n"
+	       "linked dynamically or opened with dlopen) is recorded, and the real function runs: the\n"
+	       "program behaves as it would without onnxhook. At exit the recorded inference pass is\n"
+	       "written as an ONNX model, graph and weights, and onnxhook prints a summary of it. Programs\n"
+	       "that PROGRAM starts (a launcher script's commands) are traced too; a process that records\n"
+	       "nothing writes nothing.\n"
+	       "\n"
+	       "PROGRAM is refused when LD_PRELOAD cannot reach it: a statically linked program, or a\n"
+	       "set-user-ID, set-group-ID or file-capability one (the dynamic linker ignores LD_PRELOAD\n"
+	       "for those). An existing LD_PRELOAD is kept; libonnxhook.so comes after it.\n"
+	       "\n"
+	       "The exit status is PROGRAM's, or 128+N when a signal N killed it; 127 when PROGRAM is not\n"
+	       "found, 126 when it cannot be run or traced, 125 when onnxhook itself fails (a usage error,\n"
+	       "an invalid value, libonnxhook.so not found).\n"
+	       "\n"
+	       "Options:\n"
+	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
+	       "                            name, %%%% a %%; an existing file is replaced atomically\n"
+	       "                            (default: %%e.%%p.onnx in the working directory, never\n"
+	       "                            replacing a file)\n"
+	       "      --pass=N|all          capture inference pass N (default 1), or unroll every pass\n"
+	       "      --dynamic-batch       make dim 0 of graph inputs and outputs symbolic (batch)\n"
+	       "      --opset=N             ai.onnx opset of the model, 13 to 17 (default 17)\n"
+	       "      --external-data=WHEN  auto, always or never: put big weights in an external data\n"
+	       "                            file beside the model (auto: when the model would pass 2 GiB)\n"
+	       "      --no-stack            do not name nodes after their callers' functions\n"
+	       "      --dot=PATH            also write the graph as Graphviz to PATH (%%p, %%e as above)\n"
+	       "      --test-data           also write the captured inputs and outputs beside the model\n"
+	       "                            (test_data_set_0/input_N.pb, output_N.pb)\n"
+	       "      --dump-on-signal      also write the model when SIGTERM, SIGINT or SIGHUP ends\n"
+	       "                            PROGRAM\n"
+	       "      --dump-on-crash       also write the model when PROGRAM crashes (best effort)\n"
+	       "  -q, --quiet               print errors only: no summary, no notes\n"
+	       "  -v, --verbose             print one line per recorded call and per pass\n"
+	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
+	       "      --print-library       print the path of the libonnxhook.so it preloads, and exit\n"
+	       "  -h, --help                display this help and exit\n"
+	       "  -V, --version             output version information and exit\n"
+	       "\n"
+	       "Environment:\n"
+	       "The options set these variables; they can also be set directly, for onnxhook or for a\n"
+	       "program started with LD_PRELOAD=libonnxhook.so. An empty value means unset; an invalid\n"
+	       "one is an error.\n"
+	       "\n"
+	       "  ONNXHOOK_OUTPUT=PATH      --output (an explicit path is replaced atomically; a path\n"
+	       "                            written by another process of the same run gets -PID)\n"
+	       "  ONNXHOOK_LOG=LEVEL        info (default: the summary), quiet (--quiet) or debug\n"
+	       "                            (--verbose)\n"
+	       "  ONNXHOOK_PASS=N|all       --pass\n"
+	       "  ONNXHOOK_OPSET=N          --opset\n"
+	       "  ONNXHOOK_BATCH=MODE       static (default) or dynamic (--dynamic-batch)\n"
+	       "  ONNXHOOK_EXTERNAL_DATA=WHEN\n"
+	       "                            auto (default), always or never (--external-data)\n"
+	       "  ONNXHOOK_STACK=0|1        1 (default): name nodes by the call stack; 0: --no-stack\n"
+	       "  ONNXHOOK_DOT=PATH         --dot\n"
+	       "  ONNXHOOK_TEST_DATA=0|1    --test-data\n"
+	       "  ONNXHOOK_DUMP_ON_SIGNAL=0|1\n"
+	       "                            --dump-on-signal: on SIGTERM, SIGINT or SIGHUP whose action\n"
+	       "                            is the default, write the model, then die of the signal\n"
+	       "  ONNXHOOK_DUMP_ON_CRASH=0|1\n"
+	       "                            --dump-on-crash: the same on SIGSEGV, SIGBUS, SIGFPE,\n"
+	       "                            SIGILL and SIGABRT\n"
+	       "  ONNXHOOK_MAX_NODES=N      stop recording a pass that never ends at N nodes (default\n"
+	       "                            1000000): one warning, and the model holds the graph so far\n"
+	       "  ONNXHOOK_MAX_BYTES=N      the same bound on the bytes of weights copied (default: half\n"
+	       "                            the machine's memory)\n"
+	       "  ONNXHOOK_DEBUG_OUTPUTS=0|1\n"
+	       "                            1: every layer's result is also a graph output\n"
+	       "  ONNXHOOK_REPORT=FILE      append one line per model written to FILE instead of the\n"
+	       "                            summary on stderr (onnxhook sets its own, and copies the\n"
+	       "                            lines to this FILE when it is set)\n"
+	       "  ONNXHOOK_LIBRARY=PATH     the libonnxhook.so to preload (default: the one installed\n"
+	       "                            with onnxhook, found relative to it)\n"
+	       "\n"
+	       "Examples:\n"
+	       "  $ onnxhook -o resnet18.onnx ./resnet18 --size 224\n"
+	       "  $ onnxhook --pass=all --dot=graph.dot -- ./run.sh input.jpg\n"
+	       "  $ onnxhook --list-symbols\n",
+	       sonames);
+}
+
+static void version(void)
+{
+	printf("onnxhook " ONNXHOOK_VERSION "\n");
+}
+
+/* ---- options -------------------------------------------------------------------------------- */
+
+static const char *check_name, *check_value;
+
+static char *only_checked(const char *name)
+{
+	return strcmp(name, check_name) ? NULL : (char *)check_value;
+}
+
+/* Sets the variable the preload reads, after validating the value with the preload's parser. */
+static void set_var(const char *option, const char *name, const char *value)
+{
+	struct onnxhook_config cfg;
+	char err[512];
+
+	if (!*value)
+		usage_error("%s needs a value", option);
+	check_name = name;
+	check_value = value;
+	if (onnxhook_config_read(&cfg, only_checked, err, sizeof(err)) < 0) {
+		const char *expected = strstr(err, ": expected ");
+		usage_error("invalid %s '%s'%s", option, value, expected ? expected : "");
+	}
+	if (setenv(name, value, 1) < 0)
+		die(EXIT_OWN, "setenv %s: %s", name, strerror(errno));
+}
+
+/* ---- the library ---------------------------------------------------------------------------- */
+
+static bool is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The directory of this executable, resolved. */
+static void exe_dir(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		die(EXIT_OWN, "cannot read /proc/self/exe: %s (is /proc mounted?)", strerror(errno));
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(buf, len, "%s", exe[0] ? exe : "/");
+}
+
+static void find_library(char *out)
+{
+	const char *env = getenv("ONNXHOOK_LIBRARY");
+	char dir[PATH_MAX], build_dir[PATH_MAX], candidate[PATH_MAX + 64];
+
+	if (env && *env) {
+		if (!is_file(env) || !realpath(env, out))
+			die(EXIT_OWN, "ONNXHOOK_LIBRARY=%s: %s", env, errno ? strerror(errno) : "not a file");
+		return;
+	}
+	exe_dir(dir, sizeof(dir));
+	/* Run from the build directory: that build's library (the build dir is never installed). */
+	if (realpath(ONNXHOOK_BUILD_DIR, build_dir) && !strcmp(dir, build_dir) &&
+	    is_file(ONNXHOOK_BUILD_LIBRARY) && realpath(ONNXHOOK_BUILD_LIBRARY, out))
+		return;
+	snprintf(candidate, sizeof(candidate), "%s/%s/libonnxhook.so", dir, ONNXHOOK_BIN_TO_LIB);
+	if (is_file(candidate) && realpath(candidate, out))
+		return;
+	die(EXIT_OWN, "cannot find libonnxhook.so: not at %s (installed beside this command); set "
+		      "ONNXHOOK_LIBRARY to its path", candidate);
+}
+
+/* ---- the program: ELF headers --------------------------------------------------------------- */
+
+struct elf_info {
+	bool elf;       /* an ELF file of this machine's class and byte order */
+	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
+	bool host;      /* DT_NEEDED names a host library */
+	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
+};
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ELF_NATIVE_DATA ELFDATA2LSB
+#else
+#define ELF_NATIVE_DATA ELFDATA2MSB
+#endif
+
+/* Program headers and dynamic entries in one width, whatever the file's class. */
+struct phdr {
+	uint32_t type;
+	uint64_t offset, vaddr, filesz;
+};
+
+static bool read_at(int fd, void *buf, size_t len, uint64_t off)
+{
+	return off <= (uint64_t)INT64_MAX && pread(fd, buf, len, (off_t)off) == (ssize_t)len;
+}
+
+static bool read_phdr(int fd, bool is64, uint64_t off, struct phdr *p)
+{
+	if (is64) {
+		Elf64_Phdr h;
+		if (!read_at(fd, &h, sizeof(h), off))
+			return false;
+		*p = (struct phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz};
+	} else {
+		Elf32_Phdr h;
+		if (!read_at(fd, &h, sizeof(h), off))
+			return false;
+		*p = (struct phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz};
+	}
+	return true;
+}
+
+static void note_needed(struct elf_info *info, const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	base = base ? base + 1 : name;
+	for (size_t i = 0; i < N_HOSTS; i++) {
+		/* libdarknet.so has no SONAME: a link gives its file name, maybe with a path. */
+		size_t n = strlen(hosts[i].soname);
+		if (!strncmp(base, hosts[i].soname, n) && (base[n] == '\0' || base[n] == '.'))
+			info->host = true;
+	}
+	if (!strncmp(base, "libasan.so", 10))
+		snprintf(info->asan, sizeof(info->asan), "%s", base);
+}
+
+/* Reads what decides whether LD_PRELOAD reaches the file. A file that is not ELF (a script)
+ * leaves info->elf false; a truncated or odd one stops early with what was read. */
+static void elf_inspect(const char *path, struct elf_info *info)
+{
+	unsigned char ident[EI_NIDENT];
+	struct phdr ph, dyn = {0}, loads[32];
+	size_t n_loads = 0;
+	uint64_t phoff, strtab = 0, strsz = 0, needed[64];
+	size_t n_needed = 0;
+	uint16_t phnum, phentsize;
+	bool is64;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	memset(info, 0, sizeof(*info));
+	if (fd < 0)
+		return;
+	if (!read_at(fd, ident, sizeof(ident), 0) || memcmp(ident, ELFMAG, SELFMAG) ||
+	    ident[EI_DATA] != ELF_NATIVE_DATA || (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
+		goto out;
+	is64 = ident[EI_CLASS] == ELFCLASS64;
+	if (is64) {
+		Elf64_Ehdr e;
+		if (!read_at(fd, &e, sizeof(e), 0))
+			goto out;
+		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+	} else {
+		Elf32_Ehdr e;
+		if (!read_at(fd, &e, sizeof(e), 0))
+			goto out;
+		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+	}
+	if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)))
+		goto out;
+	info->elf = true;
+	for (uint16_t i = 0; i < phnum; i++) {
+		if (!read_phdr(fd, is64, phoff + (uint64_t)i * phentsize, &ph))
+			goto out;
+		if (ph.type == PT_INTERP)
+			info->interp = true;
+		else if (ph.type == PT_DYNAMIC)
+			dyn = ph;
+		else if (ph.type == PT_LOAD && n_loads < sizeof(loads) / sizeof(loads[0]))
+			loads[n_loads++] = ph;
+	}
+	/* DT_NEEDED are offsets into DT_STRTAB, an address: mapped to the file by PT_LOAD. */
+	size_t dsize = is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn);
+	for (uint64_t off = 0; dyn.type == PT_DYNAMIC && off + dsize <= dyn.filesz; off += dsize) {
+		int64_t tag;
+		uint64_t val;
+		if (is64) {
+			Elf64_Dyn d;
+			if (!read_at(fd, &d, sizeof(d), dyn.offset + off))
+				break;
+			tag = d.d_tag, val = d.d_un.d_val;
+		} else {
+			Elf32_Dyn d;
+			if (!read_at(fd, &d, sizeof(d), dyn.offset + off))
+				break;
+			tag = d.d_tag, val = d.d_un.d_val;
+		}
+		if (tag == DT_NULL)
+			break;
+		if (tag == DT_STRTAB)
+			strtab = val;
+		else if (tag == DT_STRSZ)
+			strsz = val;
+		else if (tag == DT_NEEDED && n_needed < sizeof(needed) / sizeof(needed[0]))
+			needed[n_needed++] = val;
+	}
+	for (size_t i = 0; i < n_loads; i++) {
+		if (strtab < loads[i].vaddr || strtab - loads[i].vaddr >= loads[i].filesz)
+			continue;
+		uint64_t base = loads[i].offset + (strtab - loads[i].vaddr);
+		for (size_t k = 0; k < n_needed; k++) {
+			char name[256];
+			ssize_t n;
+			if (needed[k] >= strsz)
+				continue;
+			n = pread(fd, name, sizeof(name) - 1, (off_t)(base + needed[k]));
+			if (n <= 0)
+				continue;
+			name[n] = '\0';
+			note_needed(info, name);
+		}
+		break;
+	}
+out:
+	close(fd);
+}
+
+/* ---- the program: finding and checking it --------------------------------------------------- */
+
+/* PATH search as execvp does it; the error is the one a shell would report. */
+static int resolve(const char *name, char *out, size_t len)
+{
+	char deflt[256];
+	const char *path = getenv("PATH");
+	int err = ENOENT;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, F_OK) == 0 ? 0 : -errno;
+	}
+	if (!path) {
+		size_t n = confstr(_CS_PATH, deflt, sizeof(deflt));
+		path = n > 0 && n <= sizeof(deflt) ? deflt : "/bin:/usr/bin";
+	}
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		struct stat st;
+		int dlen = (int)(end - p);
+		/* An empty element is the working directory. */
+		if (snprintf(out, len, "%.*s%s%s", dlen, p, dlen ? "/" : "", name) < (int)len &&
+		    stat(out, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			if (access(out, X_OK) == 0)
+				return 0;
+			err = EACCES;
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	return -err;
+}
+
+/* Refuses what LD_PRELOAD cannot reach; notes a program that links no host library. */
+static void check_program(const char *name, const char *path, struct elf_info *info)
+{
+	struct stat st;
+	char sonames[256];
+
+	if (stat(path, &st) < 0)
+		die(EXIT_NOT_FOUND, "%s: %s", name, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CANNOT_RUN, "%s: is a directory", name);
+	if (access(path, X_OK) < 0)
+		die(EXIT_CANNOT_RUN, "%s: %s", name, strerror(errno));
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		die(EXIT_CANNOT_RUN,
+		    "%s is set-%s-ID: the dynamic linker ignores LD_PRELOAD for secure-execution programs; "
+		    "trace a copy without the bit",
+		    name, st.st_mode & S_ISUID ? "user" : "group");
+	if (getxattr(path, "security.capability", NULL, 0) > 0)
+		die(EXIT_CANNOT_RUN,
+		    "%s has file capabilities: the dynamic linker ignores LD_PRELOAD for secure-execution "
+		    "programs; trace a copy without them",
+		    name);
+	elf_inspect(path, info);
+	if (!info->elf)
+		return; /* a script (its interpreter inherits LD_PRELOAD), or for exec to judge */
+	if (!info->interp)
+		die(EXIT_CANNOT_RUN,
+		    "%s is statically linked: LD_PRELOAD cannot reach it (no dynamic linker runs); "
+		    "trace a build that links the host library dynamically",
+		    name);
+	if (!info->host) {
+		host_sonames(sonames, sizeof(sonames));
+		say("note: %s does not link %s; tracing anyway (it may load one at run time, or be a "
+		    "launcher script)", name, sonames);
+	}
+}
+
+/* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* ld.so splits LD_PRELOAD at spaces and colons. Ours goes after the existing entries (a
+ * sanitizer runtime insists on being first); a sanitized libonnxhook.so brings its libasan. */
+static void set_preload(const char *library)
+{
+	const char *old = getenv("LD_PRELOAD");
+	struct elf_info lib;
+	char *value;
+	bool have_ours = false, have_asan = false;
+
+	if (strpbrk(library, ": \t\n"))
+		die(EXIT_OWN, "%s: a path with ':' or a space cannot go in LD_PRELOAD; set ONNXHOOK_LIBRARY "
+			      "to another path of it", library);
+	old = old ? old : "";
+	char *copy = strdup(old), *save = NULL;
+	if (!copy)
+		die(EXIT_OWN, "out of memory");
+	for (char *e = strtok_r(copy, ": \t\n", &save); e; e = strtok_r(NULL, ": \t\n", &save)) {
+		const char *base = strrchr(e, '/');
+		if (strstr(base ? base + 1 : e, "libasan"))
+			have_asan = true;
+		if (same_file(e, library))
+			have_ours = true;
+	}
+	free(copy);
+	if (have_ours)
+		return;
+	elf_inspect(library, &lib);
+	if (asprintf(&value, "%s%s%s%s%s", lib.asan[0] && !have_asan ? lib.asan : "",
+		     lib.asan[0] && !have_asan ? ":" : "", old, old[0] ? ":" : "", library) < 0)
+		die(EXIT_OWN, "out of memory");
+	if (setenv("LD_PRELOAD", value, 1) < 0)
+		die(EXIT_OWN, "setenv LD_PRELOAD: %s", strerror(errno));
+	free(value);
+}
+
+/* ---- the report ----------------------------------------------------------------------------- */
+
+/* The preload appends one line per model: tab-separated key=value fields, values with %, tab,
+ * newline and other control bytes as %XX (see write_report() in preload/hook.c). */
+struct model {
+	char path[PATH_MAX];
+	char ops[2048];
+	long pid;
+	unsigned long nodes, inputs, outputs;
+	unsigned long long parameters, bytes, data_bytes;
+	double seconds;
+	bool incomplete;
+};
+
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		unsigned v;
+		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
+			*o++ = (char)v;
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+static bool parse_model(char *line, struct model *m)
+{
+	char *save = NULL;
+	bool v1 = false;
+
+	memset(m, 0, sizeof(*m));
+	for (char *f = strtok_r(line, "\t", &save); f; f = strtok_r(NULL, "\t", &save)) {
+		char *val = strchr(f, '=');
+		if (!val)
+			continue;
+		*val++ = '\0';
+		unescape(val);
+		if (!strcmp(f, "v"))
+			v1 = !strcmp(val, "1");
+		else if (!strcmp(f, "path"))
+			snprintf(m->path, sizeof(m->path), "%s", val);
+		else if (!strcmp(f, "ops"))
+			snprintf(m->ops, sizeof(m->ops), "%s", val);
+		else if (!strcmp(f, "pid"))
+			m->pid = strtol(val, NULL, 10);
+		else if (!strcmp(f, "nodes"))
+			m->nodes = strtoul(val, NULL, 10);
+		else if (!strcmp(f, "inputs"))
+			m->inputs = strtoul(val, NULL, 10);
+		else if (!strcmp(f, "outputs"))
+			m->outputs = strtoul(val, NULL, 10);
+		else if (!strcmp(f, "parameters"))
+			m->parameters = strtoull(val, NULL, 10);
+		else if (!strcmp(f, "bytes"))
+			m->bytes = strtoull(val, NULL, 10);
+		else if (!strcmp(f, "data_bytes"))
+			m->data_bytes = strtoull(val, NULL, 10);
+		else if (!strcmp(f, "seconds"))
+			m->seconds = strtod(val, NULL);
+		else if (!strcmp(f, "incomplete"))
+			m->incomplete = !strcmp(val, "1");
+	}
+	return v1 && m->path[0];
+}
+
+static const char *human(unsigned long long n, const char *unit, char *buf, size_t len)
+{
+	if (n >= 1000000000ull)
+		snprintf(buf, len, "%.2f G%s", (double)n / 1e9, unit);
+	else if (n >= 1000000ull)
+		snprintf(buf, len, "%.2f M%s", (double)n / 1e6, unit);
+	else if (n >= 1000ull)
+		snprintf(buf, len, "%.1f k%s", (double)n / 1e3, unit);
+	else
+		snprintf(buf, len, "%llu%s%s", n, unit[0] ? " " : "", unit);
+	return buf;
+}
+
+static void print_model(const struct model *m, const char *cwd, bool show_pid)
+{
+	size_t n = strlen(cwd);
+	const char *shown = m->path;
+	char a[32], b[32];
+
+	/* Shown relative to where onnxhook was started, when it is below it. */
+	if (n > 1 && !strncmp(m->path, cwd, n) && m->path[n] == '/')
+		shown = m->path + n + 1;
+	if (show_pid)
+		say("wrote %s (pid %ld)", shown, m->pid);
+	else
+		say("wrote %s", shown);
+	/* "Conv:20,Relu:17" -> "Conv 20, Relu 17", wrapped. */
+	char line[160];
+	int col = snprintf(line, sizeof(line), "  %lu node%s:", m->nodes, m->nodes == 1 ? "" : "s");
+	const int indent = col;
+	char ops[sizeof(m->ops)];
+	snprintf(ops, sizeof(ops), "%s", m->ops);
+	char *save = NULL;
+	bool first = true;
+	for (char *op = strtok_r(ops, ",", &save); op; op = strtok_r(NULL, ",", &save)) {
+		char item[160];
+		char *colon = strrchr(op, ':');
+		if (colon)
+			*colon = ' ';
+		snprintf(item, sizeof(item), " %s%s", op, save && *save ? "," : "");
+		if (!first && col + (int)strlen(item) > 78) {
+			say("%s", line);
+			col = snprintf(line, sizeof(line), "%*s", indent, "");
+		}
+		col += snprintf(line + col, sizeof(line) - (size_t)col, "%s", item);
+		first = false;
+	}
+	say("%s", line);
+	say("  %lu input%s, %lu output%s", m->inputs, m->inputs == 1 ? "" : "s", m->outputs,
+	    m->outputs == 1 ? "" : "s");
+	if (m->data_bytes) {
+		char d[32];
+		say("  %s parameters, %s + %s in %s.data, written in %.2f s",
+		    human(m->parameters, "", a, sizeof(a)), human(m->bytes, "B", b, sizeof(b)),
+		    human(m->data_bytes, "B", d, sizeof(d)), shown, m->seconds);
+	} else {
+		say("  %s parameters, %s, written in %.2f s", human(m->parameters, "", a, sizeof(a)),
+		    human(m->bytes, "B", b, sizeof(b)), m->seconds);
+	}
+	if (m->incomplete)
+		say("  incomplete: recording stopped early (see the warning above)");
+}
+
+/* Reads the report, copies it to the user's ONNXHOOK_REPORT if one was set, prints the summary.
+ * Returns the number of models. */
+static int summarize(int fd, const char *user_report)
+{
+	char cwd[PATH_MAX];
+	FILE *f, *copy = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	struct model m, *models = NULL;
+	int n = 0;
+	bool pids_differ = false;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	if (lseek(fd, 0, SEEK_SET) < 0 || !(f = fdopen(dup(fd), "r")))
+		return 0;
+	if (user_report && *user_report && !(copy = fopen(user_report, "ae")))
+		fprintf(stderr, "onnxhook: error: cannot append to ONNXHOOK_REPORT=%s: %s\n", user_report,
+			strerror(errno));
+	while (getline(&line, &cap, f) > 0) {
+		if (copy)
+			fputs(line, copy);
+		line[strcspn(line, "\n")] = '\0';
+		if (!parse_model(line, &m))
+			continue;
+		struct model *grown = realloc(models, (size_t)(n + 1) * sizeof(*models));
+		if (!grown)
+			break;
+		models = grown;
+		models[n++] = m;
+		pids_differ |= models[0].pid != m.pid;
+	}
+	for (int i = 0; i < n; i++)
+		print_model(&models[i], cwd, pids_differ);
+	if (copy)
+		fclose(copy);
+	free(models);
+	free(line);
+	fclose(f);
+	return n;
+}
+
+/* ---- running it ----------------------------------------------------------------------------- */
+
+static volatile pid_t child;
+
+/* A signal sent to onnxhook (kill, timeout(1)) goes on to the program. One the terminal sent
+ * reached the program already: it is in the same foreground process group. */
+static void forward(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (child > 0 && si->si_code != SI_KERNEL)
+		kill(child, sig);
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+static int run(const char *path, char **argv)
+{
+	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigset_t set, old;
+	int pipefd[2], err = 0, status;
+	pid_t pid;
+
+	struct sigaction saved[sizeof(forwarded) / sizeof(forwarded[0])];
+
+	/* An ignored signal (nohup, a background job's SIGINT) stays ignored, for the program too. */
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+		sigaction(forwarded[i], NULL, &saved[i]);
+		sigaddset(&set, forwarded[i]);
+		if (saved[i].sa_handler != SIG_IGN)
+			sigaction(forwarded[i], &sa, NULL);
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		die(EXIT_OWN, "pipe: %s", strerror(errno));
+	/* Blocked until child is set: a signal before that would be lost. */
+	sigprocmask(SIG_BLOCK, &set, &old);
+	pid = fork();
+	if (pid < 0)
+		die(EXIT_OWN, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+			sigaction(forwarded[i], &saved[i], NULL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(pipefd[0]);
+		/* execvp: a file without #! and not ELF runs under /bin/sh, as a shell does. */
+		execvp(path, argv);
+		err = errno;
+		if (write(pipefd[1], &err, sizeof(err)) < 0)
+			_exit(EXIT_CANNOT_RUN);
+		_exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
+	}
+	child = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+	while (read(pipefd[0], &err, sizeof(err)) < 0 && errno == EINTR)
+		;
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			die(EXIT_OWN, "waitpid: %s", strerror(errno));
+	}
+	child = 0;
+	if (err)
+		die(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "cannot run %s: %s", argv[0], strerror(err));
+	return status;
+}
+
+/* The report file is private to this run; '%' is escaped, the preload expands templates. */
+static int make_report(char *path, size_t len, char *escaped, size_t elen)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+	size_t o = 0;
+
+	if (!tmp || !*tmp || access(tmp, W_OK) < 0)
+		tmp = "/tmp";
+	snprintf(path, len, "%s/onnxhook-report.XXXXXX", tmp);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		die(EXIT_OWN, "cannot create a report file in %s: %s", tmp, strerror(errno));
+	for (const char *p = path; *p && o + 2 < elen; p++) {
+		if (*p == '%')
+			escaped[o++] = '%';
+		escaped[o++] = *p;
+	}
+	escaped[o] = '\0';
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
+	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_LIST_SYMBOLS, OPT_PRINT_LIBRARY };
+	static const struct option options[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"pass", required_argument, NULL, OPT_PASS},
+		{"dynamic-batch", no_argument, NULL, OPT_DYNAMIC_BATCH},
+		{"opset", required_argument, NULL, OPT_OPSET},
+		{"external-data", required_argument, NULL, OPT_EXTERNAL_DATA},
+		{"no-stack", no_argument, NULL, OPT_NO_STACK},
+		{"dot", required_argument, NULL, OPT_DOT},
+		{"test-data", no_argument, NULL, OPT_TEST_DATA},
+		{"dump-on-signal", no_argument, NULL, OPT_DUMP_ON_SIGNAL},
+		{"dump-on-crash", no_argument, NULL, OPT_DUMP_ON_CRASH},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"list-symbols", no_argument, NULL, OPT_LIST_SYMBOLS},
+		{"print-library", no_argument, NULL, OPT_PRINT_LIBRARY},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	char library[PATH_MAX], program[PATH_MAX], report[PATH_MAX], report_tmpl[2 * PATH_MAX];
+	char user_report[PATH_MAX] = "", err[512];
+	struct onnxhook_config cfg;
+	struct elf_info info;
+	bool print_library = false;
+	int c, r, status, fd;
+
+	opterr = 0;
+	/* '+': options stop at PROGRAM, whose own options are its business. */
+	while ((c = getopt_long(argc, argv, "+:o:qvhV", options, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			set_var("--output", "ONNXHOOK_OUTPUT", optarg);
+			break;
+		case OPT_PASS:
+			set_var("--pass", "ONNXHOOK_PASS", optarg);
+			break;
+		case OPT_DYNAMIC_BATCH:
+			set_var("--dynamic-batch", "ONNXHOOK_BATCH", "dynamic");
+			break;
+		case OPT_OPSET:
+			set_var("--opset", "ONNXHOOK_OPSET", optarg);
+			break;
+		case OPT_EXTERNAL_DATA:
+			set_var("--external-data", "ONNXHOOK_EXTERNAL_DATA", optarg);
+			break;
+		case OPT_NO_STACK:
+			set_var("--no-stack", "ONNXHOOK_STACK", "0");
+			break;
+		case OPT_DOT:
+			set_var("--dot", "ONNXHOOK_DOT", optarg);
+			break;
+		case OPT_TEST_DATA:
+			set_var("--test-data", "ONNXHOOK_TEST_DATA", "1");
+			break;
+		case OPT_DUMP_ON_SIGNAL:
+			set_var("--dump-on-signal", "ONNXHOOK_DUMP_ON_SIGNAL", "1");
+			break;
+		case OPT_DUMP_ON_CRASH:
+			set_var("--dump-on-crash", "ONNXHOOK_DUMP_ON_CRASH", "1");
+			break;
+		case 'q':
+			set_var("--quiet", "ONNXHOOK_LOG", "quiet");
+			break;
+		case 'v':
+			set_var("--verbose", "ONNXHOOK_LOG", "debug");
+			break;
+		case OPT_LIST_SYMBOLS:
+			list_symbols();
+			return 0;
+		case OPT_PRINT_LIBRARY:
+			print_library = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			version();
+			return 0;
+		case ':':
+			usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt >= 256 || (optopt && strchr("oqvhV", optopt) && argv[optind - 1][1] == '-'))
+				usage_error("option '%s' takes no value", argv[optind - 1]);
+			else if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			else
+				usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	find_library(library);
+	if (print_library) {
+		puts(library);
+		return 0;
+	}
+	if (optind >= argc)
+		usage_error("no PROGRAM to run");
+
+	/* The inherited ONNXHOOK_* too: an invalid one would switch tracing off silently later. */
+	if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)
+		die(EXIT_OWN, "%s (from the environment)", err);
+	quiet = cfg.log == ONNXHOOK_LOG_QUIET;
+
+	if ((r = resolve(argv[optind], program, sizeof(program))) < 0)
+		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", argv[optind],
+		    r == -ENOENT && !strchr(argv[optind], '/') ? "command not found" : strerror(-r));
+	check_program(argv[optind], program, &info);
+
+	set_preload(library);
+	if (cfg.report[0])
+		snprintf(user_report, sizeof(user_report), "%s", getenv("ONNXHOOK_REPORT"));
+	fd = make_report(report, sizeof(report), report_tmpl, sizeof(report_tmpl));
+	if (setenv("ONNXHOOK_REPORT", report_tmpl, 1) < 0)
+		die(EXIT_OWN, "setenv ONNXHOOK_REPORT: %s", strerror(errno));
+
+	status = run(program, argv + optind);
+	int models = summarize(fd, user_report);
+	unlink(report);
+	close(fd);
+
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		if (sig != SIGINT && sig != SIGPIPE)
+			say("%s was killed by SIG%s%s", argv[optind], sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+			    WCOREDUMP(status) ? " (core dumped)" : "");
+		if (!models && (info.host || !info.elf)) {
+			bool dumpable = sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+			if (dumpable ? !cfg.dump_on_signal : !cfg.dump_on_crash)
+				say("no model written: --%s writes one when %s", dumpable ? "dump-on-signal" : "dump-on-crash",
+				    dumpable ? "SIGTERM, SIGINT or SIGHUP ends the program" : "the program crashes (best effort)");
+			else
+				say("no model written (the program recorded nothing, or died while writing)");
+		} else if (!models) {
+			say("no model written: %s made no call to a hooked function", argv[optind]);
+		}
+		return 128 + sig;
+	}
+	if (!models && info.elf && !info.host)
+		say("no model written: %s made no call to a hooked function (a host library linked "
+		    "statically, or called without the dynamic linker, is out of reach)", argv[optind]);
+	else if (!models)
+		say("no model written: %s recorded no call to a hooked function (see any 'onnxhook: "
+		    "error:' above; a host library linked statically is out of reach)", argv[optind]);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_OWN;
+}
