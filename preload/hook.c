@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "hook.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -96,6 +97,7 @@ static void init(void)
 				 stat(path, &output_at_start) == 0;
 	}
 	onnxhook_graph_init(&graph);
+	graph.test_data = config.test_data; /* inputs and outputs are copied as they are recorded */
 	onnxhook_graph_on_changed(warn_changed);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
@@ -295,6 +297,7 @@ static void write_model(void)
 
 	exe_name(exe, sizeof(exe));
 	opts.graph_name = exe;
+	opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata);
 	if (onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) < 0) {
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
 		path[0] = '\0';
@@ -326,6 +329,7 @@ static void write_model(void)
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);
+	onnxhook_write_artifacts(&graph, &config, exe, final);
 }
 
 /* Writes the model once, if this process recorded anything. Every exit path ends here. */

@@ -26,6 +26,7 @@ void onnxhook_graph_free(struct onnxhook_graph *g)
 	for (size_t i = 0; i < g->n_values; i++) {
 		free(g->values[i].data);
 		free(g->values[i].name);
+		free(g->values[i].snapshot);
 	}
 	for (size_t i = 0; i < g->n_nodes; i++)
 		free_node(&g->nodes[i]);
@@ -678,6 +679,7 @@ static void rollback(struct onnxhook_call *c)
 		struct onnxhook_value *v = &g->values[--g->n_values];
 		free(v->data);
 		free(v->name);
+		free(v->snapshot);
 	}
 	g->n_inputs = c->mark_inputs;
 	g->n_initializers = c->mark_inits;
@@ -750,6 +752,40 @@ static void verify_reads(struct onnxhook_call *c)
 			 v->name ? v->name : g->nodes[v->producer].name, c->label);
 		if (changed_fn)
 			changed_fn(g, c->verify[i].value, c->label);
+	}
+}
+
+/* Test data: the bytes the program had. The host call has returned, so a graph input is copied
+ * now, on its first read, unless this same call wrote over it (an in-place op on the input): then
+ * its bytes are gone and it is marked clobbered. A written value is copied now because its memory
+ * may be reused later; once a node consumes it, it is no graph output and its copy goes, so the
+ * copies held stay bounded by the values not consumed yet. Copies that fail for want of memory are
+ * simply missing: the test data set is then not written (never a wrong one). */
+static void snapshot_call(struct onnxhook_call *c)
+{
+	struct onnxhook_graph *g = c->g;
+
+	for (int i = 0; i < c->n_pending; i++) {
+		const struct onnxhook_pending *p = &c->pending[i];
+		struct onnxhook_value *v = &g->values[p->value];
+		if (v->snapshot || v->clobbered ||
+		    v->kind != (p->is_input ? ONNXHOOK_VALUE_INPUT : ONNXHOOK_VALUE_NODE))
+			continue;
+		for (int j = 0; j < c->n_pending && p->is_input && !v->clobbered; j++)
+			v->clobbered = !c->pending[j].is_input && c->pending[j].lo < p->hi &&
+				       p->lo < c->pending[j].hi;
+		if (!v->clobbered && (v->snapshot = malloc(v->nbytes ? v->nbytes : 1)))
+			memcpy(v->snapshot, (const void *)p->lo, v->nbytes);
+	}
+	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+		const struct onnxhook_node *n = &g->nodes[i];
+		for (int j = 0; j < n->n_inputs; j++) {
+			struct onnxhook_value *v = n->inputs[j] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[j]];
+			if (v && v->kind == ONNXHOOK_VALUE_NODE && v->snapshot) {
+				free(v->snapshot);
+				v->snapshot = NULL;
+			}
+		}
 	}
 }
 
@@ -828,6 +864,8 @@ int onnxhook_call_end(struct onnxhook_call *c)
 			v->name = strdup(name); /* best effort: unnamed falls back to its node */
 		}
 	}
+	if (g->test_data)
+		snapshot_call(c);
 	if (g->n_nodes > c->mark_nodes)
 		g->pass_calls++;
 	return 0;
@@ -841,12 +879,13 @@ void onnxhook_graph_mark_boundary(struct onnxhook_graph *g)
 
 void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
-	bool host_passes = g->host_passes;
+	bool host_passes = g->host_passes, test_data = g->test_data;
 	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
 
 	onnxhook_graph_free(g);
 	onnxhook_graph_init(g);
 	g->host_passes = host_passes;
+	g->test_data = test_data;
 	g->max_nodes = max_nodes;
 	g->max_bytes = max_bytes;
 }

@@ -141,6 +141,9 @@ struct onnxhook_value {
 	bool changed;      /* its memory changed behind our back before a read (warned once) */
 	uint64_t checksum; /* of its bytes when written: unhooked code changing them is caught */
 	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
+	void *snapshot;    /* graph->test_data: an input's bytes when first read, a written
+			    * value's when written; freed once a node consumes the value */
+	bool clobbered;    /* an input the call that first read it overwrote (in place) */
 };
 
 enum onnxhook_attr_type {
@@ -212,6 +215,7 @@ struct onnxhook_graph {
 	char warnings[1024];         /* for the model's metadata: what makes the graph doubtful */
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
+	bool test_data;      /* snapshot inputs and unconsumed outputs (ONNXHOOK_TEST_DATA) */
 };
 
 void onnxhook_graph_init(struct onnxhook_graph *g);
@@ -312,6 +316,12 @@ struct onnxhook_write_opts {
 	bool debug_outputs; /* every written value is also a graph output (after output_N) */
 	const char *producer_version;
 	const char *graph_name;
+	/* metadata_props, in this order, before onnxhook.warnings (provenance: the preload's
+	 * onnxhook.version, onnxhook.command, onnxhook.host_library, …); strings outlive the write */
+	const struct onnxhook_metadata {
+		const char *key, *value;
+	} *metadata;
+	size_t n_metadata;
 };
 
 struct onnxhook_write_stats {
@@ -333,5 +343,30 @@ int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opt
 
 /* "Conv 20, Relu 17, ..." ordered by first appearance. */
 void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t len);
+
+/* ---- beside the model: Graphviz picture, test data ----------------------------------------- */
+
+/* Writes data to path atomically: a temporary file beside it (O_EXCL, no symlink following),
+ * then rename, so a reader never finds it half-written; a character device (/dev/stdout) is
+ * written into. 0 or a negative errno (the temporary is removed). */
+int onnxhook_file_replace(const char *path, const void *data, size_t len);
+
+/* The graph as Graphviz dot source: a box per node (op, name, key attributes, its initializers
+ * as "weight 64x3x7x7 (37.6 KB)"), ovals for input_N and output_N, each edge labelled with its
+ * tensor's shape. title (the graph name) heads the picture; may be NULL. Fills the outputs'
+ * ordinals (onnxhook_graph_finish). dot_mem: a malloc'd, NUL-terminated buffer. */
+int onnxhook_dot_mem(struct onnxhook_graph *g, const char *title, char **buf, size_t *len);
+int onnxhook_dot_write(struct onnxhook_graph *g, const char *title, const char *path);
+
+/* v as a serialized onnx TensorProto (name, dims, data_type, raw_data = data), malloc'd. */
+int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const void *data,
+			 uint8_t **buf, size_t *len);
+
+/* Writes dir/test_data_set_0/input_N.pb and output_N.pb from the snapshots the graph took
+ * (graph->test_data): a temporary directory beside it, then renamed into place, replacing an
+ * earlier set atomically. 0 or a negative errno; -ENODATA when an input or output's bytes are
+ * not known (why says which, and an earlier set there is removed: it belongs to another
+ * model). why may also hold a note on success (an earlier set that could not be removed). */
+int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, char *why, size_t whylen);
 
 #endif /* ONNXHOOK_H */

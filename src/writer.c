@@ -429,13 +429,20 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 		return r;
 	graph->name = (char *)(o->graph_name ? o->graph_name : "onnxhook");
 
-	if (g->warnings[0]) {
-		Onnx__StringStringEntryProto *w = NEW(a, Onnx__StringStringEntryProto,
-						      ONNX__STRING_STRING_ENTRY_PROTO__INIT);
-		if (!w || !(model->metadata_props = ARRAY(a, Onnx__StringStringEntryProto *, 1)))
+	/* Provenance from the caller, then the warnings: nothing that changes between two traces
+	 * of the same run (no time, pid or address), so their models are byte-identical. */
+	if (!(model->metadata_props = ARRAY(a, Onnx__StringStringEntryProto *, o->n_metadata + 1)))
+		return -ENOMEM;
+	for (size_t i = 0; i <= o->n_metadata; i++) {
+		const char *key = i < o->n_metadata ? o->metadata[i].key : "onnxhook.warnings";
+		const char *value = i < o->n_metadata ? o->metadata[i].value : g->warnings;
+		Onnx__StringStringEntryProto *w;
+		if (!key || !value || !value[0])
+			continue;
+		if (!(w = NEW(a, Onnx__StringStringEntryProto, ONNX__STRING_STRING_ENTRY_PROTO__INIT)))
 			return -ENOMEM;
-		w->key = "onnxhook.warnings";
-		w->value = g->warnings;
+		w->key = (char *)key;
+		w->value = (char *)value;
 		model->metadata_props[model->n_metadata_props++] = w;
 	}
 	model->has_ir_version = 1;

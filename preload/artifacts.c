@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/* Provenance of the model (which program, which host library) and the files written beside it. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifacts.h"
+#include "hook.h"
+
+/* ---- provenance -------------------------------------------------------------------------- */
+
+/* s appended to the growing string *out, shell-quoted when it holds anything but plain word
+ * characters, so the command can be pasted back into a shell. */
+static int append_quoted(char **out, size_t *len, size_t *cap, const char *s)
+{
+	size_t need = *len + 4 * strlen(s) + 4;
+	bool plain = *s != '\0';
+
+	for (const char *p = s; *p && plain; p++)
+		plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			strchr("_@%+=:,./-", *p);
+	if (need > *cap) {
+		size_t cap2 = need * 2;
+		char *p = realloc(*out, cap2);
+		if (!p)
+			return -ENOMEM;
+		*out = p;
+		*cap = cap2;
+	}
+	char *o = *out + *len;
+	if (*len)
+		*o++ = ' ';
+	if (plain) {
+		o = stpcpy(o, s);
+	} else {
+		*o++ = '\'';
+		for (const char *p = s; *p; p++)
+			o = *p == '\'' ? stpcpy(o, "'\\''") : (*o = *p, o + 1);
+		*o++ = '\'';
+	}
+	*o = '\0';
+	*len = (size_t)(o - *out);
+	return 0;
+}
+
+/* /proc/self/cmdline: the arguments, NUL-separated. */
+static char *command_line(void)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	char *raw = NULL, *out = NULL;
+	size_t n = 0, cap = 0, len = 0, ocap = 0;
+	ssize_t k;
+
+	if (fd < 0)
+		return NULL;
+	do {
+		if (n + 4096 + 1 > cap) {
+			char *p = realloc(raw, cap = n + 65536);
+			if (!p)
+				goto out;
+			raw = p;
+		}
+		k = read(fd, raw + n, 4096);
+		if (k > 0)
+			n += (size_t)k;
+	} while (k > 0 || (k < 0 && errno == EINTR));
+	if (k < 0 || n == 0)
+		goto out;
+	raw[n] = '\0';
+	for (size_t i = 0; i < n; i += strlen(raw + i) + 1) {
+		if (append_quoted(&out, &len, &ocap, raw + i) < 0) {
+			free(out);
+			out = NULL;
+			break;
+		}
+	}
+out:
+	close(fd);
+	free(raw);
+	return out;
+}
+
+struct object {
+	uintptr_t addr;
+	char path[PATH_MAX];
+	char build_id[129];
+	bool found;
+};
+
+static void note_build_id(struct object *o, const char *notes, size_t len, size_t align)
+{
+	const char *n = notes, *end = notes + len;
+
+	while ((size_t)(end - n) >= sizeof(ElfW(Nhdr))) {
+		const ElfW(Nhdr) *h = (const void *)n;
+		size_t namesz = (h->n_namesz + align - 1) / align * align;
+		size_t descsz = (h->n_descsz + align - 1) / align * align;
+		const char *name = n + sizeof(*h), *desc = name + namesz;
+		if (namesz > (size_t)(end - name) || descsz > (size_t)(end - desc))
+			return;
+		if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+		    h->n_descsz * 2 < sizeof(o->build_id)) {
+			for (size_t i = 0; i < h->n_descsz; i++)
+				snprintf(o->build_id + 2 * i, 3, "%02x", (unsigned char)desc[i]);
+			return;
+		}
+		n = desc + descsz;
+	}
+}
+
+/* The loaded object holding o->addr: its path and the build-id of its PT_NOTE segments. */
+static int find_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct object *o = data;
+	bool mine = false;
+
+	for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+		mine = p->p_type == PT_LOAD && o->addr >= lo && o->addr - lo < p->p_memsz;
+	}
+	if (!mine)
+		return 0;
+	o->found = true;
+	/* The canonical path: the same library reached through an rpath with ".." or a symlink
+	 * is named the same in every trace. The main program has no name here. */
+	const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
+	if (!realpath(name, o->path))
+		snprintf(o->path, sizeof(o->path), "%s", name);
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+		if (p->p_type == PT_NOTE && !o->build_id[0])
+			note_build_id(o, (const char *)(info->dlpi_addr + p->p_vaddr), p->p_memsz,
+				      p->p_align == 8 ? 8 : 4);
+	}
+	return 1;
+}
+
+/* The real function a node's host call went to, from the hosts' symbol tables. */
+static void *real_function(const char *label)
+{
+	static const struct onnxhook_symbol *const tables[] = {
+		onnxhook_tinynn_symbols,
+#ifdef ONNXHOOK_HAVE_DARKNET
+		onnxhook_darknet_symbols,
+#endif
+	};
+
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const struct onnxhook_symbol *s = tables[t]; s->name; s++)
+			if (label && !strcmp(s->name, label))
+				return __atomic_load_n(s->real, __ATOMIC_ACQUIRE);
+	return NULL;
+}
+
+/* s appended to a ", "-separated list unless listed already. */
+static void list_add(char *list, size_t len, const char *s)
+{
+	size_t n = strlen(list), k = strlen(s);
+
+	for (const char *p = list; (p = strstr(p, s)); p += k)
+		if ((p == list || (p - list >= 2 && p[-2] == ',')) && (p[k] == ',' || p[k] == '\0'))
+			return;
+	snprintf(list + n, len - n, "%s%s", n ? ", " : "", s);
+}
+
+const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph *g, size_t *n)
+{
+	static struct onnxhook_metadata meta[4];
+	static char *command;
+	static char libraries[2048], build_ids[1024];
+	const char *last = NULL;
+
+	free(command);
+	command = command_line();
+	libraries[0] = build_ids[0] = '\0';
+	/* Usually one host; a program using two gets both, in the order the graph first calls them. */
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		if (g->nodes[i].label == last)
+			continue;
+		last = g->nodes[i].label;
+		struct object o = {.addr = (uintptr_t)real_function(last)};
+		if (!o.addr || (dl_iterate_phdr(find_object, &o), !o.found))
+			continue;
+		list_add(libraries, sizeof(libraries), o.path);
+		list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none");
+	}
+	meta[0] = (struct onnxhook_metadata){"onnxhook.version", ONNXHOOK_VERSION};
+	meta[1] = (struct onnxhook_metadata){"onnxhook.command", command ? command : ""};
+	meta[2] = (struct onnxhook_metadata){"onnxhook.host_library", libraries};
+	meta[3] = (struct onnxhook_metadata){"onnxhook.host_build_id", build_ids};
+	*n = 4;
+	return meta;
+}
+
+/* ---- files beside the model -------------------------------------------------------------- */
+
+static void write_dot(struct onnxhook_graph *g, const struct onnxhook_config *cfg, const char *exe)
+{
+	char path[4096];
+	int r;
+
+	if (onnxhook_path_expand(cfg->dot, getpid(), exe, path, sizeof(path)) < 0) {
+		onnxhook_error("ONNXHOOK_DOT='%s' expands to an overlong path; no Graphviz file written", cfg->dot);
+		return;
+	}
+	r = onnxhook_dot_write(g, exe, path);
+	if (r < 0)
+		onnxhook_error("cannot write the Graphviz file %s: %s (the model is written)", path, strerror(-r));
+	else
+		onnxhook_debug("wrote %s", path);
+}
+
+static void write_test_data(struct onnxhook_graph *g, const char *model_path)
+{
+	char dir[4096], why[1024];
+	const char *slash = strrchr(model_path, '/');
+	struct stat sb;
+	int r;
+
+	if (stat(model_path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		onnxhook_warn("no test data written: the model went to %s, not a file in a directory",
+			      model_path);
+		return;
+	}
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == model_path ? 1 : slash - model_path), model_path);
+	r = onnxhook_test_data_write(g, dir, why, sizeof(why));
+	if (r == -ENODATA)
+		onnxhook_warn("no test data written beside %s: %s", model_path, why);
+	else if (r < 0)
+		onnxhook_error("cannot write %s/test_data_set_0: %s (the model is written)", dir, strerror(-r));
+	else if (why[0])
+		onnxhook_warn("%s", why);
+	else
+		onnxhook_debug("wrote %s/test_data_set_0", dir);
+}
+
+void onnxhook_write_artifacts(struct onnxhook_graph *g, const struct onnxhook_config *cfg,
+			      const char *exe, const char *model_path)
+{
+	if (cfg->dot[0])
+		write_dot(g, cfg, exe);
+	if (cfg->test_data)
+		write_test_data(g, model_path);
+}
