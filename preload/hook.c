@@ -291,7 +291,9 @@ static void write_model(void)
 	char exe[256], path[4096], final[4096], ops[1024];
 	struct onnxhook_write_stats st;
 	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION,
-					   .debug_outputs = config.debug_outputs};
+					   .debug_outputs = config.debug_outputs,
+					   .external_data = config.external_data};
+	char data[160] = "";
 	double t0 = now();
 	int r;
 
@@ -321,11 +323,21 @@ static void write_model(void)
 			return;
 		}
 	}
+	if (st.external_forced)
+		onnxhook_error("%s: with its weights inside the model would be %.2f GB, past protobuf's "
+			       "2 GiB limit: ONNXHOOK_EXTERNAL_DATA=never not followed, weights written to %s.data",
+			       final, (double)st.inline_bytes / 1e9, final);
+	if (st.n_external) {
+		const char *base = strrchr(final, '/');
+		bool gb = st.data_bytes >= 1000000000;
+		snprintf(data, sizeof(data), ", %.*f %s in %.100s.data", gb ? 2 : 1,
+			 (double)st.data_bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB", base ? base + 1 : final);
+	}
 	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
-	onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB, %.2f s%s",
+	onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB%s, %.2f s%s",
 		      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
 		      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
-		      now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+		      data, now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);

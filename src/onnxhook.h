@@ -316,6 +316,8 @@ struct onnxhook_write_opts {
 	bool debug_outputs; /* every written value is also a graph output (after output_N) */
 	const char *producer_version;
 	const char *graph_name;
+	enum onnxhook_external external_data; /* AUTO (0) unless set */
+	uint64_t inline_limit; /* largest model written inline; 0: protobuf's 2 GiB (tests lower it) */
 	/* metadata_props, in this order, before onnxhook.warnings (provenance: the preload's
 	 * onnxhook.version, onnxhook.command, onnxhook.host_library, …); strings outlive the write */
 	const struct onnxhook_metadata {
@@ -324,10 +326,19 @@ struct onnxhook_write_opts {
 	size_t n_metadata;
 };
 
+/* Initializers of at least this many bytes go to the external data file (onnx's own
+ * convert_model_to_external_data threshold); their offsets are multiples of the alignment. */
+#define ONNXHOOK_EXTERNAL_MIN 1024
+#define ONNXHOOK_EXTERNAL_ALIGN 4096
+
 struct onnxhook_write_stats {
 	uint64_t bytes;       /* file size */
 	uint64_t parameters;  /* float elements in initializers */
 	uint32_t n_nodes, n_inputs, n_outputs;
+	uint64_t inline_bytes;  /* the model's size with every initializer inside it */
+	uint32_t n_external;    /* initializers in the external data file (0: none written) */
+	uint64_t data_bytes;    /* its size */
+	bool external_forced;   /* NEVER asked, but the model could not be written inline */
 };
 
 /* Writes the model to path atomically: a temporary file beside it (O_EXCL, no symlink

@@ -511,31 +511,151 @@ static void fd_buffer_append(ProtobufCBuffer *base, size_t len, const uint8_t *d
 	b->len += len;
 }
 
-static int serialise_to_fd(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, int fd,
-			   struct onnxhook_write_stats *st)
+static int pack_to_fd(const Onnx__ModelProto *model, int fd, uint64_t *bytes)
 {
-	struct arena a = {0};
-	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
 	struct fd_buffer *b = malloc(sizeof(*b));
 	int r;
 
 	if (!b)
 		return -ENOMEM;
-	r = build(&a, g, o, &model, st);
-	if (r == 0) {
-		b->base.append = fd_buffer_append;
-		b->fd = fd;
-		b->err = 0;
-		b->len = 0;
-		b->total = 0;
-		onnx__model_proto__pack_to_buffer(&model, &b->base);
-		fd_buffer_flush(b);
-		r = b->err;
-		st->bytes = b->total;
-	}
+	b->base.append = fd_buffer_append;
+	b->fd = fd;
+	b->err = 0;
+	b->len = 0;
+	b->total = 0;
+	onnx__model_proto__pack_to_buffer(model, &b->base);
+	fd_buffer_flush(b);
+	r = b->err;
+	*bytes = b->total;
 	free(b);
-	arena_free(&a);
 	return r;
+}
+
+/* ---- external data ----------------------------------------------------------------------- */
+
+/* The initializers moved out of the model, in file order. Their bytes stay where the recorder
+ * copied them: the data file is written straight from there. */
+struct external {
+	size_t n;
+	const uint8_t **data;
+	size_t *len;
+	uint64_t *off;
+	uint64_t size;  /* of the data file */
+	char *location; /* shared by every tensor's "location" entry; set once the name is known */
+};
+
+#define LOCATION_MAX 4200
+
+static uint64_t raw_bytes(const Onnx__ModelProto *model)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < model->graph->n_initializer; i++)
+		n += model->graph->initializer[i]->raw_data.len;
+	return n;
+}
+
+/* protobuf-c sizes a bytes field through a uint32_t, so past 4 GiB its packed size wraps. Below
+ * 2 GiB of weights it is exact; above, the weights alone already pass any limit. */
+static uint64_t inline_size(const Onnx__ModelProto *model)
+{
+	uint64_t raw = raw_bytes(model);
+
+	return raw < (1ull << 31) ? onnx__model_proto__get_packed_size(model) : raw;
+}
+
+static Onnx__StringStringEntryProto *entry(struct arena *a, const char *key, char *value)
+{
+	Onnx__StringStringEntryProto *e = NEW(a, Onnx__StringStringEntryProto,
+					      ONNX__STRING_STRING_ENTRY_PROTO__INIT);
+
+	if (e && value) {
+		e->key = (char *)key;
+		e->value = value;
+		return e;
+	}
+	return NULL;
+}
+
+/* Every initializer of at least ONNXHOOK_EXTERNAL_MIN bytes leaves the model for the data file,
+ * at offsets aligned so that it can be mapped (onnxruntime mmaps external data). */
+static int externalise(struct arena *a, Onnx__ModelProto *model, struct external *x)
+{
+	Onnx__GraphProto *gr = model->graph;
+	size_t n = gr->n_initializer;
+
+	x->data = ARRAY(a, const uint8_t *, n);
+	x->len = ARRAY(a, size_t, n);
+	x->off = ARRAY(a, uint64_t, n);
+	x->location = arena_alloc(a, LOCATION_MAX);
+	if (!x->data || !x->len || !x->off || !x->location)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		Onnx__TensorProto *t = gr->initializer[i];
+		size_t len = t->raw_data.len;
+		uint64_t off = (x->size + ONNXHOOK_EXTERNAL_ALIGN - 1) & ~(uint64_t)(ONNXHOOK_EXTERNAL_ALIGN - 1);
+		Onnx__StringStringEntryProto **e;
+
+		if (!t->has_raw_data || len < ONNXHOOK_EXTERNAL_MIN)
+			continue;
+		if (!(e = ARRAY(a, Onnx__StringStringEntryProto *, 3)) || !(e[0] = entry(a, "location", x->location)) ||
+		    !(e[1] = entry(a, "offset", arena_printf(a, "%llu", (unsigned long long)off))) ||
+		    !(e[2] = entry(a, "length", arena_printf(a, "%zu", len))))
+			return -ENOMEM;
+		x->data[x->n] = t->raw_data.data;
+		x->len[x->n] = len;
+		x->off[x->n++] = off;
+		x->size = off + len;
+		t->has_raw_data = 0;
+		t->raw_data.data = NULL;
+		t->raw_data.len = 0;
+		t->external_data = e;
+		t->n_external_data = 3;
+		t->has_data_location = 1;
+		t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+	}
+	return 0;
+}
+
+static int write_external(int fd, const struct external *x)
+{
+	static const uint8_t zeros[ONNXHOOK_EXTERNAL_ALIGN];
+	uint64_t pos = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < x->n && r == 0; i++) {
+		r = write_all(fd, zeros, (size_t)(x->off[i] - pos));
+		if (r == 0)
+			r = write_all(fd, x->data[i], x->len[i]);
+		pos = x->off[i] + x->len[i];
+	}
+	return r;
+}
+
+/* Where the model goes and how: inline, or with its big initializers in an external file. */
+static int plan(struct arena *a, Onnx__ModelProto *model, const struct onnxhook_write_opts *o,
+		bool device, struct external *x, struct onnxhook_write_stats *st)
+{
+	const uint64_t limit = o->inline_limit ? o->inline_limit : INT32_MAX;
+	bool big;
+	int r;
+
+	st->inline_bytes = inline_size(model);
+	big = st->inline_bytes > limit;
+	if (device)
+		/* No file beside a device: inline when it fits; else the caller writes elsewhere. */
+		return big ? -EFBIG : 0;
+	if (!big && o->external_data != ONNXHOOK_EXTERNAL_ALWAYS)
+		return 0;
+	/* NEVER past the limit: a file protobuf cannot read is no model; nothing may be lost,
+	 * so the weights go outside anyway and the caller says so. */
+	st->external_forced = big && o->external_data == ONNXHOOK_EXTERNAL_NEVER;
+	if ((r = externalise(a, model, x)) < 0)
+		return r;
+	st->n_external = (uint32_t)x->n;
+	st->data_bytes = x->size;
+	/* Only a huge number of tiny initializers can still not fit. */
+	return onnx__model_proto__get_packed_size(model) > limit ? -EFBIG : 0;
 }
 
 int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
@@ -576,6 +696,51 @@ static int numbered(const char *path, unsigned k, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* "<base>.tmp.<pid>", created exclusively and never through a symlink. */
+static int open_temp(const char *base, char *tmp, size_t len)
+{
+	for (unsigned k = 0;; k++) {
+		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
+		    (int)len)
+			return -ENAMETOOLONG;
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || k == 100)
+			return -errno;
+	}
+}
+
+static int model_to_temp(const Onnx__ModelProto *model, const char *path, char *tmp, size_t len,
+			 uint64_t *bytes)
+{
+	int fd = open_temp(path, tmp, len);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = pack_to_fd(model, fd, bytes);
+	if (close(fd) < 0 && r == 0)
+		r = -errno; /* e.g. a delayed ENOSPC or EIO on network file systems */
+	if (r < 0)
+		unlink(tmp); /* never leave a half-written file behind */
+	return r;
+}
+
+/* rename(2) that never replaces: -EEXIST when to exists. */
+static int rename_new(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* File systems without RENAME_NOREPLACE: link(2) also refuses to replace. */
+	if (link(from, to) < 0)
+		return -errno;
+	unlink(from);
+	return 0;
+}
+
 static int publish(const char *tmp, const char *path, bool replace, char *final_path, size_t final_len)
 {
 	if (replace) {
@@ -589,35 +754,115 @@ static int publish(const char *tmp, const char *path, bool replace, char *final_
 		int r = numbered(path, k, cand, sizeof(cand));
 		if (r < 0)
 			return r;
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, cand, RENAME_NOREPLACE) == 0)
+		r = rename_new(tmp, cand);
+		if (r == 0)
 			return numbered(cand, 0, final_path, final_len);
-		if (errno == EEXIST)
-			continue;
-		if (errno != EINVAL && errno != ENOSYS)
-			return -errno;
-		/* File systems without RENAME_NOREPLACE: link(2) also refuses to replace. */
-		if (link(tmp, cand) == 0) {
-			unlink(tmp);
-			return numbered(cand, 0, final_path, final_len);
-		}
-		if (errno != EEXIST)
-			return -errno;
+		if (r != -EEXIST)
+			return r;
 	}
 	return -EEXIST;
 }
 
+static int write_inline(const Onnx__ModelProto *model, const char *path, bool replace,
+			char *final_path, size_t final_len, struct onnxhook_write_stats *st)
+{
+	char tmp[4200];
+	int r = model_to_temp(model, path, tmp, sizeof(tmp), &st->bytes);
+
+	if (r == 0 && (r = publish(tmp, path, replace, final_path, final_len)) < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* Replaces the pair data, then model. If the model cannot be renamed, the old data file (kept
+ * under a hard link meanwhile) goes back, so the old pair stays whole. */
+static int publish_pair_replace(const char *mtmp, const char *dtmp, const char *model, const char *data)
+{
+	char old[4400];
+	bool kept = false;
+	int r = 0;
+
+	if (snprintf(old, sizeof(old), "%s.old", dtmp) >= (int)sizeof(old))
+		return -ENAMETOOLONG;
+	kept = link(data, old) == 0; /* ENOENT: no old data; any other failure: rename says */
+	if (rename(dtmp, data) < 0) {
+		r = -errno;
+	} else if (rename(mtmp, model) < 0) {
+		r = -errno;
+		if (!kept || rename(old, data) < 0)
+			unlink(data);
+		kept = false;
+	}
+	if (kept)
+		unlink(old);
+	return r;
+}
+
+/* The model names its data file inside (location), so the pair's names are chosen before the
+ * model is packed. The data is written once, to a temporary; then it is published, then the
+ * model. A default name claims a free data name, then the model name: one taken meanwhile sends
+ * the data back to its temporary, and the next name is tried. */
+static int write_pair(const Onnx__ModelProto *model, struct external *x, const char *path,
+		      bool replace, char *final_path, size_t final_len, struct onnxhook_write_stats *st)
+{
+	char dtmp[4300], mtmp[4200], cand[4096], data[4200];
+	struct stat sb;
+	int fd, r;
+
+	if (snprintf(data, sizeof(data), "%s.data", path) >= (int)sizeof(data))
+		return -ENAMETOOLONG;
+	if ((fd = open_temp(data, dtmp, sizeof(dtmp))) < 0)
+		return fd;
+	r = write_external(fd, x);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	for (unsigned k = 0; r == 0; k++) {
+		const char *slash;
+		if (k == (replace ? 1u : 10000u)) {
+			r = -EEXIST;
+			break;
+		}
+		if ((r = numbered(path, k, cand, sizeof(cand))) < 0)
+			break;
+		if (!replace && lstat(cand, &sb) == 0)
+			continue; /* taken: its data name need not be claimed */
+		slash = strrchr(cand, '/');
+		if (snprintf(data, sizeof(data), "%s.data", cand) >= (int)sizeof(data) ||
+		    snprintf(x->location, LOCATION_MAX, "%s.data", slash ? slash + 1 : cand) >=
+			    LOCATION_MAX) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		if ((r = model_to_temp(model, path, mtmp, sizeof(mtmp), &st->bytes)) < 0)
+			break;
+		if (replace) {
+			r = publish_pair_replace(mtmp, dtmp, cand, data);
+		} else if ((r = rename_new(dtmp, data)) == 0 && (r = rename_new(mtmp, cand)) < 0 &&
+			   rename(data, dtmp) < 0) {
+			r = -errno;
+			unlink(data);
+		}
+		if (r == 0)
+			return numbered(cand, 0, final_path, final_len);
+		unlink(mtmp);
+		if (r == -EEXIST && !replace)
+			r = 0;
+	}
+	unlink(dtmp);
+	return r;
+}
+
 /* A character device (/dev/null, /dev/stdout) is written into, never replaced: renaming over
  * it would put a regular file where the device was. */
-static int write_to_device(struct onnxhook_graph *g, const struct onnxhook_write_opts *o,
-			   const char *path, char *final_path, size_t final_len,
-			   struct onnxhook_write_stats *st)
+static int write_to_device(const Onnx__ModelProto *model, const char *path, char *final_path,
+			   size_t final_len, struct onnxhook_write_stats *st)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	int r;
 
 	if (fd < 0)
 		return -errno;
-	r = serialise_to_fd(g, o, fd, st);
+	r = pack_to_fd(model, fd, &st->bytes);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	return r < 0 ? r : numbered(path, 0, final_path, final_len);
@@ -626,30 +871,27 @@ static int write_to_device(struct onnxhook_graph *g, const struct onnxhook_write
 int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
 		   bool replace, char *final_path, size_t final_len, struct onnxhook_write_stats *st)
 {
-	char tmp[4200];
-	int fd = -1, r;
+	struct arena a = {0};
+	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+	struct external x = {0};
+	bool device = false;
 	struct stat sb;
+	int r;
 
 	if (replace && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		if (S_ISCHR(sb.st_mode))
-			return write_to_device(g, o, path, final_path, final_len, st);
-		return S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTSUP; /* a pipe, socket, block device */
+		if (!S_ISCHR(sb.st_mode))
+			return S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTSUP; /* a pipe, socket, block device */
+		device = true;
 	}
-
-	for (unsigned k = 0; fd < 0; k++) {
-		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld%s%.0u", path, (long)getpid(), k ? "." : "",
-			     k) >= (int)sizeof(tmp))
-			return -ENAMETOOLONG;
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd < 0 && (errno != EEXIST || k == 100))
-			return -errno;
-	}
-	r = serialise_to_fd(g, o, fd, st);
-	if (close(fd) < 0 && r == 0)
-		r = -errno; /* e.g. a delayed ENOSPC or EIO on network file systems */
-	if (r == 0)
-		r = publish(tmp, path, replace, final_path, final_len);
-	if (r < 0)
-		unlink(tmp); /* never leave a half-written file behind */
+	if ((r = build(&a, g, o, &model, st)) < 0 || (r = plan(&a, &model, o, device, &x, st)) < 0)
+		goto out;
+	if (device)
+		r = write_to_device(&model, path, final_path, final_len, st);
+	else if (x.n)
+		r = write_pair(&model, &x, path, replace, final_path, final_len, st);
+	else
+		r = write_inline(&model, path, replace, final_path, final_len, st);
+out:
+	arena_free(&a);
 	return r;
 }

@@ -265,6 +265,288 @@ START_TEST(unwritable_places_fail_cleanly)
 }
 END_TEST
 
+/* ---- external data ----------------------------------------------------------------------- */
+
+static float w2[8 * 4 * 3 * 3], w3[8 * 8 * 3 * 3]; /* 1152 and 2304 bytes: both go outside */
+static float z2[2 * 8 * 4 * 4], z3[2 * 8 * 4 * 4];
+
+/* Two more convs after the relu: weights of 1152 and 2304 bytes (external when asked), while
+ * Conv_0's 432-byte weight and every bias stay inline. */
+static void add_big_convs(void)
+{
+	const int64_t ys[4] = {2, 4, 4, 4}, zs[4] = {2, 8, 4, 4};
+	const int64_t w2s[4] = {8, 4, 3, 3}, w3s[4] = {8, 8, 3, 3};
+	const int64_t k[2] = {3, 3}, pads[4] = {1, 1, 1, 1};
+	const struct onnxhook_attr attrs[2] = {onnxhook_attr_ints("kernel_shape", 2, k),
+					       onnxhook_attr_ints("pads", 4, pads)};
+	struct onnxhook_call c;
+
+	for (size_t i = 0; i < sizeof(w2) / sizeof(*w2); i++)
+		w2[i] = (float)i * 0.25f - 7.0f;
+	for (size_t i = 0; i < sizeof(w3) / sizeof(*w3); i++)
+		w3[i] = 3.0f - (float)i * 0.125f;
+	onnxhook_call_begin(&c, &g, "conv");
+	uint32_t in[2] = {onnxhook_call_read(&c, y, ONNXHOOK_FLOAT, 4, ys),
+			  onnxhook_call_weight(&c, w2, ONNXHOOK_FLOAT, 4, w2s, "weight")};
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Conv", 2, in, 2, attrs, 4, zs), z2);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	onnxhook_call_begin(&c, &g, "conv");
+	uint32_t in3[2] = {onnxhook_call_read(&c, z2, ONNXHOOK_FLOAT, 4, zs),
+			   onnxhook_call_weight(&c, w3, ONNXHOOK_FLOAT, 4, w3s, "weight")};
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Conv", 2, in3, 2, attrs, 4, zs), z3);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+}
+
+static const char *entry_value(const Onnx__TensorProto *t, const char *key)
+{
+	for (size_t i = 0; i < t->n_external_data; i++)
+		if (!strcmp(t->external_data[i]->key, key))
+			return t->external_data[i]->value;
+	return NULL;
+}
+
+static const Onnx__TensorProto *find_init(const Onnx__ModelProto *m, const char *name)
+{
+	for (size_t i = 0; i < m->graph->n_initializer; i++)
+		if (!strcmp(m->graph->initializer[i]->name, name))
+			return m->graph->initializer[i];
+	ck_abort_msg("no initializer %s", name);
+	return NULL;
+}
+
+/* The model at path: every initializer of at least 1 KiB in the data file named location,
+ * at a 4096-aligned offset, holding exactly the recorded bytes; the others inline. Returns
+ * how many are external. */
+static size_t check_pair(const char *path, const char *location)
+{
+	const struct {
+		const char *name;
+		const void *data;
+		size_t len;
+	} want[] = {{"Conv_0.weight", w, sizeof(w)}, {"Conv_1.weight", w2, sizeof(w2)},
+		    {"Conv_2.weight", w3, sizeof(w3)}};
+	char data_path[256];
+	uint8_t *buf, *data = NULL;
+	size_t len, data_len = 0, n_ext = 0;
+
+	slurp(path, &buf, &len);
+	Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+	ck_assert_ptr_nonnull(m);
+	if (location) {
+		snprintf(data_path, sizeof(data_path), "%.*s/%s",
+			 (int)(strrchr(path, '/') - path), path, location);
+		slurp(data_path, &data, &data_len);
+	}
+	ck_assert(!find_init(m, "Conv_0.bias")->has_data_location);
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+		const Onnx__TensorProto *t = find_init(m, want[i].name);
+		if (want[i].len < ONNXHOOK_EXTERNAL_MIN || !location) {
+			ck_assert(t->has_raw_data);
+			ck_assert(!t->has_data_location || t->data_location == 0);
+			ck_assert_uint_eq(t->n_external_data, 0);
+			ck_assert_uint_eq(t->raw_data.len, want[i].len);
+			ck_assert_mem_eq(t->raw_data.data, want[i].data, want[i].len);
+			continue;
+		}
+		n_ext++;
+		ck_assert(!t->has_raw_data);
+		ck_assert(t->has_data_location);
+		ck_assert_int_eq(t->data_location, ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL);
+		ck_assert_uint_eq(t->n_external_data, 3);
+		ck_assert_str_eq(entry_value(t, "location"), location);
+		unsigned long long off = strtoull(entry_value(t, "offset"), NULL, 10);
+		unsigned long long n = strtoull(entry_value(t, "length"), NULL, 10);
+		ck_assert_uint_eq(off % ONNXHOOK_EXTERNAL_ALIGN, 0);
+		ck_assert_uint_eq(n, want[i].len);
+		ck_assert_uint_le(off + n, data_len);
+		ck_assert_mem_eq(data + off, want[i].data, n);
+	}
+	onnx__model_proto__free_unpacked(m, NULL);
+	free(buf);
+	free(data);
+	return n_ext;
+}
+
+static bool exists(const char *name)
+{
+	char p[256];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return lstat(p, &sb) == 0;
+}
+
+START_TEST(external_always_aligned_and_exact)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[128], final[256];
+	struct onnxhook_write_stats st;
+	struct stat sb;
+	uint8_t *data;
+	size_t len;
+
+	add_big_convs();
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	snprintf(path, sizeof(path), "%s/m.onnx", dir);
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_str_eq(final, path);
+	ck_assert_uint_eq(st.n_external, 2);
+	ck_assert(!st.external_forced);
+	/* Conv_1.weight at 0, Conv_2.weight at the next 4096 boundary; zeros in between */
+	ck_assert_uint_eq(st.data_bytes, 4096 + sizeof(w3));
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(st.bytes, (uint64_t)sb.st_size);
+	ck_assert_uint_lt(st.bytes, st.inline_bytes - sizeof(w2) - sizeof(w3) + 256);
+	ck_assert_uint_eq(check_pair(path, "m.onnx.data"), 2);
+	slurp(strcat(path, ".data"), &data, &len);
+	ck_assert_uint_eq(len, st.data_bytes);
+	for (size_t i = sizeof(w2); i < 4096; i++)
+		ck_assert_uint_eq(data[i], 0);
+	free(data);
+	ck_assert_int_eq(count_entries(), 2); /* the pair, no temporaries */
+}
+END_TEST
+
+START_TEST(external_auto_and_never_choose_by_size)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[128], final[256];
+	struct onnxhook_write_stats st;
+
+	add_big_convs();
+	snprintf(path, sizeof(path), "%s/m.onnx", dir);
+	/* auto (the default), small model: inline, one file */
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(st.n_external, 0);
+	ck_assert_uint_eq(st.bytes, st.inline_bytes);
+	ck_assert_uint_eq(check_pair(path, NULL), 0);
+	ck_assert_int_eq(count_entries(), 1);
+	/* never, small model: inline */
+	o.external_data = ONNXHOOK_EXTERNAL_NEVER;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(st.n_external, 0);
+	ck_assert(!st.external_forced);
+	ck_assert_int_eq(count_entries(), 1);
+	/* auto, a model past the limit (lowered to 4 KiB here): external */
+	o.external_data = ONNXHOOK_EXTERNAL_AUTO;
+	o.inline_limit = 4096;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_gt(st.inline_bytes, 4096);
+	ck_assert_uint_eq(st.n_external, 2);
+	ck_assert(!st.external_forced);
+	ck_assert_uint_eq(check_pair(path, "m.onnx.data"), 2);
+	/* just under the limit: inline again; the explicit path replaces the old pair's model */
+	o.inline_limit = st.inline_bytes;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(st.n_external, 0);
+	ck_assert_uint_eq(check_pair(path, NULL), 0);
+	/* never past the limit: written with external data all the same, and flagged */
+	o.external_data = ONNXHOOK_EXTERNAL_NEVER;
+	o.inline_limit = 4096;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert(st.external_forced);
+	ck_assert_uint_eq(st.n_external, 2);
+	ck_assert_uint_eq(check_pair(path, "m.onnx.data"), 2);
+	/* still too big with the weights outside: refused, nothing left behind */
+	o.inline_limit = 64;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -EFBIG);
+	ck_assert_int_eq(count_entries(), 2);
+}
+END_TEST
+
+START_TEST(external_default_name_pairs_never_replace)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[128], final[256], want[256];
+	struct onnxhook_write_stats st;
+	uint8_t *old;
+	size_t len;
+	FILE *f;
+
+	add_big_convs();
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	snprintf(path, sizeof(path), "%s/app.7.onnx", dir);
+	/* app.7.onnx taken; app.7.1.onnx free but its data name taken by a stray file */
+	f = fopen(path, "w");
+	fputs("precious", f);
+	fclose(f);
+	snprintf(want, sizeof(want), "%s/app.7.1.onnx.data", dir);
+	f = fopen(want, "w");
+	fputs("stray", f);
+	fclose(f);
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, false, final, sizeof(final), &st), 0);
+	snprintf(want, sizeof(want), "%s/app.7.2.onnx", dir);
+	ck_assert_str_eq(final, want);
+	ck_assert_uint_eq(check_pair(final, "app.7.2.onnx.data"), 2);
+	ck_assert(!exists("app.7.1.onnx"));
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, false, final, sizeof(final), &st), 0);
+	snprintf(want, sizeof(want), "%s/app.7.3.onnx", dir);
+	ck_assert_str_eq(final, want);
+	ck_assert_uint_eq(check_pair(final, "app.7.3.onnx.data"), 2);
+	/* precious, stray, two pairs: nothing replaced, no temporaries */
+	ck_assert_int_eq(count_entries(), 6);
+	slurp(path, &old, &len);
+	ck_assert_uint_eq(len, 8);
+	free(old);
+	snprintf(want, sizeof(want), "%s/app.7.1.onnx.data", dir);
+	slurp(want, &old, &len);
+	ck_assert_uint_eq(len, 5);
+	free(old);
+}
+END_TEST
+
+START_TEST(external_explicit_path_replaces_links_and_cleans_up)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[128], data[160], target[192], final[256];
+	struct onnxhook_write_stats st;
+	struct stat sb;
+
+	add_big_convs();
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	snprintf(path, sizeof(path), "%s/m.onnx", dir);
+	snprintf(data, sizeof(data), "%s.data", path);
+	snprintf(target, sizeof(target), "%s/victim", dir);
+	FILE *f = fopen(target, "w");
+	fputs("precious", f);
+	fclose(f);
+	ck_assert_int_eq(symlink(target, data), 0);
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_int_eq(lstat(data, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode)); /* the link was replaced, not written through */
+	ck_assert_int_eq(stat(target, &sb), 0);
+	ck_assert_int_eq(sb.st_size, 8);
+	ck_assert_uint_eq(check_pair(path, "m.onnx.data"), 2);
+	/* a directory holding the data name: refused; the old model stays, no temporaries */
+	ck_assert_int_eq(unlink(data), 0);
+	ck_assert_int_eq(mkdir(data, 0700), 0);
+	snprintf(target, sizeof(target), "%s/x", data);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	ck_assert_int_lt(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_int_eq(count_entries(), 3); /* victim, m.onnx, m.onnx.data/ */
+	ck_assert_int_eq(rmdir(target), 0);
+	ck_assert_int_eq(rmdir(data), 0);
+}
+END_TEST
+
+START_TEST(external_never_to_a_device)
+{
+	struct onnxhook_write_opts o = opts;
+	char final[256];
+	struct onnxhook_write_stats st;
+
+	add_big_convs();
+	/* no file beside /dev/null: inline even when always is asked */
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	ck_assert_int_eq(onnxhook_write(&g, &o, "/dev/null", true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(st.n_external, 0);
+	ck_assert_uint_eq(st.bytes, st.inline_bytes);
+	/* past the limit it cannot be written there at all (the caller falls back to $TMPDIR) */
+	o.inline_limit = 4096;
+	ck_assert_int_eq(onnxhook_write(&g, &o, "/dev/null", true, final, sizeof(final), &st), -EFBIG);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("writer");
@@ -276,6 +558,11 @@ int main(void)
 	tcase_add_test(tc, default_name_never_replaces);
 	tcase_add_test(tc, explicit_path_replaces_symlink_not_target);
 	tcase_add_test(tc, unwritable_places_fail_cleanly);
+	tcase_add_test(tc, external_always_aligned_and_exact);
+	tcase_add_test(tc, external_auto_and_never_choose_by_size);
+	tcase_add_test(tc, external_default_name_pairs_never_replace);
+	tcase_add_test(tc, external_explicit_path_replaces_links_and_cleans_up);
+	tcase_add_test(tc, external_never_to_a_device);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
