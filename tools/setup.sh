@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Build: meson, ninja, protobuf-c, libunwind, check. Host: darknet. Checker: Debian's onnx 1.12.
 # Runtime checker: onnxruntime-node from npm (needs node/npm). valgrind, binutils: tests.
-# help2man: onnxhook(1) from the command's --help; groff-base checks it.
+# help2man: onnxhook(1) from the command's --help; groff-base checks it. graphviz: the ONNXHOOK_DOT
+# picture (its test and tools/picture.sh run dot). ltrace, uftrace: bench/run.sh compares with them.
 packages="meson ninja-build gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libunwind-dev
-check darknet python3-onnx python3-numpy binutils valgrind help2man groff-base"
+check darknet python3-onnx python3-numpy binutils valgrind help2man groff-base graphviz
+ltrace uftrace"
 command -v node >/dev/null 2>&1 || packages="$packages nodejs"
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 
