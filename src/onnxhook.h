@@ -343,12 +343,16 @@ struct onnxhook_write_stats {
 
 /* Writes the model to path atomically: a temporary file beside it (O_EXCL, no symlink
  * following), then rename. replace=false never replaces an existing file: the name gets
- * ".1", ".2", … before the extension instead. final_path receives the name written. */
+ * ".1", ".2", … before the extension instead. final_path receives the name written.
+ * With external data (o->external_data, or AUTO past the limit) the initializers of at least
+ * ONNXHOOK_EXTERNAL_MIN bytes go to "<final_path>.data", published just before the model and
+ * named with it (a default name takes a number free for both). A character device gets the
+ * model inline, or -EFBIG past the limit. */
 int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
 		   bool replace, char *final_path, size_t final_len,
 		   struct onnxhook_write_stats *st);
 
-/* For tests: serialise to a memory buffer (malloc'd). */
+/* For tests: serialise to a memory buffer (malloc'd), every initializer inline. */
 int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
 		       size_t *len);
 
