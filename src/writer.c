@@ -546,24 +546,6 @@ struct external {
 
 #define LOCATION_MAX 4200
 
-static uint64_t raw_bytes(const Onnx__ModelProto *model)
-{
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < model->graph->n_initializer; i++)
-		n += model->graph->initializer[i]->raw_data.len;
-	return n;
-}
-
-/* protobuf-c sizes a bytes field through a uint32_t, so past 4 GiB its packed size wraps. Below
- * 2 GiB of weights it is exact; above, the weights alone already pass any limit. */
-static uint64_t inline_size(const Onnx__ModelProto *model)
-{
-	uint64_t raw = raw_bytes(model);
-
-	return raw < (1ull << 31) ? onnx__model_proto__get_packed_size(model) : raw;
-}
-
 static Onnx__StringStringEntryProto *entry(struct arena *a, const char *key, char *value)
 {
 	Onnx__StringStringEntryProto *e = NEW(a, Onnx__StringStringEntryProto,
@@ -593,12 +575,14 @@ static int externalise(struct arena *a, Onnx__ModelProto *model, struct external
 	for (size_t i = 0; i < n; i++) {
 		Onnx__TensorProto *t = gr->initializer[i];
 		size_t len = t->raw_data.len;
-		uint64_t off = (x->size + ONNXHOOK_EXTERNAL_ALIGN - 1) & ~(uint64_t)(ONNXHOOK_EXTERNAL_ALIGN - 1);
+		uint64_t off = (x->size + ONNXHOOK_EXTERNAL_ALIGN - 1) &
+			       ~(uint64_t)(ONNXHOOK_EXTERNAL_ALIGN - 1);
 		Onnx__StringStringEntryProto **e;
 
 		if (!t->has_raw_data || len < ONNXHOOK_EXTERNAL_MIN)
 			continue;
-		if (!(e = ARRAY(a, Onnx__StringStringEntryProto *, 3)) || !(e[0] = entry(a, "location", x->location)) ||
+		if (!(e = ARRAY(a, Onnx__StringStringEntryProto *, 3)) ||
+		    !(e[0] = entry(a, "location", x->location)) ||
 		    !(e[1] = entry(a, "offset", arena_printf(a, "%llu", (unsigned long long)off))) ||
 		    !(e[2] = entry(a, "length", arena_printf(a, "%zu", len))))
 			return -ENOMEM;
@@ -640,7 +624,10 @@ static int plan(struct arena *a, Onnx__ModelProto *model, const struct onnxhook_
 	bool big;
 	int r;
 
-	st->inline_bytes = inline_size(model);
+	/* Exact while each field is under 4 GiB; past that protobuf-c sizes length prefixes from
+	 * 32 bits, a few bytes short: nothing against a 2 GiB limit. (It could not pack such a
+	 * field: the prefix would wrap. With external data every packed field is small.) */
+	st->inline_bytes = onnx__model_proto__get_packed_size(model);
 	big = st->inline_bytes > limit;
 	if (device)
 		/* No file beside a device: inline when it fits; else the caller writes elsewhere. */
@@ -776,7 +763,8 @@ static int write_inline(const Onnx__ModelProto *model, const char *path, bool re
 
 /* Replaces the pair data, then model. If the model cannot be renamed, the old data file (kept
  * under a hard link meanwhile) goes back, so the old pair stays whole. */
-static int publish_pair_replace(const char *mtmp, const char *dtmp, const char *model, const char *data)
+static int publish_pair_replace(const char *mtmp, const char *dtmp, const char *model,
+				const char *data)
 {
 	char old[4400];
 	bool kept = false;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* e2e app: fc -> relu -> fc -> relu -> fc with huge weights (--size big: 3 x 822 MB, past 2 GiB). */
+/* e2e app: fc -> relu -> fc -> relu -> fc; --size big: 3 x 822 MB of weights, past 2 GiB. */
 #include "e2e-app.h"
 
 #include <math.h>
