@@ -286,6 +286,61 @@ static bool written_by_another(char *path, size_t len)
 	return true;
 }
 
+/* ONNXHOOK_REPORT (the onnxhook command's summary): one line per model, appended with a single
+ * write(2) so that the processes of one run never interleave. Tab-separated key=value fields;
+ * in values, %, tab, newline and other control bytes are %XX. Called once, under the recorder
+ * lock, maybe from a signal handler on a small stack: the buffers are static. */
+static bool write_report(const char *final, const char *ops, const struct onnxhook_write_stats *st,
+			 double seconds)
+{
+	static char path[4096], where[8192 + 2], esc[3 * sizeof(where)], line[sizeof(esc) + 4096];
+	char exe[256], cwd[4096] = "";
+	size_t o = 0, n = 0;
+	int fd, len;
+
+	exe_name(exe, sizeof(exe));
+	if (onnxhook_path_expand(config.report, getpid(), exe, path, sizeof(path)) < 0) {
+		onnxhook_error("ONNXHOOK_REPORT='%s' expands to an overlong path", config.report);
+		return false;
+	}
+	if (final[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	snprintf(where, sizeof(where), "%s%s%s", cwd, cwd[0] ? "/" : "", final);
+	for (const unsigned char *p = (const unsigned char *)where; *p && o + 4 < sizeof(esc); p++)
+		o += (size_t)(*p < 0x20 || *p == 0x7f || *p == '%'
+				      ? snprintf(esc + o, sizeof(esc) - o, "%%%02X", *p)
+				      : snprintf(esc + o, sizeof(esc) - o, "%c", *p));
+	len = snprintf(line, sizeof(line),
+		       "v=1\tpid=%ld\tpath=%s\tnodes=%u\tops=", (long)getpid(), esc, st->n_nodes);
+	/* "Conv 20, Relu 17" -> "Conv:20,Relu:17" */
+	for (const char *p = ops; *p && len + 2 < (int)sizeof(line); p++) {
+		if (p[0] == ',' && p[1] == ' ')
+			line[len++] = ',', p++;
+		else
+			line[len++] = *p == ' ' ? ':' : *p;
+	}
+	len += snprintf(line + len, sizeof(line) - (size_t)len,
+			"\tinputs=%u\toutputs=%u\tparameters=%llu\tbytes=%llu\tdata_bytes=%llu"
+			"\tseconds=%.3f\tincomplete=%d\n",
+			st->n_inputs, st->n_outputs, (unsigned long long)st->parameters,
+			(unsigned long long)st->bytes,
+			(unsigned long long)(st->n_external ? st->data_bytes : 0), seconds, graph.failed ? 1 : 0);
+	if (len >= (int)sizeof(line))
+		return false;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		ssize_t w = write(fd, line, (size_t)len);
+		n = w > 0 ? (size_t)w : 0;
+		close(fd);
+	}
+	if (n != (size_t)len) {
+		onnxhook_error("cannot append to ONNXHOOK_REPORT=%s: %s", path,
+			       fd < 0 || n == 0 ? strerror(errno) : "short write");
+		return false;
+	}
+	return true;
+}
+
 static void write_model(void)
 {
 	char exe[256], path[4096], final[4096], ops[1024];
@@ -334,10 +389,11 @@ static void write_model(void)
 			 (double)st.data_bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB", base ? base + 1 : final);
 	}
 	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
-	onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB%s, %.2f s%s",
-		      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
-		      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
-		      data, now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+	if (!config.report[0] || !write_report(final, ops, &st, now() - t0))
+		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB%s, %.2f s%s",
+			      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
+			      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
+			      data, now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);

@@ -128,7 +128,7 @@ expect killed 137 '^onnxhook: sh was killed by SIGKILL$' "killed by SIGKILL"
 run termed "$cli" -q -- sh -c 'kill -TERM $$'
 [ "$(status termed)" = 143 ] && ok "SIGTERM: 143" || fail "SIGTERM: status $(status termed)"
 mkdir -p "$dir/forward"
-(cd "$dir/forward" && exec "$cli" -q -- sh -c 'echo $$ >pid; trap "echo got-term >>log; exit 7" TERM; while :; do sleep 0.1; done') &
+(cd "$dir/forward" && exec "$cli" -q -- sh -c 'trap "echo got-term >>log; exit 7" TERM; echo $$ >pid; while :; do sleep 0.1; done') &
 onnxhook_pid=$!
 for _ in $(seq 50); do [ -s "$dir/forward/pid" ] && break; sleep 0.1; done
 kill -TERM "$onnxhook_pid"
