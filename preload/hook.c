@@ -142,6 +142,7 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
 	if (graph_pid != getpid() && !finished) {
 		onnxhook_graph_reset(&graph);
+		onnxhook_stack_reset();
 		graph_pid = getpid();
 		owner = 0;
 		pass_no = 1;
@@ -157,6 +158,8 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 	onnxhook_call_begin(c, &graph, symbol);
 	/* Other threads' calls join only through buffers the recorded graph wrote. */
 	c->foreign = my_tid != owner;
+	if (config.stack)
+		onnxhook_stack_scope(c);
 	return true;
 }
 
@@ -178,6 +181,7 @@ static void new_pass(const char *symbol)
 		record_again = true;
 	} else if (pass_no <= config.pass) {
 		onnxhook_graph_reset(&graph); /* an earlier pass than the one wanted */
+		onnxhook_stack_reset();
 		record_again = true;
 	} else {
 		/* Captured: from now on every hook is a plain pass-through. */
@@ -362,6 +366,11 @@ static void write_model(void)
 	if (path[0] && config.output_explicit && written_by_another(path, sizeof(path)))
 		onnxhook_warn("%s was written by another process since this one started; writing %s",
 			      config.output, path);
+	if (config.dynamic_batch) {
+		char why[256];
+		if (onnxhook_graph_dynamic_batch(&graph, why, sizeof(why)) < 0)
+			onnxhook_error("ONNXHOOK_BATCH=dynamic: %s; the model keeps the traced batch size", why);
+	}
 	r = path[0] ? onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st)
 		    : -ENAMETOOLONG;
 	if (r < 0) {

@@ -50,6 +50,12 @@ void onnxhook_finish(void);
  * async-signal-safe (it allocates): used only for signals that end the process anyway. */
 bool onnxhook_finish_from_signal(void);
 
+/* stack.c, called with the recorder lock held: names the call's nodes after the function
+ * instance that made it and gives them its call stack (ONNXHOOK_STACK=1); reset() starts the
+ * instance numbering over (a pass recorded afresh). */
+void onnxhook_stack_scope(struct onnxhook_call *c);
+void onnxhook_stack_reset(void);
+
 /* process.c: exit and signal hooks. */
 void onnxhook_process_init(const struct onnxhook_config *cfg);
 __attribute__((noreturn)) void onnxhook_real_exit(int status);

@@ -137,6 +137,12 @@ void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix)
 	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : "");
 }
 
+void onnxhook_call_set_scope(struct onnxhook_call *c, const char *scope, const char *doc)
+{
+	snprintf(c->scope, sizeof(c->scope), "%s", scope ? scope : "");
+	c->doc = doc;
+}
+
 void onnxhook_call_set_result(struct onnxhook_call *c, const void *ptr)
 {
 	c->result = (uintptr_t)ptr;
@@ -160,15 +166,24 @@ static bool name_taken(const struct onnxhook_graph *g, const char *name)
 	return false;
 }
 
-/* "<prefix>_<Op>" for named calls, "<Op>_<k>" otherwise; "_2", "_3"… until unique. */
+/* "<prefix>_<Op>" for named calls, "<scope>/<Op>_<k>" (k counting that op in the scope) for
+ * calls with a scope, "<Op>_<k>" otherwise; "_2", "_3"… until unique. */
 static char *node_name(struct onnxhook_call *c, const char *op_type, uint32_t k)
 {
-	char base[160], name[176];
+	char base[192], name[208];
 
-	if (c->prefix[0])
+	if (c->prefix[0]) {
 		snprintf(base, sizeof(base), "%s_%s", c->prefix, op_type);
-	else
+	} else if (c->scope[0]) {
+		/* A scope holds a handful of nodes: the first free index is found by probing. */
+		for (unsigned i = 0;; i++) {
+			snprintf(base, sizeof(base), "%s/%s_%u", c->scope, op_type, i);
+			if (!name_taken(c->g, base))
+				break;
+		}
+	} else {
 		snprintf(base, sizeof(base), "%s_%u", op_type, k);
+	}
 	snprintf(name, sizeof(name), "%s", base);
 	for (unsigned n = 2; name_taken(c->g, name); n++)
 		snprintf(name, sizeof(name), "%s_%u", base, n);
@@ -217,7 +232,8 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 		return ONNXHOOK_NONE;
 
 	struct onnxhook_node n = {.op_type = op_type, .domain = domain, .n_inputs = n_inputs,
-				  .n_attrs = n_attrs, .output = out, .label = c->label};
+				  .n_attrs = n_attrs, .output = out, .label = c->label,
+				  .doc = c->doc};
 	n.name = node_name(c, op_type, g->op_counter[slot]);
 	n.inputs = malloc((size_t)(n_inputs ? n_inputs : 1) * sizeof(*n.inputs));
 	n.attrs = malloc((size_t)(n_attrs ? n_attrs : 1) * sizeof(*n.attrs));
@@ -894,6 +910,140 @@ void onnxhook_graph_new_pass(struct onnxhook_graph *g)
 {
 	g->mem.n = 0;
 	g->pass_calls = 0;
+}
+
+/* ---- dynamic batch ----------------------------------------------------------------------- */
+
+static const struct onnxhook_attr *find_attr(const struct onnxhook_node *n, const char *name)
+{
+	for (int i = 0; i < n->n_attrs; i++)
+		if (!strcmp(n->attrs[i].name, name))
+			return &n->attrs[i];
+	return NULL;
+}
+
+/* Input k of node n, an int64 constant of rank 1, or NULL. */
+static const int64_t *const_input(const struct onnxhook_graph *g, const struct onnxhook_node *n,
+				  int k, int64_t *len)
+{
+	if (k >= n->n_inputs || n->inputs[k] == ONNXHOOK_NONE)
+		return NULL;
+	const struct onnxhook_value *v = &g->values[n->inputs[k]];
+	if (v->kind != ONNXHOOK_VALUE_INITIALIZER || v->dtype != ONNXHOOK_INT64 || v->shape.rank != 1)
+		return NULL;
+	*len = v->shape.dims[0];
+	return v->data;
+}
+
+/* Replaces input k of node ni (a shape constant) by a copy whose first element is first. */
+static int replace_shape(struct onnxhook_graph *g, uint32_t ni, int k, int64_t first)
+{
+	struct onnxhook_node *n = &g->nodes[ni];
+	int64_t len, dims[ONNXHOOK_MAX_RANK];
+	const int64_t *old = const_input(g, n, k, &len);
+	struct onnxhook_call c;
+
+	if (!old || len < 1 || len > ONNXHOOK_MAX_RANK)
+		return -EINVAL;
+	if (old[0] == first)
+		return 0;
+	memcpy(dims, old, (size_t)len * sizeof(*dims));
+	dims[0] = first;
+	/* The rewrite is ours, not the host's: a graph frozen by a recording stop takes it too. */
+	bool failed = g->failed;
+	g->failed = false;
+	onnxhook_call_begin(&c, g, "dynamic-batch");
+	uint32_t id = onnxhook_call_const_i64(&c, (int)len, dims, "shape");
+	int r = onnxhook_call_end(&c);
+	g->failed = failed;
+	if (r < 0)
+		return r;
+	n = &g->nodes[ni]; /* the value array may have moved, the node array has not */
+	struct onnxhook_value *was = &g->values[n->inputs[k]], *now = &g->values[id];
+	if (--was->consumers == 0)
+		was->first_consumer = ONNXHOOK_NONE;
+	if (now->consumers++ == 0 || now->first_consumer > ni)
+		now->first_consumer = ni;
+	n->inputs[k] = id;
+	return 0;
+}
+
+/* Why node n, reading a batched value, cannot run at another batch size; NULL if it can. */
+static const char *batch_bound(const struct onnxhook_graph *g, const struct onnxhook_node *n,
+			       bool out_batched)
+{
+	const struct onnxhook_attr *a;
+	int64_t len;
+	const int64_t *v;
+
+	if (n->domain && *n->domain)
+		return "a custom-domain op";
+	if (!strcmp(n->op_type, "Reshape") || !strcmp(n->op_type, "Expand"))
+		return out_batched ? NULL : "it moves the batch into other axes";
+	if (!strcmp(n->op_type, "Slice") && (v = const_input(g, n, 3, &len))) {
+		for (int64_t i = 0; i < len; i++)
+			if (v[i] == 0)
+				return "it slices the batch axis";
+	}
+	if (!strcmp(n->op_type, "Transpose") && (a = find_attr(n, "perm")) && a->n > 0 && a->ints[0] != 0)
+		return "it moves the batch axis";
+	if ((a = find_attr(n, "axis")) && a->type == ONNXHOOK_ATTR_INT && a->i == 0)
+		return "it works along the batch axis";
+	if (!out_batched)
+		return "its result has no batch axis";
+	return NULL;
+}
+
+int onnxhook_graph_dynamic_batch(struct onnxhook_graph *g, char *why, size_t whylen)
+{
+	int64_t batch = -1;
+	int r = 0;
+
+	for (size_t i = 0; i < g->n_values; i++)
+		g->values[i].batched = false;
+	for (size_t i = 0; i < g->n_values && batch < 0; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		if (v->kind == ONNXHOOK_VALUE_INPUT && v->shape.rank >= 1)
+			batch = v->shape.dims[0];
+	}
+	if (batch < 0) {
+		snprintf(why, whylen, "the graph has no input with a batch axis");
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < g->n_values; i++) {
+		struct onnxhook_value *v = &g->values[i];
+		v->batched = v->kind == ONNXHOOK_VALUE_INPUT && v->shape.rank >= 1 && v->shape.dims[0] == batch;
+	}
+	/* Nodes are in execution order: a value is batched when it is computed from batched data
+	 * and keeps the batch as its dim 0. */
+	for (size_t i = 0; i < g->n_nodes && r == 0; i++) {
+		const struct onnxhook_node *n = &g->nodes[i];
+		struct onnxhook_value *out = &g->values[n->output];
+		bool in_batched = false;
+		for (int k = 0; k < n->n_inputs; k++)
+			in_batched |= n->inputs[k] != ONNXHOOK_NONE && g->values[n->inputs[k]].batched;
+		if (!in_batched)
+			continue;
+		out->batched = out->shape.rank >= 1 && out->shape.dims[0] == batch;
+		const char *bound = batch_bound(g, n, out->batched);
+		if (bound) {
+			snprintf(why, whylen, "%s (%s) depends on the traced batch size: %s", n->name,
+				 n->op_type, bound);
+			r = -ENOTSUP;
+		} else if (!strcmp(n->op_type, "Reshape")) {
+			r = replace_shape(g, (uint32_t)i, 1, 0); /* 0: the input's own dim 0 */
+		} else if (!strcmp(n->op_type, "Expand")) {
+			r = replace_shape(g, (uint32_t)i, 1, 1); /* 1 broadcasts the input's dim 0 */
+		}
+		if (r < 0 && r != -ENOTSUP)
+			snprintf(why, whylen, "%s", strerror(-r));
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < g->n_values; i++)
+			g->values[i].batched = false;
+		return r;
+	}
+	return 0;
 }
 
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g)

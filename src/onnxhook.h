@@ -139,6 +139,7 @@ struct onnxhook_value {
 	uint64_t view_off; /* byte offset of the view in view_src */
 	bool written;      /* a host call wrote it to memory (a layer's result) */
 	bool changed;      /* its memory changed behind our back before a read (warned once) */
+	bool batched;      /* dim 0 is the batch (onnxhook_graph_dynamic_batch) */
 	uint64_t checksum; /* of its bytes when written: unhooked code changing them is caught */
 	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
 	void *snapshot;    /* graph->test_data: an input's bytes when first read, a written
@@ -181,6 +182,7 @@ struct onnxhook_node {
 	struct onnxhook_attr *attrs;
 	int n_attrs;
 	const char *label;   /* the host symbol whose call produced it (static string) */
+	const char *doc;     /* the call stack that made it (outlives the graph), or NULL */
 };
 
 /* Hash multimap uint64 -> uint32 (open addressing). */
@@ -232,6 +234,8 @@ struct onnxhook_call {
 	uint64_t mark_weight_bytes;
 	int err; /* first error (negative errno); later operations are no-ops */
 	char prefix[64];   /* host-supplied name of the call ("layer_12"), or "" */
+	char scope[96];    /* the caller's name ("basic_block_2"), or "": nodes "<scope>/<Op>_<k>" */
+	const char *doc;   /* the call stack, for the nodes' doc_string (outlives the graph) */
 	uintptr_t result;  /* the address of the call's result (carries the name), or 0 */
 	uint64_t read_sig; /* addresses and sizes of the data reads */
 	bool read_written; /* some data read found memory an op of this pass wrote */
@@ -271,6 +275,10 @@ uint32_t onnxhook_call_node(struct onnxhook_call *c, const char *op_type, int n_
 /* Host-supplied name: the call's nodes become "<prefix>_<Op>" and the value it writes
  * "<prefix>" (darknet: "layer_12"). Without it nodes are "<Op>_<k>". */
 void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix);
+/* The caller's scope (the function instance that made the call, "basic_block_2"): the call's
+ * nodes become "<scope>/<Op>_<k>" unless the host named the call. doc, which must outlive the
+ * graph, becomes their doc_string. */
+void onnxhook_call_set_scope(struct onnxhook_call *c, const char *scope, const char *doc);
 /* The write at ptr is the call's result (darknet: l.output) and carries the host's name; the
  * call's other writes (sub-layers, recurrent state) are "<prefix>_out<k>". Without it, the
  * first write is the result. */
@@ -306,8 +314,35 @@ void onnxhook_graph_new_pass(struct onnxhook_graph *g);
 typedef void (*onnxhook_changed_fn)(const struct onnxhook_graph *g, uint32_t value, const char *reader);
 void onnxhook_graph_on_changed(onnxhook_changed_fn fn);
 
+/* ONNXHOOK_BATCH=dynamic: marks the values whose dim 0 is the traced batch (graph inputs and
+ * what is computed from them along dim 0) and rewrites the shape constants of Reshape and
+ * Expand so the model runs at any batch size. 0, or -ENOTSUP with the node that mixes the batch
+ * into other axes named in why (the graph is then left static). Idempotent. */
+int onnxhook_graph_dynamic_batch(struct onnxhook_graph *g, char *why, size_t whylen);
+
 /* Graph outputs: node values never consumed, in production order. Fills ordinals. */
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g);
+
+/* ---- ELF symbols (call-stack names) ------------------------------------------------------ */
+
+struct onnxhook_elfsym {
+	uint64_t addr, size;
+	uint32_t name; /* offset in strings */
+};
+
+/* The defined functions of one ELF file, sorted by address. */
+struct onnxhook_elfsyms {
+	struct onnxhook_elfsym *syms;
+	size_t n;
+	char *strings;
+};
+
+/* Reads .symtab (or, in a stripped file, .dynsym). 0, or a negative errno (-ENOENT: no
+ * function symbols at all). */
+int onnxhook_elfsyms_load(struct onnxhook_elfsyms *t, const char *path);
+/* The function containing addr (a link-time virtual address), its start in *start; or NULL. */
+const char *onnxhook_elfsyms_find(const struct onnxhook_elfsyms *t, uint64_t addr, uint64_t *start);
+void onnxhook_elfsyms_free(struct onnxhook_elfsyms *t);
 
 /* ---- writer ------------------------------------------------------------------------------ */
 

@@ -212,8 +212,13 @@ static Onnx__ValueInfoProto *value_info(struct arena *a, const struct onnxhook_v
 			      ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT);
 		if (!dims[d])
 			return NULL;
-		dims[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-		dims[d]->dim_value = v->shape.dims[d];
+		if (d == 0 && v->batched) {
+			dims[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+			dims[d]->dim_param = "batch";
+		} else {
+			dims[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+			dims[d]->dim_value = v->shape.dims[d];
+		}
 	}
 	sp->n_dim = (size_t)v->shape.rank;
 	sp->dim = dims;
@@ -281,6 +286,7 @@ static Onnx__NodeProto *node_proto(struct arena *a, const struct onnxhook_node *
 	p->n_output = 1;
 	p->output[0] = names[n->output];
 	p->name = n->name;
+	p->doc_string = (char *)n->doc;
 	p->op_type = (char *)n->op_type;
 	p->domain = (char *)n->domain;
 	p->n_attribute = (size_t)n->n_attrs;

@@ -92,7 +92,7 @@ def run_checker(path):
 DEBUG_OUTPUT = re.compile(r"layer_[0-9]+(_[A-Za-z0-9_]+)?")
 
 
-def check_io(values, prefix, what, debug=False):
+def check_io(values, prefix, what, debug=False, batch=None):
     names = [v.name for v in values]
     main = len(names)
     if debug:  # output_0.. first, then only debug outputs
@@ -119,6 +119,10 @@ def check_io(values, prefix, what, debug=False):
             raise CheckFailed(f"{what} {v.name} has no shape")
         dims = [d.dim_value if d.WhichOneof("value") == "dim_value" else (d.dim_param or "?")
                 for d in tt.shape.dim]
+        if batch is not None:
+            if not dims or dims[0] != batch:
+                raise CheckFailed(f"{what} {v.name} has shape {dims}: dim 0 must be the symbolic '{batch}'")
+            dims = [1] + dims[1:]  # the rest must be static
         if not all(isinstance(d, int) and d >= 1 for d in dims):
             raise CheckFailed(f"{what} {v.name} has shape {dims}: every dim must be a static dim_value")
         if not dims:
@@ -135,6 +139,8 @@ def main():
     ap.add_argument("--expect-initializers", type=int, default=None, help="exact initializer count")
     ap.add_argument("--allow-debug-outputs", action="store_true",
                     help="accept the layer_<i> outputs of ONNXHOOK_DEBUG_OUTPUTS=1 after output_0..")
+    ap.add_argument("--dynamic-batch", action="store_true",
+                    help="dim 0 of every graph input and output is the symbolic 'batch'")
     args = ap.parse_args()
     try:
         want_ops = parse_expect_ops(args.expect_ops) if args.expect_ops is not None else None
@@ -158,9 +164,10 @@ def main():
         raise CheckFailed(f"opset_import is {opsets}, expected ai.onnx version {args.opset}")
 
     g = model.graph
+    batch = "batch" if args.dynamic_batch else None
     inputs = list(check_io([v for v in g.input if v.name not in {t.name for t in g.initializer}],
-                           "input", "input"))
-    outputs = list(check_io(g.output, "output", "output", debug=args.allow_debug_outputs))
+                           "input", "input", batch=batch))
+    outputs = list(check_io(g.output, "output", "output", debug=args.allow_debug_outputs, batch=batch))
 
     counts = collections.Counter(n.op_type for n in g.node)
     init_bytes = sum(len(t.raw_data) or 4 * len(t.float_data) or 8 * len(t.int64_data)

@@ -16,9 +16,9 @@ ok() { echo "hostile: ok: $*"; }
 
 # 1. Unhooked code changed a layer's output: one warning naming the value, noted in the model.
 (cd "$dir" && E2E_TAMPER=1 LD_PRELOAD="$hook_preload" ONNXHOOK_OUTPUT=t.onnx "$app" >/dev/null 2>tamper.stderr)
-if grep -q '^onnxhook: warning: the memory of Conv_0 (1x4x6x6, written by tnn_conv2d) changed before tnn_relu read it' "$dir/tamper.stderr" &&
+if grep -q '^onnxhook: warning: the memory of main_0/Conv_0 (1x4x6x6, written by tnn_conv2d) changed before tnn_relu read it' "$dir/tamper.stderr" &&
 	[ "$(grep -c warning "$dir/tamper.stderr")" = 1 ] &&
-	/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); d={p.key: p.value for p in m.metadata_props}; sys.exit(d.get("onnxhook.warnings") != "Conv_0 changed before tnn_relu")' "$dir/t.onnx"; then
+	/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); d={p.key: p.value for p in m.metadata_props}; sys.exit(d.get("onnxhook.warnings") != "main_0/Conv_0 changed before tnn_relu")' "$dir/t.onnx"; then
 	ok "memory changed behind the hook: warned, noted in metadata_props"
 else
 	fail "tamper: $(cat "$dir/tamper.stderr")"

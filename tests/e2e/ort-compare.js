@@ -9,16 +9,16 @@ const { die } = common;
 
 const USAGE = `usage:
   node ort-compare.js --model M.onnx --in IN.bin --expect OUT.bin [--tol 1e-4]
-  node ort-compare.js --model M.onnx --gen-input IN.bin [--seed S]
+  node ort-compare.js --model M.onnx --gen-input IN.bin [--seed S] [--batch N]
 IN.bin holds the model's inputs (input_0, input_1, ...) back to back, raw little-endian float32;
-OUT.bin the app's outputs (output_0, output_1, ...) the same way. Fails (exit 1) when the element
+--batch N gives a symbolic dim 0 of the inputs the size N. OUT.bin the app's outputs (output_0, output_1, ...) the same way. Fails (exit 1) when the element
 counts differ, NaNs do not match, or max|ort - app| / max|app| > tol.
 The onnxruntime-node package is loaded from $ONNXHOOK_ORT_DIR/node_modules (default: tests/ort).`;
 
 function parseArgs(argv) {
   const opts = { tol: 1e-4, seed: 1 };
   const names = { '--model': 'model', '--in': 'in', '--expect': 'expect', '--tol': 'tol',
-    '--gen-input': 'genInput', '--seed': 'seed' };
+    '--gen-input': 'genInput', '--seed': 'seed', '--batch': 'batch' };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-h' || argv[i] === '--help') {
       process.stdout.write(USAGE + '\n');
@@ -45,6 +45,11 @@ function parseArgs(argv) {
   if (!(opts.tol >= 0)) usage('--tol wants a non-negative number');
   opts.seed = Number(opts.seed);
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) usage('--seed wants a non-negative integer');
+  if (opts.batch !== undefined) {
+    opts.batch = Number(opts.batch);
+    if (!Number.isSafeInteger(opts.batch) || opts.batch < 1) usage('--batch wants a positive integer');
+    if (opts.genInput === undefined) usage('--batch goes with --gen-input');
+  }
   return opts;
 }
 
@@ -61,6 +66,11 @@ async function main() {
   if (outputs.length === 0) die('the model has no outputs');
 
   if (opts.genInput !== undefined) {
+    if (opts.batch !== undefined) {
+      inputs.forEach((v) => {
+        if (Array.isArray(v.shape) && v.shape.length > 0 && typeof v.shape[0] === 'string') v.shape[0] = opts.batch;
+      });
+    }
     const data = common.genInput(inputs, opts.seed);
     common.writeFloats(opts.genInput, data);
     console.log(`ort-compare: wrote ${data.length} float32 values (seed ${opts.seed}) to ${opts.genInput} for ` +

@@ -12,6 +12,7 @@ unset LD_PRELOAD
 # valgrind hands LD_PRELOAD on to the program, after its own preloads.
 LD_PRELOAD="$preload" ONNXHOOK_OUTPUT="$dir/m.onnx" valgrind --quiet --error-exitcode=99 \
 	--leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	--suppressions="$(dirname "$0")/valgrind.supp" \
 	"$app" "$@" >"$dir/valgrind.stdout" 2>"$dir/valgrind.stderr"
 status=$?
 if [ "$status" != 0 ] || ! cmp -s "$dir/native.stdout" "$dir/valgrind.stdout" ||

@@ -395,6 +395,99 @@ START_TEST(host_names_are_unique_and_name_the_written_value)
 }
 END_TEST
 
+START_TEST(scoped_names_count_ops_per_scope_and_keep_the_stack)
+{
+	static const char stack[] = "block (app+0x10)\nmain (app+0x20)";
+	struct onnxhook_call c;
+	const char *scopes[3] = {"block_0", "block_0", "block_1"};
+
+	for (int k = 0; k < 3; k++) {
+		onnxhook_call_begin(&c, &g, "layer");
+		onnxhook_call_set_scope(&c, scopes[k], stack);
+		uint32_t x = onnxhook_call_read(&c, mem + 100 * k, ONNXHOOK_FLOAT, 4, s1222);
+		uint32_t y = onnxhook_call_node(&c, "Relu", 1, &x, 0, NULL, 4, s1222);
+		onnxhook_call_write(&c, y, mem + 100 * k + 50);
+		ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	}
+	ck_assert_str_eq(g.nodes[0].name, "block_0/Relu_0");
+	ck_assert_str_eq(g.nodes[1].name, "block_0/Relu_1");
+	ck_assert_str_eq(g.nodes[2].name, "block_1/Relu_0");
+	ck_assert_ptr_eq(g.nodes[2].doc, stack);
+	/* A host's own name wins over the scope. */
+	onnxhook_call_begin(&c, &g, "layer");
+	onnxhook_call_set_scope(&c, "block_1", stack);
+	onnxhook_call_set_name(&c, "layer_7");
+	uint32_t x = onnxhook_call_read(&c, mem + 400, ONNXHOOK_FLOAT, 4, s1222);
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Relu", 1, &x, 0, NULL, 4, s1222), mem + 450);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_str_eq(g.nodes[3].name, "layer_7_Relu");
+}
+END_TEST
+
+/* The test executable's own symbol table names its own functions. */
+START_TEST(elf_symbols_name_functions)
+{
+	struct onnxhook_elfsyms t;
+	uint64_t start = 0;
+
+	ck_assert_int_eq(onnxhook_elfsyms_load(&t, "/proc/self/exe"), 0);
+	ck_assert(t.n > 0);
+	bool found = false;
+	for (size_t i = 0; i < t.n && !found; i++) {
+		if (strcmp(t.strings + t.syms[i].name, "setup"))
+			continue;
+		found = true;
+		const char *name = onnxhook_elfsyms_find(&t, t.syms[i].addr + 1, &start);
+		ck_assert_ptr_nonnull(name);
+		ck_assert_str_eq(name, "setup");
+		ck_assert_uint_eq(start, t.syms[i].addr);
+	}
+	ck_assert(found);
+	ck_assert_ptr_null(onnxhook_elfsyms_find(&t, 1, &start));
+	onnxhook_elfsyms_free(&t);
+	ck_assert_int_eq(onnxhook_elfsyms_load(&t, "/nonexistent"), -ENOENT);
+	ck_assert_int_eq(onnxhook_elfsyms_load(&t, "/etc/hostname"), -EINVAL);
+}
+END_TEST
+
+START_TEST(dynamic_batch_marks_batched_values_and_frees_reshapes)
+{
+	const int64_t fc[2] = {1, 8};
+	uint32_t y = unary("Gemm", mem, 2, fc, mem + 64, 2, fc);
+	uint32_t r = read_as(mem + 64, 4, s1222);
+	uint32_t wv = weight(mem + 200, 64);
+	char why[200];
+
+	ck_assert_int_eq(onnxhook_graph_dynamic_batch(&g, why, sizeof(why)), 0);
+	ck_assert(g.values[g.nodes[0].inputs[0]].batched); /* the graph input */
+	ck_assert(g.values[y].batched);
+	ck_assert(g.values[r].batched);
+	ck_assert(!g.values[wv].batched);
+	const struct onnxhook_node *n = producer(r);
+	const int64_t *shape = const_data(n->inputs[1]);
+	ck_assert(shape[0] == 0 && shape[1] == 2 && shape[2] == 2 && shape[3] == 2);
+	uint32_t shape_id = n->inputs[1];
+	/* Idempotent: the rewritten shape stays. */
+	ck_assert_int_eq(onnxhook_graph_dynamic_batch(&g, why, sizeof(why)), 0);
+	ck_assert_uint_eq(producer(r)->inputs[1], shape_id);
+}
+END_TEST
+
+START_TEST(dynamic_batch_refuses_a_batch_slice)
+{
+	const int64_t s2322[4] = {2, 3, 2, 2}, s1322[4] = {1, 3, 2, 2};
+	char why[200];
+
+	unary("Relu", mem, 4, s2322, mem + 100, 4, s2322);
+	unary("Relu", mem + 100 + 12, 4, s1322, mem + 300, 4, s1322);
+	ck_assert_int_eq(onnxhook_graph_dynamic_batch(&g, why, sizeof(why)), -ENOTSUP);
+	ck_assert_msg(strstr(why, "Slice_0 (Slice) depends on the traced batch size: it slices the batch axis"),
+		      "%s", why);
+	for (size_t i = 0; i < g.n_values; i++)
+		ck_assert(!g.values[i].batched);
+}
+END_TEST
+
 START_TEST(host_boundaries_replace_signatures)
 {
 	onnxhook_graph_mark_boundary(&g); /* before the first call: nothing to end */
@@ -435,6 +528,10 @@ int main(void)
 	tcase_add_test(tc, first_call_on_written_memory_is_not_a_pass);
 	tcase_add_test(tc, host_names_are_unique_and_name_the_written_value);
 	tcase_add_test(tc, host_boundaries_replace_signatures);
+	tcase_add_test(tc, scoped_names_count_ops_per_scope_and_keep_the_stack);
+	tcase_add_test(tc, elf_symbols_name_functions);
+	tcase_add_test(tc, dynamic_batch_marks_batched_values_and_frees_reshapes);
+	tcase_add_test(tc, dynamic_batch_refuses_a_batch_slice);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
