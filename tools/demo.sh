@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The main job: set-up, build, install the demo apps stripped (like a closed-source binary),
-# trace resnet18 under the hook, validate the ONNX (full checker + onnxruntime), print its path.
+# trace resnet18 with the installed onnxhook command, validate the ONNX (full checker +
+# onnxruntime), print its path.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,8 +25,8 @@ model=$out/resnet18.onnx
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 echo "== $(file -b "$app" | cut -d, -f1-2,5-)"
-echo "== tracing: LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$model $app"
-LD_PRELOAD=$preload ONNXHOOK_OUTPUT=$model "$app"
+echo "== tracing: $prefix/bin/onnxhook -o $model --dot $out/resnet18.dot $app"
+"$prefix/bin/onnxhook" -o "$model" --dot "$out/resnet18.dot" "$app"
 
 echo "== full ONNX checker (Debian onnx $(/usr/bin/python3 -c 'import onnx; print(onnx.__version__)'))"
 /usr/bin/python3 tests/e2e/check-onnx.py "$model"
