@@ -7,23 +7,7 @@
 #include <unistd.h>
 
 #include "onnxhook.h"
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#include "util.h"
 
 int onnxhook_file_replace(const char *path, const void *data, size_t len)
 {
@@ -38,20 +22,14 @@ int onnxhook_file_replace(const char *path, const void *data, size_t len)
 			return S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTSUP;
 		if ((fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)) < 0)
 			return -errno;
-		r = write_all(fd, data, len);
+		r = onnxhook_write_all(fd, data, len);
 		if (close(fd) < 0 && r == 0)
 			r = -errno;
 		return r;
 	}
-	for (unsigned k = 0; fd < 0; k++) {
-		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld%s%.0u", path, (long)getpid(), k ? "." : "",
-			     k) >= (int)sizeof(tmp))
-			return -ENAMETOOLONG;
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd < 0 && (errno != EEXIST || k == 100))
-			return -errno;
-	}
-	r = write_all(fd, data, len);
+	if ((fd = onnxhook_open_temp(path, tmp, sizeof(tmp))) < 0)
+		return fd;
+	r = onnxhook_write_all(fd, data, len);
 	if (close(fd) < 0 && r == 0)
 		r = -errno; /* a delayed ENOSPC or EIO */
 	if (r == 0 && rename(tmp, path) < 0)

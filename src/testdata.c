@@ -12,6 +12,7 @@
 
 #include "onnx.pb-c.h"
 #include "onnxhook.h"
+#include "util.h"
 
 #define SET_NAME "test_data_set_0"
 
@@ -38,23 +39,6 @@ int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const
 	if (!(*buf = malloc(*len ? *len : 1)))
 		return -ENOMEM;
 	onnx__tensor_proto__pack(&t, *buf);
-	return 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -153,7 +137,7 @@ static int write_tensors(const struct onnxhook_graph *g, int tfd)
 		if (r < 0)
 			return r;
 		int fd = openat(tfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		r = fd < 0 ? -errno : write_all(fd, buf, len);
+		r = fd < 0 ? -errno : onnxhook_write_all(fd, buf, len);
 		if (fd >= 0 && close(fd) < 0 && r == 0)
 			r = -errno; /* a delayed ENOSPC or EIO */
 		free(buf);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Shapes, hashing and a small hash multimap shared by the recorder. */
+/* Shapes, hashing, a small hash multimap and file writing shared by the core. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onnxhook.h"
 #include "util.h"
@@ -144,4 +146,35 @@ void onnxhook_hmap_free(struct onnxhook_hmap *m)
 	free(m->keys);
 	free(m->vals);
 	memset(m, 0, sizeof(*m));
+}
+
+int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int onnxhook_open_temp(const char *base, char *tmp, size_t len)
+{
+	for (unsigned k = 0;; k++) {
+		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
+		    (int)len)
+			return -ENAMETOOLONG;
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || k == 100)
+			return -errno;
+	}
 }

@@ -13,6 +13,12 @@
 uint64_t onnxhook_hash_bytes(uint64_t h, const void *data, size_t len);
 uint64_t onnxhook_hash_u64(uint64_t h, uint64_t v);
 
+/* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. */
+int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
+/* Creates "<base>.tmp.<pid>" (".1", ".2"… if taken) exclusively, never through a symlink;
+ * its name in tmp. The descriptor, or a negative errno. */
+int onnxhook_open_temp(const char *base, char *tmp, size_t len);
+
 int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val);
 /* Iterate values stored under key: start with *iter = SIZE_MAX; ONNXHOOK_NONE ends. */
 uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t *iter);

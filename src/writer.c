@@ -474,27 +474,10 @@ struct fd_buffer {
 	uint8_t data[1 << 20];
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void fd_buffer_flush(struct fd_buffer *b)
 {
 	if (b->len && !b->err)
-		b->err = write_all(b->fd, b->data, b->len);
+		b->err = onnxhook_write_all(b->fd, b->data, b->len);
 	b->len = 0;
 }
 
@@ -509,7 +492,7 @@ static void fd_buffer_append(ProtobufCBuffer *base, size_t len, const uint8_t *d
 		fd_buffer_flush(b);
 		if (len >= sizeof(b->data) / 2) {
 			if (!b->err)
-				b->err = write_all(b->fd, data, len);
+				b->err = onnxhook_write_all(b->fd, data, len);
 			return;
 		}
 	}
@@ -614,9 +597,9 @@ static int write_external(int fd, const struct external *x)
 	int r = 0;
 
 	for (size_t i = 0; i < x->n && r == 0; i++) {
-		r = write_all(fd, zeros, (size_t)(x->off[i] - pos));
+		r = onnxhook_write_all(fd, zeros, (size_t)(x->off[i] - pos));
 		if (r == 0)
-			r = write_all(fd, x->data[i], x->len[i]);
+			r = onnxhook_write_all(fd, x->data[i], x->len[i]);
 		pos = x->off[i] + x->len[i];
 	}
 	return r;
@@ -689,25 +672,10 @@ static int numbered(const char *path, unsigned k, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* "<base>.tmp.<pid>", created exclusively and never through a symlink. */
-static int open_temp(const char *base, char *tmp, size_t len)
-{
-	for (unsigned k = 0;; k++) {
-		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
-		    (int)len)
-			return -ENAMETOOLONG;
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST || k == 100)
-			return -errno;
-	}
-}
-
 static int model_to_temp(const Onnx__ModelProto *model, const char *path, char *tmp, size_t len,
 			 uint64_t *bytes)
 {
-	int fd = open_temp(path, tmp, len);
+	int fd = onnxhook_open_temp(path, tmp, len);
 	int r;
 
 	if (fd < 0)
@@ -805,7 +773,7 @@ static int write_pair(const Onnx__ModelProto *model, struct external *x, const c
 
 	if (snprintf(data, sizeof(data), "%s.data", path) >= (int)sizeof(data))
 		return -ENAMETOOLONG;
-	if ((fd = open_temp(data, dtmp, sizeof(dtmp))) < 0)
+	if ((fd = onnxhook_open_temp(data, dtmp, sizeof(dtmp))) < 0)
 		return fd;
 	r = write_external(fd, x);
 	if (close(fd) < 0 && r == 0)
