@@ -89,12 +89,10 @@ out:
 
 struct object {
 	uintptr_t addr;
-	char path[PATH_MAX];
-	char build_id[129];
-	bool found;
+	struct onnxhook_object *out;
 };
 
-static void note_build_id(struct object *o, const char *notes, size_t len, size_t align)
+static void note_build_id(struct onnxhook_object *o, const char *notes, size_t len, size_t align)
 {
 	const char *n = notes, *end = notes + len;
 
@@ -118,13 +116,14 @@ static void note_build_id(struct object *o, const char *notes, size_t len, size_
 /* The loaded object holding o->addr: its path and the build-id of its PT_NOTE segments. */
 static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 {
-	struct object *o = data;
+	struct object *q = data;
+	struct onnxhook_object *o = q->out;
 	bool mine = false;
 
 	for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
 		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
 		uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-		mine = p->p_type == PT_LOAD && o->addr >= lo && o->addr - lo < p->p_memsz;
+		mine = p->p_type == PT_LOAD && q->addr >= lo && q->addr - lo < p->p_memsz;
 	}
 	if (!mine)
 		return 0;
@@ -141,6 +140,16 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 				      p->p_align == 8 ? 8 : 4);
 	}
 	return 1;
+}
+
+bool onnxhook_object_of(const void *addr, struct onnxhook_object *o)
+{
+	struct object q = {(uintptr_t)addr, o};
+
+	memset(o, 0, sizeof(*o));
+	if (addr)
+		dl_iterate_phdr(find_object, &q);
+	return o->found;
 }
 
 /* The real function a node's host call went to, from the hosts' symbol tables. */
@@ -186,8 +195,8 @@ const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph 
 		if (g->nodes[i].label == last)
 			continue;
 		last = g->nodes[i].label;
-		struct object o = {.addr = (uintptr_t)real_function(last)};
-		if (!o.addr || (dl_iterate_phdr(find_object, &o), !o.found))
+		struct onnxhook_object o;
+		if (!onnxhook_object_of(real_function(last), &o))
 			continue;
 		list_add(libraries, sizeof(libraries), o.path);
 		list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none");

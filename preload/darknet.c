@@ -1243,57 +1243,6 @@ static void record_forward_crnn_layer(struct onnxhook_call *c, const layer *l, c
 
 /* ---- is this the darknet we were built for? ---------------------------------------------- */
 
-struct build_id {
-	uintptr_t addr;
-	char hex[129];
-	const char *path;
-	bool object, found;
-};
-
-static void note_build_id(struct build_id *b, const char *notes, size_t len, size_t align)
-{
-	const char *n = notes, *end = notes + len;
-
-	while (!b->found && (size_t)(end - n) >= sizeof(ElfW(Nhdr))) {
-		const ElfW(Nhdr) *h = (const void *)n;
-		size_t namesz = (h->n_namesz + align - 1) / align * align;
-		size_t descsz = (h->n_descsz + align - 1) / align * align;
-		const char *name = n + sizeof(*h), *desc = name + namesz;
-		if (namesz > (size_t)(end - name) || descsz > (size_t)(end - desc))
-			return;
-		if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
-		    h->n_descsz * 2 < sizeof(b->hex)) {
-			for (size_t i = 0; i < h->n_descsz; i++)
-				snprintf(b->hex + 2 * i, 3, "%02x", (unsigned char)desc[i]);
-			b->found = true;
-		}
-		n = desc + descsz;
-	}
-}
-
-static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct build_id *b = data;
-	bool mine = false;
-
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-		mine = mine || (p->p_type == PT_LOAD && b->addr >= lo && b->addr - lo < p->p_memsz);
-	}
-	if (!mine)
-		return 0;
-	b->object = true;
-	b->path = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "the executable";
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-		if (p->p_type == PT_NOTE)
-			note_build_id(b, (const char *)(info->dlpi_addr + p->p_vaddr), p->p_memsz,
-				      p->p_align == 8 ? 8 : 4);
-	}
-	return 1;
-}
-
 static int dn_state; /* 0 not checked yet, 1 the expected build, -1 another one */
 static pthread_mutex_t dn_state_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1307,19 +1256,19 @@ static bool darknet_ok(const void *real_fn)
 		return s > 0;
 	pthread_mutex_lock(&dn_state_lock);
 	if (!dn_state) {
-		struct build_id b = {.addr = (uintptr_t)real_fn};
-		dl_iterate_phdr(find_build_id, &b);
-		s = b.found && !strcmp(b.hex, ONNXHOOK_DARKNET_BUILD_ID) ? 1 : -1;
+		struct onnxhook_object b;
+		bool object = onnxhook_object_of(real_fn, &b);
+		s = object && !strcmp(b.build_id, ONNXHOOK_DARKNET_BUILD_ID) ? 1 : -1;
 		/* Another darknet build deserves a warning; another library that merely
 		 * exports one of these names (forward_network is generic) does not. */
-		const char *base = b.object ? strrchr(b.path, '/') : NULL;
-		bool named = b.object && strstr(base ? base + 1 : b.path, "darknet");
+		const char *base = object ? strrchr(b.path, '/') : NULL;
+		bool named = object && strstr(base ? base + 1 : b.path, "darknet");
 		if (s < 0)
 			onnxhook_log(named ? ONNXHOOK_LOG_INFO : ONNXHOOK_LOG_DEBUG,
 				     "%sdarknet: %s (build-id %s) is not the libdarknet.so onnxhook "
 				     "was built against (build-id %s): its layers run unrecorded",
-				     named ? "warning: " : "", b.object ? b.path : "the library",
-				     b.found ? b.hex : "none", ONNXHOOK_DARKNET_BUILD_ID);
+				     named ? "warning: " : "", object ? b.path : "the library",
+				     b.build_id[0] ? b.build_id : "none", ONNXHOOK_DARKNET_BUILD_ID);
 		__atomic_store_n(&dn_state, s, __ATOMIC_RELEASE);
 	}
 	s = dn_state;

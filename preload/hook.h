@@ -56,6 +56,15 @@ bool onnxhook_finish_from_signal(void);
 void onnxhook_stack_scope(struct onnxhook_call *c);
 void onnxhook_stack_reset(void);
 
+/* artifacts.c: the loaded object (library or executable) holding addr: its canonical path and
+ * GNU build-id (hex, "" if it has none). False if no object holds addr. */
+struct onnxhook_object {
+	char path[4096];
+	char build_id[129];
+	bool found;
+};
+bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
+
 /* process.c: exit and signal hooks. */
 void onnxhook_process_init(const struct onnxhook_config *cfg);
 __attribute__((noreturn)) void onnxhook_real_exit(int status);
