@@ -36,6 +36,10 @@ static __thread int in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
 static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
 static pid_t owner; /* the thread whose passes are recorded (the first that records) */
+/* getpid() of this process, refreshed in a fork child: glibc no longer caches the pid, and a
+ * system call on every recorded call costs more than recording a small op. The exit paths
+ * still ask the kernel (a vfork child runs no atfork handler). */
+static pid_t self_pid;
 
 /* fork: the child must not inherit a lock held by a parent thread that was recording. */
 static void fork_prepare(void)
@@ -52,6 +56,7 @@ static void fork_child(void)
 {
 	pthread_mutex_init(&rec_lock, NULL);
 	my_tid = 0; /* the child's thread has its own id */
+	self_pid = getpid();
 }
 
 /* Half the machine's memory: a pass that never ends must not take the host down with it. */
@@ -102,7 +107,7 @@ static void init(void)
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	graph_pid = getpid();
+	graph_pid = self_pid = getpid();
 	onnxhook_process_init(&config);
 	atomic_store(&recording, true);
 }
@@ -140,10 +145,10 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 {
 	pthread_mutex_lock(&rec_lock);
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
-	if (graph_pid != getpid() && !finished) {
+	if (graph_pid != self_pid && !finished) {
 		onnxhook_graph_reset(&graph);
 		onnxhook_stack_reset();
-		graph_pid = getpid();
+		graph_pid = self_pid;
 		owner = 0;
 		pass_no = 1;
 	}

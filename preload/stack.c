@@ -264,7 +264,9 @@ void onnxhook_stack_scope(struct onnxhook_call *c)
 	fn->sites[fn->n_sites++] = ips[0];
 
 	char scope[sizeof(c->scope)];
-	snprintf(scope, sizeof(scope), "%s_%u", fn->name, fn->instance);
+	/* "<function>_<instance>" without printf: this runs on every recorded call. */
+	size_t o = onnxhook_append(scope, sizeof(scope), 0, fn->name);
+	onnxhook_append_u(scope, sizeof(scope), onnxhook_append(scope, sizeof(scope), o, "_"), fn->instance);
 	onnxhook_call_set_scope(c, scope, doc_of(ips, n));
 }
 

@@ -139,7 +139,7 @@ void onnxhook_call_set_name(struct onnxhook_call *c, const char *prefix)
 
 void onnxhook_call_set_scope(struct onnxhook_call *c, const char *scope, const char *doc)
 {
-	snprintf(c->scope, sizeof(c->scope), "%s", scope ? scope : "");
+	onnxhook_append(c->scope, sizeof(c->scope), 0, scope ? scope : "");
 	c->doc = doc;
 }
 
@@ -170,23 +170,33 @@ static bool name_taken(const struct onnxhook_graph *g, const char *name)
  * calls with a scope, "<Op>_<k>" otherwise; "_2", "_3"… until unique. */
 static char *node_name(struct onnxhook_call *c, const char *op_type, uint32_t k)
 {
-	char base[192], name[208];
+	char name[208];
+	size_t base, n;
 
+	/* Built by hand, not with snprintf: this runs for every node, and printf's machinery
+	 * costs more than the rest of recording a small layer. */
 	if (c->prefix[0]) {
-		snprintf(base, sizeof(base), "%s_%s", c->prefix, op_type);
+		n = onnxhook_append(name, sizeof(name), 0, c->prefix);
+		n = onnxhook_append(name, sizeof(name), n, "_");
+		base = n = onnxhook_append(name, sizeof(name), n, op_type);
 	} else if (c->scope[0]) {
+		n = onnxhook_append(name, sizeof(name), 0, c->scope);
+		n = onnxhook_append(name, sizeof(name), n, "/");
+		n = onnxhook_append(name, sizeof(name), n, op_type);
+		n = onnxhook_append(name, sizeof(name), n, "_");
 		/* A scope holds a handful of nodes: the first free index is found by probing. */
 		for (unsigned i = 0;; i++) {
-			snprintf(base, sizeof(base), "%s/%s_%u", c->scope, op_type, i);
-			if (!name_taken(c->g, base))
+			base = onnxhook_append_u(name, sizeof(name), n, i);
+			if (!name_taken(c->g, name))
 				break;
 		}
 	} else {
-		snprintf(base, sizeof(base), "%s_%u", op_type, k);
+		n = onnxhook_append(name, sizeof(name), 0, op_type);
+		n = onnxhook_append(name, sizeof(name), n, "_");
+		base = onnxhook_append_u(name, sizeof(name), n, k);
 	}
-	snprintf(name, sizeof(name), "%s", base);
-	for (unsigned n = 2; name_taken(c->g, name); n++)
-		snprintf(name, sizeof(name), "%s_%u", base, n);
+	for (unsigned i = 2; name_taken(c->g, name); i++)
+		n = onnxhook_append_u(name, sizeof(name), onnxhook_append(name, sizeof(name), base, "_"), i);
 	return strdup(name);
 }
 
@@ -235,9 +245,10 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 				  .n_attrs = n_attrs, .output = out, .label = c->label,
 				  .doc = c->doc};
 	n.name = node_name(c, op_type, g->op_counter[slot]);
-	n.inputs = malloc((size_t)(n_inputs ? n_inputs : 1) * sizeof(*n.inputs));
-	n.attrs = malloc((size_t)(n_attrs ? n_attrs : 1) * sizeof(*n.attrs));
-	if (!n.name || !n.inputs || !n.attrs ||
+	/* None for none: a Relu has no attributes (a hundred-odd bytes a node saved). */
+	n.inputs = n_inputs ? malloc((size_t)n_inputs * sizeof(*n.inputs)) : NULL;
+	n.attrs = n_attrs ? malloc((size_t)n_attrs * sizeof(*n.attrs)) : NULL;
+	if (!n.name || (n_inputs && !n.inputs) || (n_attrs && !n.attrs) ||
 	    onnxhook_hmap_put(&g->names, name_hash(n.name), (uint32_t)g->n_nodes) < 0) {
 		free_node(&n);
 		g->n_values--; /* the output value made above */

@@ -178,3 +178,25 @@ int onnxhook_open_temp(const char *base, char *tmp, size_t len)
 			return -errno;
 	}
 }
+
+size_t onnxhook_append(char *buf, size_t len, size_t o, const char *s)
+{
+	if (!len)
+		return 0;
+	while (*s && o + 1 < len)
+		buf[o++] = *s++;
+	buf[o < len ? o : len - 1] = '\0';
+	return o;
+}
+
+size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v)
+{
+	char digits[21];
+	int n = 0;
+
+	do
+		digits[sizeof(digits) - 2 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 20);
+	digits[sizeof(digits) - 1] = '\0';
+	return onnxhook_append(buf, len, o, digits + sizeof(digits) - 1 - n);
+}

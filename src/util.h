@@ -13,6 +13,11 @@
 uint64_t onnxhook_hash_bytes(uint64_t h, const void *data, size_t len);
 uint64_t onnxhook_hash_u64(uint64_t h, uint64_t v);
 
+/* Appends s (or v in decimal) to the string buf of size len at offset o, truncating, and
+ * returns the new length: a cheap snprintf for names built on the recording path. */
+size_t onnxhook_append(char *buf, size_t len, size_t o, const char *s);
+size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v);
+
 /* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. */
 int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
 /* Creates "<base>.tmp.<pid>" (".1", ".2"… if taken) exclusively, never through a symlink;
