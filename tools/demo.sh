@@ -18,11 +18,9 @@ prefix=$stage$(meson introspect build --buildoptions | /usr/bin/python3 -c \
 	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
 app=$prefix/bin/resnet18
 preload=$(find "$prefix" -name libonnxhook.so | head -n 1)
-libdir=$(dirname "$(find "$prefix" -name 'libtinynn.so.0' | head -n 1)")
 out=$root/build/trace
 mkdir -p "$out"
 model=$out/resnet18.onnx
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 echo "== $(file -b "$app" | cut -d, -f1-2,5-)"
 echo "== tracing: $prefix/bin/onnxhook -o $model --dot $out/resnet18.dot $app"
