@@ -979,28 +979,72 @@ static int replace_shape(struct onnxhook_graph *g, uint32_t ni, int k, int64_t f
 	return 0;
 }
 
-/* Why node n, reading a batched value, cannot run at another batch size; NULL if it can. */
-static const char *batch_bound(const struct onnxhook_graph *g, const struct onnxhook_node *n,
-			       bool out_batched)
+static bool has_axis_zero(const int64_t *axes, int64_t n, int rank)
 {
+	for (int64_t i = 0; i < n; i++)
+		if (axes[i] == 0 || axes[i] == -rank)
+			return true;
+	return false;
+}
+
+/* Elementwise ops with numpy broadcasting: their operands must agree on the batch. */
+static bool is_broadcasting(const char *op)
+{
+	static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
+					  "Mean", "PRelu", "Where", "Equal", "Greater", "Less"};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(op, ops[i]))
+			return true;
+	return false;
+}
+
+/* Why node n, reading a batched value, cannot run at another batch size; NULL if it can. Its
+ * batched inputs must share one rank; *out_batched: its result keeps the batch as dim 0. */
+static const char *batch_bound(const struct onnxhook_graph *g, const struct onnxhook_node *n,
+			       int64_t batch, bool *out_batched)
+{
+	const struct onnxhook_value *out = &g->values[n->output];
 	const struct onnxhook_attr *a;
+	int rank = -1;
 	int64_t len;
 	const int64_t *v;
 
 	if (n->domain && *n->domain)
 		return "a custom-domain op";
-	if (!strcmp(n->op_type, "Reshape") || !strcmp(n->op_type, "Expand"))
-		return out_batched ? NULL : "it moves the batch into other axes";
-	if (!strcmp(n->op_type, "Slice") && (v = const_input(g, n, 3, &len))) {
-		for (int64_t i = 0; i < len; i++)
-			if (v[i] == 0)
-				return "it slices the batch axis";
+	for (int k = 0; k < n->n_inputs; k++) {
+		const struct onnxhook_value *x = n->inputs[k] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[k]];
+		if (x && x->batched) {
+			if (rank >= 0 && rank != x->shape.rank)
+				return "it combines batched tensors of different ranks";
+			rank = x->shape.rank;
+		}
 	}
+	if (!strcmp(n->op_type, "Slice") && (v = const_input(g, n, 3, &len)) && has_axis_zero(v, len, rank))
+		return "it slices the batch axis";
+	bool broadcasts = is_broadcasting(n->op_type);
+	for (int k = 0; k < n->n_inputs; k++) {
+		const struct onnxhook_value *x = n->inputs[k] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[k]];
+		/* A partner of an elementwise op follows the batch only if it broadcasts along it:
+		 * of lower rank, or with dim 0 of 1. */
+		if (x && !x->batched && broadcasts && x->shape.rank == out->shape.rank && x->shape.dims[0] != 1)
+			return "it combines the batch with a tensor of the traced batch size";
+		if (x && x->role && !strcmp(x->role, "axes") && x->dtype == ONNXHOOK_INT64 &&
+		    (v = const_input(g, n, k, &len)) && has_axis_zero(v, len, rank))
+			return "it works along the batch axis";
+	}
+	*out_batched = out->shape.rank >= 1 && out->shape.dims[0] == batch;
+	if (!strcmp(n->op_type, "Expand") && out->shape.rank != rank)
+		return "it adds axes in front of the batch";
+	if (!strcmp(n->op_type, "Reshape") || !strcmp(n->op_type, "Expand"))
+		return *out_batched ? NULL : "it moves the batch into other axes";
 	if (!strcmp(n->op_type, "Transpose") && (a = find_attr(n, "perm")) && a->n > 0 && a->ints[0] != 0)
 		return "it moves the batch axis";
-	if ((a = find_attr(n, "axis")) && a->type == ONNXHOOK_ATTR_INT && a->i == 0)
+	if ((a = find_attr(n, "axis")) && a->type == ONNXHOOK_ATTR_INT && (a->i == 0 || a->i == -rank))
 		return "it works along the batch axis";
-	if (!out_batched)
+	if ((a = find_attr(n, "axes")) && a->type == ONNXHOOK_ATTR_INTS && has_axis_zero(a->ints, a->n, rank))
+		return "it works along the batch axis";
+	if (!*out_batched)
 		return "its result has no batch axis";
 	return NULL;
 }
@@ -1025,28 +1069,33 @@ int onnxhook_graph_dynamic_batch(struct onnxhook_graph *g, char *why, size_t why
 		struct onnxhook_value *v = &g->values[i];
 		v->batched = v->kind == ONNXHOOK_VALUE_INPUT && v->shape.rank >= 1 && v->shape.dims[0] == batch;
 	}
-	/* Nodes are in execution order: a value is batched when it is computed from batched data
-	 * and keeps the batch as its dim 0. */
+	/* First every check, then the rewrite: a refused graph is left exactly as it was. Nodes
+	 * are in execution order: a value is batched when it is computed from batched data and
+	 * keeps the batch as its dim 0. */
 	for (size_t i = 0; i < g->n_nodes && r == 0; i++) {
 		const struct onnxhook_node *n = &g->nodes[i];
-		struct onnxhook_value *out = &g->values[n->output];
-		bool in_batched = false;
+		bool in_batched = false, out_batched = false;
 		for (int k = 0; k < n->n_inputs; k++)
 			in_batched |= n->inputs[k] != ONNXHOOK_NONE && g->values[n->inputs[k]].batched;
 		if (!in_batched)
 			continue;
-		out->batched = out->shape.rank >= 1 && out->shape.dims[0] == batch;
-		const char *bound = batch_bound(g, n, out->batched);
+		const char *bound = batch_bound(g, n, batch, &out_batched);
+		g->values[n->output].batched = out_batched;
 		if (bound) {
 			snprintf(why, whylen, "%s (%s) depends on the traced batch size: %s", n->name,
 				 n->op_type, bound);
 			r = -ENOTSUP;
-		} else if (!strcmp(n->op_type, "Reshape")) {
-			r = replace_shape(g, (uint32_t)i, 1, 0); /* 0: the input's own dim 0 */
-		} else if (!strcmp(n->op_type, "Expand")) {
-			r = replace_shape(g, (uint32_t)i, 1, 1); /* 1 broadcasts the input's dim 0 */
 		}
-		if (r < 0 && r != -ENOTSUP)
+	}
+	for (size_t i = 0; i < g->n_nodes && r == 0; i++) {
+		const struct onnxhook_node *n = &g->nodes[i];
+		if (!g->values[n->output].batched)
+			continue;
+		if (!strcmp(n->op_type, "Reshape"))
+			r = replace_shape(g, (uint32_t)i, 1, 0); /* 0: the input's own dim 0 */
+		else if (!strcmp(n->op_type, "Expand"))
+			r = replace_shape(g, (uint32_t)i, 1, 1); /* 1 broadcasts the input's dim 0 */
+		if (r < 0)
 			snprintf(why, whylen, "%s", strerror(-r));
 	}
 	if (r < 0) {

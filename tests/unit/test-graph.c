@@ -488,6 +488,71 @@ START_TEST(dynamic_batch_refuses_a_batch_slice)
 }
 END_TEST
 
+/* One call: node op over the data read at in (shape xs) and extra operand w, result at out. */
+static void binary_node(const char *op, const float *in, int xr, const int64_t *xs, uint32_t w,
+			int n_attrs, const struct onnxhook_attr *attrs, float *out, int yr, const int64_t *ys)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin(&c, &g, "test");
+	uint32_t x[2] = {onnxhook_call_read(&c, in, ONNXHOOK_FLOAT, xr, xs), w};
+	uint32_t y = onnxhook_call_node(&c, op, w == ONNXHOOK_NONE ? 1 : 2, x, n_attrs, attrs, yr, ys);
+	onnxhook_call_write(&c, y, out);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+}
+
+static void expect_refused(const char *mention)
+{
+	char why[200];
+
+	ck_assert_int_eq(onnxhook_graph_dynamic_batch(&g, why, sizeof(why)), -ENOTSUP);
+	ck_assert_msg(strstr(why, mention), "'%s' does not say '%s'", why, mention);
+	for (size_t i = 0; i < g.n_values; i++)
+		ck_assert(!g.values[i].batched);
+}
+
+START_TEST(dynamic_batch_refuses_batch_bound_operands)
+{
+	const int64_t s24[2] = {2, 4}, s424[3] = {2, 2, 4}, s14[2] = {1, 4};
+	int64_t n8 = 8;
+
+	/* A constant partner of the traced batch size: broadcasting breaks at another batch. */
+	uint32_t w = weight(mem + 500, n8);
+	g.values[w].shape = onnxhook_shape_make(2, s24);
+	binary_node("Add", mem, 2, s24, w, 0, NULL, mem + 100, 2, s24);
+	expect_refused("Add_0 (Add) depends on the traced batch size: it combines the batch with a tensor");
+	onnxhook_graph_reset(&g);
+	/* A partner with dim 0 of 1 broadcasts: fine. */
+	w = weight(mem + 600, 4);
+	g.values[w].shape = onnxhook_shape_make(2, s14);
+	binary_node("Mul", mem, 2, s24, w, 0, NULL, mem + 100, 2, s24);
+	char why[200];
+	ck_assert_int_eq(onnxhook_graph_dynamic_batch(&g, why, sizeof(why)), 0);
+	onnxhook_graph_reset(&g);
+	/* Expand adding an axis in front whose size happens to be the batch. */
+	binary_node("Expand", mem, 2, s24, ONNXHOOK_NONE, 0, NULL, mem + 100, 3, s424);
+	expect_refused("it adds axes in front of the batch");
+	onnxhook_graph_reset(&g);
+	/* A reduction over axis 0 that keeps the dim. */
+	const int64_t axes0[1] = {0};
+	const struct onnxhook_attr axes = onnxhook_attr_ints("axes", 1, axes0);
+	binary_node("ReduceSum", mem, 2, s24, ONNXHOOK_NONE, 1, &axes, mem + 100, 2, s24);
+	expect_refused("it works along the batch axis");
+}
+END_TEST
+
+START_TEST(dynamic_batch_refused_leaves_shapes_static)
+{
+	const int64_t s2322[4] = {2, 3, 2, 2}, s1322[4] = {1, 3, 2, 2}, flat[2] = {2, 12};
+
+	unary("Relu", mem, 4, s2322, mem + 100, 4, s2322);
+	uint32_t r = read_as(mem + 100, 2, flat);            /* a Reshape keeping the batch */
+	unary("Relu", mem + 100 + 12, 4, s1322, mem + 300, 4, s1322); /* a batch item: refused */
+	expect_refused("it slices the batch axis");
+	ck_assert_int_eq(const_data(producer(r)->inputs[1])[0], 2);
+}
+END_TEST
+
 START_TEST(host_boundaries_replace_signatures)
 {
 	onnxhook_graph_mark_boundary(&g); /* before the first call: nothing to end */
@@ -532,6 +597,8 @@ int main(void)
 	tcase_add_test(tc, elf_symbols_name_functions);
 	tcase_add_test(tc, dynamic_batch_marks_batched_values_and_frees_reshapes);
 	tcase_add_test(tc, dynamic_batch_refuses_a_batch_slice);
+	tcase_add_test(tc, dynamic_batch_refuses_batch_bound_operands);
+	tcase_add_test(tc, dynamic_batch_refused_leaves_shapes_static);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
