@@ -45,15 +45,18 @@ static pid_t self_pid;
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&rec_lock);
+	onnxhook_stack_atfork(0);
 }
 
 static void fork_parent(void)
 {
+	onnxhook_stack_atfork(1);
 	pthread_mutex_unlock(&rec_lock);
 }
 
 static void fork_child(void)
 {
+	onnxhook_stack_atfork(2);
 	pthread_mutex_init(&rec_lock, NULL);
 	my_tid = 0; /* the child's thread has its own id */
 	self_pid = getpid();
@@ -143,6 +146,16 @@ void onnxhook_leave(void)
 
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 {
+	struct onnxhook_stack stack = {0};
+	pid_t who = __atomic_load_n(&owner, __ATOMIC_RELAXED);
+
+	if (!my_tid)
+		my_tid = gettid();
+
+	/* Before the lock (see stack.c), and only for the thread whose passes are recorded: other
+	 * threads' calls must not move its instance numbers. */
+	if (config.stack && (!who || who == my_tid))
+		onnxhook_stack_capture(&stack);
 	pthread_mutex_lock(&rec_lock);
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
 	if (graph_pid != self_pid && !finished) {
@@ -156,15 +169,13 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 		pthread_mutex_unlock(&rec_lock);
 		return false;
 	}
-	if (!my_tid)
-		my_tid = gettid();
 	if (!owner)
-		owner = my_tid;
+		__atomic_store_n(&owner, my_tid, __ATOMIC_RELAXED);
 	onnxhook_call_begin(c, &graph, symbol);
 	/* Other threads' calls join only through buffers the recorded graph wrote. */
 	c->foreign = my_tid != owner;
-	if (config.stack)
-		onnxhook_stack_scope(c);
+	if (!c->foreign)
+		onnxhook_stack_scope(c, &stack);
 	return true;
 }
 
@@ -350,7 +361,10 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	return true;
 }
 
-static void write_model(void)
+/* crash: a dump from a crash handler does only what the model needs: provenance (it asks the
+ * dynamic linker, which the fault may have interrupted), the dot file and the test data are
+ * left out. */
+static void write_model(bool crash)
 {
 	char exe[256], path[4096], final[4096], ops[1024];
 	struct onnxhook_write_stats st;
@@ -363,7 +377,8 @@ static void write_model(void)
 
 	exe_name(exe, sizeof(exe));
 	opts.graph_name = exe;
-	opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata);
+	if (!crash)
+		opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata);
 	if (onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) < 0) {
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
 		path[0] = '\0';
@@ -411,18 +426,19 @@ static void write_model(void)
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);
-	onnxhook_write_artifacts(&graph, &config, exe, final);
+	if (!crash)
+		onnxhook_write_artifacts(&graph, &config, exe, final);
 }
 
 /* Writes the model once, if this process recorded anything. Every exit path ends here. */
-static void finish_locked(void)
+static void finish_locked(bool crash)
 {
 	if (!finished && graph_pid == getpid() && graph.n_nodes > 0) {
 		if (config.pass != ONNXHOOK_PASS_ALL && pass_no < config.pass)
 			onnxhook_error("ONNXHOOK_PASS=%u, but the program ran %u pass%s; no model written",
 				       config.pass, pass_no, pass_no == 1 ? "" : "es");
 		else
-			write_model();
+			write_model(crash);
 	}
 	finished = true;
 }
@@ -436,11 +452,11 @@ void onnxhook_finish(void)
 	atomic_store(&recording, false);
 	in_hook = 1;
 	pthread_mutex_lock(&rec_lock);
-	finish_locked();
+	finish_locked(false);
 	pthread_mutex_unlock(&rec_lock);
 }
 
-bool onnxhook_finish_from_signal(void)
+bool onnxhook_finish_from_signal(bool crash)
 {
 	if (graph_pid != getpid())
 		return false;
@@ -449,7 +465,7 @@ bool onnxhook_finish_from_signal(void)
 	/* Best effort: the signal may have interrupted a thread inside the recorder. */
 	if (pthread_mutex_trylock(&rec_lock) != 0)
 		return false;
-	finish_locked();
+	finish_locked(crash);
 	pthread_mutex_unlock(&rec_lock);
 	return true;
 }

@@ -47,14 +47,26 @@ void onnxhook_note_unmapped(const char *what);
 /* Every exit path: write the model once if this process recorded anything. */
 void onnxhook_finish(void);
 /* The same from a signal handler: gives up (false) if the recorder is busy. Not
- * async-signal-safe (it allocates): used only for signals that end the process anyway. */
-bool onnxhook_finish_from_signal(void);
+ * async-signal-safe (it allocates): used only for signals that end the process anyway. After a
+ * crash (SIGSEGV…) only the model is written: no provenance, dot file or test data. */
+bool onnxhook_finish_from_signal(bool crash);
 
-/* stack.c, called with the recorder lock held: names the call's nodes after the function
- * instance that made it and gives them its call stack (ONNXHOOK_STACK=1); reset() starts the
- * instance numbering over (a pass recorded afresh). */
-void onnxhook_stack_scope(struct onnxhook_call *c);
+/* stack.c (ONNXHOOK_STACK=1): call stacks name the nodes after the function instance that made
+ * the call and give them the stack as doc_string. capture() unwinds the caller's stack; it must
+ * run before the recorder lock is taken (it may wait for the dynamic linker's locks, see
+ * stack.c). scope() applies it to the call, with the recorder lock held. reset() starts the
+ * instance numbering over (a pass recorded afresh); atfork() is called from the recorder's fork
+ * handlers after rec_lock (0 prepare, 1 parent, 2 child). */
+#define ONNXHOOK_STACK_SHOWN 8 /* frames kept, innermost first */
+struct onnxhook_stack {
+	int n;
+	uintptr_t ips[ONNXHOOK_STACK_SHOWN];
+	uint32_t frames[ONNXHOOK_STACK_SHOWN];
+};
+void onnxhook_stack_capture(struct onnxhook_stack *s);
+void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *s);
 void onnxhook_stack_reset(void);
+void onnxhook_stack_atfork(int phase);
 
 /* artifacts.c: the loaded object (library or executable) holding addr: its canonical path and
  * GNU build-id (hex, "" if it has none). False if no object holds addr. */

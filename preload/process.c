@@ -83,7 +83,10 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
 	}
 	/* The default action ends the process: dump (best effort, see README), then let the
 	 * default action happen so the exit status and any core dump stay as they were. */
-	onnxhook_finish_from_signal();
+	bool crash = false;
+	for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
+		crash |= crash_signals[i] == sig;
+	onnxhook_finish_from_signal(crash);
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	ours[sig] = 0;
 	real_sigaction(sig, &dfl, NULL);

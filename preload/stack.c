@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* Call stacks of recorded calls (libunwind): node names from the calling function, the way
- * PyTorch names nodes by module path, and the whole stack in each node's doc_string. */
+ * PyTorch names nodes by module path, and the whole stack in each node's doc_string.
+ *
+ * Lock order: the dynamic linker's locks (taken by dladdr, dl_iterate_phdr and libunwind's
+ * lookups) are never requested while one of ours is held. A library constructor running under
+ * the loader's lock may call a hooked layer; if recording then waited for the loader while
+ * holding rec_lock or stack_lock, the two threads would deadlock. So capture() unwinds and
+ * resolves new addresses before the hook takes rec_lock, holding stack_lock only around table
+ * lookups and inserts; scope() runs under rec_lock and only reads the tables. */
 #include <dlfcn.h>
 #define UNW_LOCAL_ONLY /* this process only: the small, fast local unwinder */
 #include <libunwind.h>
 #include <limits.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +22,7 @@
 #include "hook.h"
 #include "util.h"
 
-#define STACK_DEPTH 16     /* frames captured, ours included */
-#define STACK_SHOWN 8      /* frames kept in a doc_string */
+#define STACK_DEPTH 16    /* frames unwound, ours included */
 #define SITES_PER_CALL 64 /* call sites remembered per function instance */
 
 /* A function that made recorded calls, and the instance of it being recorded: a new instance
@@ -23,24 +30,26 @@
  * seen again (the next call of it, e.g. from a loop). */
 struct stack_fn {
 	char name[80];   /* "basic_block", or "resnet18+0x1a40" where the binary is stripped */
+	char scope[96];  /* "basic_block_3": name and instance */
 	uint32_t instance;
-	bool used;
 	uint64_t outer;  /* hash of the callers' frames of the current instance */
-	int n_sites;
+	int n_sites;     /* 0: no instance yet */
 	uintptr_t sites[SITES_PER_CALL];
 };
 
-/* One return address: where it is, in text for a doc_string, and its function. */
+/* One return address: its function, its text in a doc_string, and whether the stack shown
+ * ends there (main; the C runtime's start frames are dropped). */
 struct stack_frame {
 	uintptr_t ip;
 	uint32_t fn;
-	char *text; /* "basic_block (resnet18+0x1a2b)" */
+	char *text; /* "basic_block+0xe3 (resnet18+0x1f43)" */
+	bool last, runtime;
 };
 
 /* A whole stack's doc_string, kept for the life of the process (nodes point at it). */
 struct stack_doc {
 	int n;
-	uintptr_t ips[STACK_SHOWN];
+	uintptr_t ips[ONNXHOOK_STACK_SHOWN];
 	char *text;
 };
 
@@ -48,9 +57,12 @@ struct stack_module {
 	uintptr_t bias;
 	struct onnxhook_elfsyms syms;
 	bool loaded;
+	bool runtime;  /* libc or the dynamic linker: start-up frames, not the program's */
 	char name[64]; /* file name, "resnet18" */
 };
 
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
 static struct {
 	struct stack_frame *frames;
 	size_t n_frames, cap_frames;
@@ -63,7 +75,6 @@ static struct {
 	struct stack_module modules[32];
 	int n_modules;
 	uintptr_t own_lo, own_hi; /* our own module's code: not the caller */
-	bool ready, broken;
 } st;
 
 static int own_range(struct dl_phdr_info *info, size_t size, void *data)
@@ -85,6 +96,11 @@ static int own_range(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;
 }
 
+static void find_own_range(void)
+{
+	dl_iterate_phdr(own_range, (void *)(uintptr_t)find_own_range);
+}
+
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
@@ -96,7 +112,8 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 	return q;
 }
 
-static struct stack_module *module_of(struct link_map *lm)
+/* With stack_lock held (it reads the file: no loader lock). */
+static struct stack_module *module_of(const struct link_map *lm)
 {
 	for (int i = 0; i < st.n_modules; i++)
 		if (st.modules[i].bias == lm->l_addr)
@@ -113,49 +130,16 @@ static struct stack_module *module_of(struct link_map *lm)
 	}
 	const char *base = strrchr(path, '/');
 	snprintf(m->name, sizeof(m->name), "%.63s", base ? base + 1 : path);
+	m->runtime = !strncmp(m->name, "libc.so", 7) || !strncmp(m->name, "ld-linux", 8);
 	m->bias = lm->l_addr;
 	/* Read from the file itself: a stripped binary still has its exported names. */
 	m->loaded = onnxhook_elfsyms_load(&m->syms, path[0] ? path : "/proc/self/exe") == 0;
 	return m;
 }
 
-/* The function a return address lies in: its symbol (clone suffixes like ".constprop.0"
- * dropped), else its start from the unwind tables as "module+0xstart" (stable run to run). */
-static uint32_t function_of(uintptr_t ip, char *text, size_t len)
+/* With stack_lock held. */
+static uint32_t function_index(const char *name)
 {
-	Dl_info info;
-	struct link_map *lm = NULL;
-	char name[80] = "";
-	uint64_t start = 0;
-	const char *sym = NULL;
-
-	if (!dladdr1((void *)(ip - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm) {
-		snprintf(name, sizeof(name), "unknown");
-		snprintf(text, len, "unknown");
-	} else {
-		struct stack_module *m = module_of(lm);
-		const char *mod = m ? m->name : "?";
-		uint64_t vaddr = ip - lm->l_addr;
-		if (m && m->loaded)
-			sym = onnxhook_elfsyms_find(&m->syms, vaddr - 1, &start);
-		if (!sym && info.dli_sname && info.dli_saddr) {
-			sym = info.dli_sname;
-			start = (uintptr_t)info.dli_saddr - lm->l_addr;
-		}
-		if (sym) {
-			snprintf(name, sizeof(name), "%.*s", (int)strcspn(sym, "."), sym);
-			snprintf(text, len, "%s+0x%llx (%s+0x%llx)", sym, (unsigned long long)(vaddr - start),
-				 mod, (unsigned long long)vaddr);
-		} else {
-			unw_proc_info_t pi;
-			if (unw_get_proc_info_by_ip(unw_local_addr_space, ip - 1, &pi, NULL) == 0 && pi.start_ip)
-				snprintf(name, sizeof(name), "%s+0x%llx", mod,
-					 (unsigned long long)(pi.start_ip - lm->l_addr));
-			else
-				snprintf(name, sizeof(name), "%s+0x%llx", mod, (unsigned long long)vaddr);
-			snprintf(text, len, "%s (%s+0x%llx)", name, mod, (unsigned long long)vaddr);
-		}
-	}
 	for (size_t i = 0; i < st.n_fns; i++)
 		if (!strcmp(st.fns[i].name, name))
 			return (uint32_t)i;
@@ -168,53 +152,140 @@ static uint32_t function_of(uintptr_t ip, char *text, size_t len)
 	return (uint32_t)st.n_fns++;
 }
 
-static struct stack_frame *frame_of(uintptr_t ip)
+/* With stack_lock held. */
+static uint32_t cached_frame(uintptr_t ip)
 {
 	size_t it = SIZE_MAX;
 	uint32_t i;
-	char text[256];
 
 	while ((i = onnxhook_hmap_find(&st.by_ip, ip, &it)) != ONNXHOOK_NONE)
 		if (st.frames[i].ip == ip)
-			return &st.frames[i];
-	struct stack_frame *frames = grow(st.frames, &st.cap_frames, st.n_frames, sizeof(*frames));
-	if (!frames)
-		return NULL;
-	st.frames = frames;
-	uint32_t fn = function_of(ip, text, sizeof(text));
-	char *copy = strdup(text);
-	if (fn == ONNXHOOK_NONE || !copy || onnxhook_hmap_put(&st.by_ip, ip, (uint32_t)st.n_frames) < 0) {
-		free(copy);
-		return NULL;
-	}
-	frames[st.n_frames] = (struct stack_frame){ip, fn, copy};
-	return &frames[st.n_frames++];
+			return i;
+	return ONNXHOOK_NONE;
 }
 
-/* One string per distinct stack: a loop calling the same layer makes it once. */
-static const char *doc_of(const uintptr_t *ips, int n)
+/* A return address seen for the first time: its function's symbol (clone suffixes like
+ * ".constprop.0" dropped), else its start from the unwind tables as "module+0xstart" (stable
+ * from run to run). Called without any lock of ours: dladdr and libunwind take the loader's. */
+static uint32_t resolve_frame(uintptr_t ip)
 {
-	uint64_t key = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, ips, (size_t)n * sizeof(*ips));
-	size_t it = SIZE_MAX;
+	Dl_info info;
+	struct link_map *lm = NULL;
+	char name[80] = "unknown", text[256] = "unknown", mod[64] = "?";
+	uint64_t start = 0, vaddr = 0;
+	const char *sym = NULL;
+	bool runtime = false;
+	unw_proc_info_t pi;
+
+	bool found = dladdr1((void *)(ip - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) && lm;
+	if (found) {
+		vaddr = ip - lm->l_addr;
+		pthread_mutex_lock(&stack_lock);
+		struct stack_module *m = module_of(lm);
+		if (m) {
+			snprintf(mod, sizeof(mod), "%s", m->name);
+			runtime = m->runtime;
+			if (m->loaded && (sym = onnxhook_elfsyms_find(&m->syms, vaddr - 1, &start)))
+				snprintf(name, sizeof(name), "%.*s", (int)strcspn(sym, "."), sym);
+			if (sym)
+				snprintf(text, sizeof(text), "%s+0x%llx (%s+0x%llx)", sym,
+					 (unsigned long long)(vaddr - start), mod, (unsigned long long)vaddr);
+		}
+		pthread_mutex_unlock(&stack_lock);
+	}
+	if (found && !sym && info.dli_sname && info.dli_saddr) {
+		start = (uintptr_t)info.dli_saddr - lm->l_addr;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(info.dli_sname, "."), info.dli_sname);
+		snprintf(text, sizeof(text), "%s+0x%llx (%s+0x%llx)", info.dli_sname,
+			 (unsigned long long)(vaddr - start), mod, (unsigned long long)vaddr);
+	} else if (found && !sym) {
+		if (unw_get_proc_info_by_ip(unw_local_addr_space, ip - 1, &pi, NULL) == 0 && pi.start_ip)
+			vaddr = pi.start_ip - lm->l_addr;
+		snprintf(name, sizeof(name), "%s+0x%llx", mod, (unsigned long long)vaddr);
+		snprintf(text, sizeof(text), "%s (%s+0x%llx)", name, mod, (unsigned long long)(ip - lm->l_addr));
+	}
+
+	char *copy = strdup(text);
+	pthread_mutex_lock(&stack_lock);
+	uint32_t i = cached_frame(ip); /* another thread may have been quicker */
+	if (i == ONNXHOOK_NONE && copy) {
+		uint32_t fn = function_index(name);
+		struct stack_frame *frames = grow(st.frames, &st.cap_frames, st.n_frames, sizeof(*frames));
+		if (fn != ONNXHOOK_NONE && frames &&
+		    onnxhook_hmap_put(&st.by_ip, ip, (uint32_t)st.n_frames) == 0) {
+			st.frames = frames;
+			frames[st.n_frames] = (struct stack_frame){ip, fn, copy, !strcmp(name, "main"), runtime};
+			i = (uint32_t)st.n_frames++;
+			copy = NULL;
+		} else if (frames) {
+			st.frames = frames;
+		}
+	}
+	pthread_mutex_unlock(&stack_lock);
+	free(copy);
+	return i;
+}
+
+void onnxhook_stack_capture(struct onnxhook_stack *s)
+{
+	void *raw[STACK_DEPTH];
+	int got = unw_backtrace(raw, STACK_DEPTH);
+
+	pthread_once(&own_once, find_own_range);
+	s->n = 0;
+	for (int i = 0; i < got && s->n < ONNXHOOK_STACK_SHOWN; i++) {
+		uintptr_t ip = (uintptr_t)raw[i];
+		if (s->n == 0 && ip >= st.own_lo && ip < st.own_hi)
+			continue; /* our own frames: the hook is not the caller */
+		pthread_mutex_lock(&stack_lock);
+		uint32_t f = cached_frame(ip);
+		bool runtime = f != ONNXHOOK_NONE && st.frames[f].runtime;
+		bool last = f != ONNXHOOK_NONE && st.frames[f].last;
+		pthread_mutex_unlock(&stack_lock);
+		if (f == ONNXHOOK_NONE) {
+			if ((f = resolve_frame(ip)) == ONNXHOOK_NONE) {
+				s->n = 0; /* out of memory: names fall back to "<Op>_<k>" */
+				return;
+			}
+			pthread_mutex_lock(&stack_lock);
+			runtime = st.frames[f].runtime;
+			last = st.frames[f].last;
+			pthread_mutex_unlock(&stack_lock);
+		}
+		/* The C runtime's start frames (__libc_start_main, start_thread) say nothing. */
+		if (runtime && s->n > 0)
+			break;
+		s->ips[s->n] = ip;
+		s->frames[s->n++] = f;
+		if (last)
+			break;
+	}
+}
+
+/* One string per distinct stack, with stack_lock held: a loop calling the same layer makes it
+ * once. */
+static const char *doc_of(const struct onnxhook_stack *s)
+{
+	uint64_t key = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, s->ips, (size_t)s->n * sizeof(s->ips[0]));
+	size_t it = SIZE_MAX, o = 0;
 	uint32_t i;
-	char text[STACK_SHOWN * 160];
-	size_t o = 0;
+	char text[ONNXHOOK_STACK_SHOWN * 260];
 
 	while ((i = onnxhook_hmap_find(&st.by_stack, key, &it)) != ONNXHOOK_NONE)
-		if (st.docs[i].n == n && !memcmp(st.docs[i].ips, ips, (size_t)n * sizeof(*ips)))
+		if (st.docs[i].n == s->n && !memcmp(st.docs[i].ips, s->ips, (size_t)s->n * sizeof(s->ips[0])))
 			return st.docs[i].text;
 	text[0] = '\0';
-	for (int k = 0; k < n && o < sizeof(text); k++) {
-		struct stack_frame *f = frame_of(ips[k]);
-		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", k ? "\n" : "", f ? f->text : "?");
+	for (int k = 0; k < s->n; k++) {
+		o = onnxhook_append(text, sizeof(text), o, k ? "\n" : "");
+		o = onnxhook_append(text, sizeof(text), o, st.frames[s->frames[k]].text);
 	}
 	struct stack_doc *docs = grow(st.docs, &st.cap_docs, st.n_docs, sizeof(*docs));
 	if (!docs)
 		return NULL;
 	st.docs = docs;
 	struct stack_doc *d = &docs[st.n_docs];
-	d->n = n;
-	memcpy(d->ips, ips, (size_t)n * sizeof(*ips));
+	d->n = s->n;
+	memcpy(d->ips, s->ips, (size_t)s->n * sizeof(s->ips[0]));
 	if (!(d->text = strdup(text)) || onnxhook_hmap_put(&st.by_stack, key, (uint32_t)st.n_docs) < 0) {
 		free(d->text);
 		return NULL;
@@ -223,58 +294,49 @@ static const char *doc_of(const uintptr_t *ips, int n)
 	return d->text;
 }
 
-void onnxhook_stack_scope(struct onnxhook_call *c)
+void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *s)
 {
-	void *raw[STACK_DEPTH];
-	uintptr_t ips[STACK_DEPTH];
-	int n = 0, got;
-
-	if (st.broken)
+	if (s->n == 0)
 		return;
-	if (!st.ready) {
-		dl_iterate_phdr(own_range, (void *)(uintptr_t)onnxhook_stack_scope);
-		st.ready = true;
-	}
-	got = unw_backtrace(raw, STACK_DEPTH);
-	for (int i = 0; i < got; i++) {
-		uintptr_t ip = (uintptr_t)raw[i];
-		if (n == 0 && ip >= st.own_lo && ip < st.own_hi)
-			continue; /* our own frames: the hook is not the caller */
-		if (n < STACK_SHOWN)
-			ips[n++] = ip;
-	}
-	if (n == 0)
-		return;
-	struct stack_frame *f = frame_of(ips[0]);
-	if (!f) {
-		st.broken = true; /* out of memory: names fall back to "<Op>_<k>" */
-		return;
-	}
-	struct stack_fn *fn = &st.fns[f->fn];
-	uint64_t outer = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, ips + 1, (size_t)(n - 1) * sizeof(*ips));
+	pthread_mutex_lock(&stack_lock);
+	struct stack_fn *fn = &st.fns[st.frames[s->frames[0]].fn];
+	uint64_t outer = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, s->ips + 1,
+					     (size_t)(s->n - 1) * sizeof(s->ips[0]));
 	bool seen = false;
 	for (int i = 0; i < fn->n_sites && !seen; i++)
-		seen = fn->sites[i] == ips[0];
-	if (!fn->used || fn->outer != outer || seen || fn->n_sites == SITES_PER_CALL) {
-		fn->instance += fn->used;
-		fn->used = true;
+		seen = fn->sites[i] == s->ips[0];
+	if (!fn->n_sites || fn->outer != outer || seen || fn->n_sites == SITES_PER_CALL) {
+		if (fn->n_sites || fn->scope[0])
+			fn->instance++;
 		fn->outer = outer;
 		fn->n_sites = 0;
+		/* "<function>_<instance>", made once per instance, without printf. */
+		size_t o = onnxhook_append(fn->scope, sizeof(fn->scope), 0, fn->name);
+		onnxhook_append_u(fn->scope, sizeof(fn->scope),
+				  onnxhook_append(fn->scope, sizeof(fn->scope), o, "_"), fn->instance);
 	}
-	fn->sites[fn->n_sites++] = ips[0];
+	fn->sites[fn->n_sites++] = s->ips[0];
+	onnxhook_call_set_scope(c, fn->scope, doc_of(s));
+	pthread_mutex_unlock(&stack_lock);
+}
 
-	char scope[sizeof(c->scope)];
-	/* "<function>_<instance>" without printf: this runs on every recorded call. */
-	size_t o = onnxhook_append(scope, sizeof(scope), 0, fn->name);
-	onnxhook_append_u(scope, sizeof(scope), onnxhook_append(scope, sizeof(scope), o, "_"), fn->instance);
-	onnxhook_call_set_scope(c, scope, doc_of(ips, n));
+void onnxhook_stack_atfork(int phase)
+{
+	if (phase == 0)
+		pthread_mutex_lock(&stack_lock);
+	else if (phase == 1)
+		pthread_mutex_unlock(&stack_lock);
+	else
+		pthread_mutex_init(&stack_lock, NULL);
 }
 
 void onnxhook_stack_reset(void)
 {
+	pthread_mutex_lock(&stack_lock);
 	for (size_t i = 0; i < st.n_fns; i++) {
 		st.fns[i].instance = 0;
-		st.fns[i].used = false;
 		st.fns[i].n_sites = 0;
+		st.fns[i].scope[0] = '\0';
 	}
+	pthread_mutex_unlock(&stack_lock);
 }

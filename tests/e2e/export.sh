@@ -51,6 +51,16 @@ if cmp -s "$dir/named.onnx" "$dir/again.onnx"; then
 else
 	fail "two traces of one run differ"
 fi
+# Threads racing through the same functions: the recorded thread's names do not depend on them.
+for k in 1 2 3; do
+	trace "$dir/threads$k.onnx" "$app" -- --size 32 --threads 4 --runs 3
+done
+if cmp -s "$dir/threads1.onnx" "$dir/threads2.onnx" && cmp -s "$dir/threads1.onnx" "$dir/threads3.onnx" &&
+	[ "$(names "$dir/threads1.onnx" | cut -f1 | grep -c '^basic_block_[0-7]/')" = 62 ]; then
+	ok "4 threads: three traces byte-identical, blocks named basic_block_0..7"
+else
+	fail "4 threads: traces differ or names wrong: $(names "$dir/threads1.onnx" | cut -f1 | head -c 400)"
+fi
 
 # 3. Stripped: functions are named by module+offset of their start, and still group the blocks.
 cp "$app" "$dir/r18" && strip "$dir/r18"
