@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -121,9 +122,10 @@ static void help(void)
 	       "set-user-ID, set-group-ID or file-capability one (the dynamic linker ignores LD_PRELOAD\n"
 	       "for those). An existing LD_PRELOAD is kept; libonnxhook.so comes after it.\n"
 	       "\n"
-	       "The exit status is PROGRAM's, or 128+N when a signal N killed it; 127 when PROGRAM is not\n"
-	       "found, 126 when it cannot be run or traced, 125 when onnxhook itself fails (a usage error,\n"
-	       "an invalid value, libonnxhook.so not found).\n"
+	       "The exit status is PROGRAM's; when a signal N killed PROGRAM, onnxhook dies of N too (a\n"
+	       "shell shows 128+N), without a core dump of its own. 127 when PROGRAM is not found, 126\n"
+	       "when it cannot be run or traced, 125 when onnxhook itself fails (a usage error, an invalid\n"
+	       "value, libonnxhook.so not found).\n"
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
@@ -772,6 +774,27 @@ static int run(const char *path, char **argv)
 	return status;
 }
 
+/* Die of the signal that killed the program, as timeout(1) does, so that the parent sees what it
+ * would have seen without us: a shell's loop stops on a Ctrl-C (bash takes a normal exit for "the
+ * program handled the SIGINT"), a supervisor sees a SIGTERM'd job. No second core for a crash.
+ * Returns only if the signal did not end us (it always should). */
+static int die_of(int sig)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct rlimit none = {0, 0};
+	sigset_t set;
+
+	fflush(NULL);
+	setrlimit(RLIMIT_CORE, &none);
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	return 128 + sig;
+}
+
 /* The report file is private to this run; '%' is escaped, the preload expands templates. */
 static int make_report(char *path, size_t len, char *escaped, size_t elen)
 {
@@ -932,7 +955,7 @@ int main(int argc, char **argv)
 		} else if (!models) {
 			say("no model written: %s made no call to a hooked function", argv[optind]);
 		}
-		return 128 + sig;
+		return die_of(sig);
 	}
 	if (!models && info.elf && !info.host)
 		say("no model written: %s made no call to a hooked function (a host library linked "

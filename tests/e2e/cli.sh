@@ -36,6 +36,33 @@ expect() {
 		ok "${4:-$1}: status $2, $(grep -E -m1 -- "$3" "$dir/$1/stderr")"
 	fi
 }
+# died NAME CMD...: how CMD ended for a parent that is no shell (a shell shows 128+N either way),
+# in $dir/NAME/how: "signal N" ("signal N core" when it dumped a core) or "exit N". The core
+# limit is raised to the hard one first, so that a core of the command's own would show.
+died() {
+	local name=$1
+	shift
+	mkdir -p "$dir/$name"
+	(cd "$dir/$name" && "$python" -c '
+import os, resource, signal, sys
+hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+pid = os.fork()
+if pid == 0:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+st = os.waitpid(pid, 0)[1]
+with open("how", "w") as f:
+    if os.WIFSIGNALED(st):
+        f.write("signal %d%s\n" % (os.WTERMSIG(st), " core" if os.WCOREDUMP(st) else ""))
+    else:
+        f.write("exit %d\n" % os.WEXITSTATUS(st))
+' "$@" >stdout 2>stderr)
+}
+how() { cat "$dir/$1/how" 2>/dev/null; }
 check_model() { # model [check-onnx options]: the full checker and our conventions
 	local m=$1
 	shift
@@ -120,13 +147,58 @@ else
 	expect override-bad 125 '^onnxhook: error: ONNXHOOK_LIBRARY=' "ONNXHOOK_LIBRARY naming no file"
 fi
 
-# 4. Exit status: the program's own, 128+N for a signal, a signal sent to onnxhook goes on.
+# 4. Exit status: the program's own; a program killed by signal N kills onnxhook with N (a shell
+#    shows 128+N), with no core of onnxhook's own; a signal sent to onnxhook goes on.
 run exit3 "$cli" -q -- sh -c 'exit 3'
 [ "$(status exit3)" = 3 ] && ok "exit 3 comes through" || fail "exit 3: status $(status exit3)"
+died exit3-raw "$cli" -q -- sh -c 'exit 3'
+[ "$(how exit3-raw)" = "exit 3" ] && ok "exit 3, seen without a shell" || fail "exit 3 without a shell: $(how exit3-raw)"
 run killed "$cli" -- sh -c 'kill -KILL $$'
 expect killed 137 '^onnxhook: sh was killed by SIGKILL$' "killed by SIGKILL"
 run termed "$cli" -q -- sh -c 'kill -TERM $$'
-[ "$(status termed)" = 143 ] && ok "SIGTERM: 143" || fail "SIGTERM: status $(status termed)"
+[ "$(status termed)" = 143 ] && ! grep -q . "$dir/termed/stderr" && ok "SIGTERM: 143, -q: no message" ||
+	fail "SIGTERM: status $(status termed), stderr: $(err termed)"
+for sig in KILL TERM; do
+	died "raw-$sig" "$cli" -q -- sh -c "kill -$sig \$\$"
+	n=$(kill -l "$sig")
+	[ "$(how "raw-$sig")" = "signal $n" ] && ok "SIG$sig: onnxhook itself dies of it" ||
+		fail "SIG$sig: onnxhook ended with '$(how "raw-$sig")', want 'signal $n'; stderr: $(err "raw-$sig")"
+done
+# A crash: one core at most, the program's (its limit is 0 here), none of onnxhook's. In a
+# sanitized build the preload's ASan would turn the program's SIGSEGV into an exit 1: handle_segv=0
+# for the program only (a sanitized onnxhook keeps ASan's handler, and must still die of it).
+died segv "$cli" -- env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0" sh -c 'ulimit -c 0; kill -SEGV $$'
+if [ "$(how segv)" = "signal $(kill -l SEGV)" ] && ! compgen -G "$dir/segv/core*" >/dev/null &&
+	grep -q '^onnxhook: env was killed by SIGSEGV$' "$dir/segv/stderr"; then
+	ok "SIGSEGV: onnxhook dies of it, no core of its own"
+else
+	fail "SIGSEGV: '$(how segv)', files: $(cd "$dir/segv" && echo *), stderr: $(err segv)"
+fi
+# Ctrl-C stops a shell loop: bash goes on after a child that exits normally, even with 130.
+mkdir -p "$dir/loop"
+(cd "$dir/loop" && "$python" -c '
+import os, signal, subprocess, sys, time
+p = subprocess.Popen(["bash", "-c", "for i in 1 2; do \"$0\" -q -- sh -c \"echo \\$\\$ >>pids; sleep 5\"; echo next; done",
+                      sys.argv[1]], stdout=open("stdout", "w"), stderr=open("stderr", "w"), start_new_session=True)
+for _ in range(100):
+    if os.path.exists("pids") and os.path.getsize("pids"):
+        break
+    time.sleep(0.05)
+time.sleep(0.2)
+os.killpg(p.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+try:
+    rc = p.wait(timeout=4)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    rc = "still running"
+with open("how", "w") as f:
+    print(rc, file=f)
+' "$cli")
+if [ "$(how loop)" = -2 ] && ! grep -q next "$dir/loop/stdout" && [ "$(grep -c . "$dir/loop/pids")" = 1 ]; then
+	ok "Ctrl-C stops a bash loop running onnxhook"
+else
+	fail "Ctrl-C in a bash loop: bash ended with '$(how loop)', $(grep -c . "$dir/loop/pids" 2>/dev/null) run(s), stdout: $(cat "$dir/loop/stdout"), stderr: $(cat "$dir/loop/stderr")"
+fi
 mkdir -p "$dir/forward"
 (cd "$dir/forward" && exec "$cli" -q -- sh -c 'trap "echo got-term >>log; exit 7" TERM; echo $$ >pid; while :; do sleep 0.1; done') &
 onnxhook_pid=$!
