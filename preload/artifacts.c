@@ -169,15 +169,16 @@ static void *real_function(const char *label)
 	return NULL;
 }
 
-/* s appended to a ", "-separated list unless listed already. */
-static void list_add(char *list, size_t len, const char *s)
+/* s appended to a ", "-separated list unless listed already: whether it was appended. */
+static bool list_add(char *list, size_t len, const char *s, bool dedup)
 {
 	size_t n = strlen(list), k = strlen(s);
 
-	for (const char *p = list; (p = strstr(p, s)); p += k)
+	for (const char *p = list; dedup && (p = strstr(p, s)); p += k)
 		if ((p == list || (p - list >= 2 && p[-2] == ',')) && (p[k] == ',' || p[k] == '\0'))
-			return;
+			return false;
 	snprintf(list + n, len - n, "%s%s", n ? ", " : "", s);
+	return true;
 }
 
 const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph *g, size_t *n)
@@ -185,21 +186,31 @@ const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph 
 	static struct onnxhook_metadata meta[4];
 	static char *command;
 	static char libraries[2048], build_ids[1024];
+	const void *seen[256]; /* more than the hosts hook: beyond, lookups repeat */
+	size_t n_seen = 0;
 	const char *last = NULL;
 
 	free(command);
 	command = command_line();
 	libraries[0] = build_ids[0] = '\0';
-	/* Usually one host; a program using two gets both, in the order the graph first calls them. */
+	/* Usually one host; a program using two gets both, in the order the graph first calls them.
+	 * Each real function is looked up once (a walk of the loaded objects and a realpath), and
+	 * a library's build-id ("none" without one) is listed with it, so the lists pair up. */
 	for (size_t i = 0; i < g->n_nodes; i++) {
 		if (g->nodes[i].label == last)
 			continue;
 		last = g->nodes[i].label;
-		struct onnxhook_object o;
-		if (!onnxhook_object_of(real_function(last), &o))
+		const void *fn = real_function(last);
+		size_t k = 0;
+		while (k < n_seen && seen[k] != fn)
+			k++;
+		if (k < n_seen)
 			continue;
-		list_add(libraries, sizeof(libraries), o.path);
-		list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none");
+		if (n_seen < sizeof(seen) / sizeof(seen[0]))
+			seen[n_seen++] = fn;
+		struct onnxhook_object o;
+		if (onnxhook_object_of(fn, &o) && list_add(libraries, sizeof(libraries), o.path, true))
+			list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none", false);
 	}
 	meta[0] = (struct onnxhook_metadata){"onnxhook.version", ONNXHOOK_VERSION};
 	meta[1] = (struct onnxhook_metadata){"onnxhook.command", command ? command : ""};
@@ -229,7 +240,7 @@ static void write_dot(struct onnxhook_graph *g, const struct onnxhook_config *cf
 
 static void write_test_data(struct onnxhook_graph *g, const char *model_path)
 {
-	char dir[4096], why[1024];
+	char dir[4096], why[1024], set[4200];
 	const char *slash = strrchr(model_path, '/');
 	struct stat sb;
 	int r;
@@ -243,15 +254,16 @@ static void write_test_data(struct onnxhook_graph *g, const char *model_path)
 		snprintf(dir, sizeof(dir), ".");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == model_path ? 1 : slash - model_path), model_path);
-	r = onnxhook_test_data_write(g, dir, why, sizeof(why));
+	r = onnxhook_test_data_write(g, dir, slash ? slash + 1 : model_path, set, sizeof(set), why, sizeof(why));
 	if (r == -ENODATA)
 		onnxhook_warn("no test data written beside %s: %s", model_path, why);
 	else if (r < 0)
-		onnxhook_error("cannot write %s/test_data_set_0: %s (the model is written)", dir, strerror(-r));
+		onnxhook_error("cannot write the test data set beside %s: %s (the model is written)", model_path,
+			       strerror(-r));
 	else if (why[0])
 		onnxhook_warn("%s", why);
 	else
-		onnxhook_debug("wrote %s/test_data_set_0", dir);
+		onnxhook_debug("wrote %s/%s", dir, set);
 }
 
 void onnxhook_write_artifacts(struct onnxhook_graph *g, const struct onnxhook_config *cfg,

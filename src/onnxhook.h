@@ -401,6 +401,13 @@ void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t
  * written into. 0 or a negative errno (the temporary is removed). */
 int onnxhook_file_replace(const char *path, const void *data, size_t len);
 
+/* How an output (the model, its picture) goes to path, by what is there now: ONNXHOOK_OUTPUT_FILE
+ * (nothing, or a regular file or symlink to one: replaced by rename), ONNXHOOK_OUTPUT_DEVICE (a
+ * character device such as /dev/stdout: written into), or -EISDIR (a directory) / -ENOTSUP (a
+ * pipe, socket or block device). */
+enum { ONNXHOOK_OUTPUT_FILE, ONNXHOOK_OUTPUT_DEVICE };
+int onnxhook_output_kind(const char *path);
+
 /* The graph as Graphviz dot source: a box per node (op, name, key attributes, its initializers
  * as "weight 64x3x7x7 (37.6 KB)"), ovals for input_N and output_N, each edge labelled with its
  * tensor's shape. title (the graph name) heads the picture; may be NULL. Fills the outputs'
@@ -408,15 +415,21 @@ int onnxhook_file_replace(const char *path, const void *data, size_t len);
 int onnxhook_dot_mem(struct onnxhook_graph *g, const char *title, char **buf, size_t *len);
 int onnxhook_dot_write(struct onnxhook_graph *g, const char *title, const char *path);
 
-/* v as a serialized onnx TensorProto (name, dims, data_type, raw_data = data), malloc'd. */
-int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const void *data,
-			 uint8_t **buf, size_t *len);
+/* v as a serialized onnx TensorProto (name, doc_string = doc unless NULL, dims, data_type,
+ * raw_data = data), malloc'd. */
+int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const char *doc,
+			 const void *data, uint8_t **buf, size_t *len);
 
-/* Writes dir/test_data_set_0/input_N.pb and output_N.pb from the snapshots the graph took
- * (graph->test_data): a temporary directory beside it, then renamed into place, replacing an
- * earlier set atomically. 0 or a negative errno; -ENODATA when an input or output's bytes are
- * not known (why says which, and an earlier set there is removed: it belongs to another
- * model). why may also hold a note on success (an earlier set that could not be removed). */
-int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, char *why, size_t whylen);
+/* Writes the test data set of the model file named model (its file name) in dir, input_N.pb and
+ * output_N.pb from the snapshots the graph took (graph->test_data), each tensor's doc_string
+ * "onnxhook test data of <model>" saying whose set it is. It goes to dir/test_data_set_0 when
+ * nothing is there or this model's set is (replaced atomically: a temporary directory, then
+ * renamed into place); another model's set, or one of unknown origin, is left alone and this
+ * model's goes to dir/<model>.test_data_set_0 instead (why says so). set gets the name of the
+ * set written. 0 or a negative errno; -ENODATA when an input or output's bytes are not known
+ * (why says which, and this model's earlier set there is removed). why may also hold a note on
+ * success (an earlier set that could not be removed). */
+int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const char *model, char *set,
+			     size_t setlen, char *why, size_t whylen);
 
 #endif /* ONNXHOOK_H */

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Test data beside the model, the model zoo's way: test_data_set_0/input_N.pb, output_N.pb. */
+/* Test data beside the model, the model zoo's way: test_data_set_0/input_N.pb, output_N.pb.
+ * Several models share a directory (a launcher's processes, numbered names), so a set says
+ * whose it is: every tensor's doc_string names the model's file. The runners read only the
+ * tensors' names, types, dims and data, and the set keeps exactly the zoo's files. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +19,8 @@
 
 #define SET_NAME "test_data_set_0"
 
-int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const void *data,
-			 uint8_t **buf, size_t *len)
+int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const char *doc,
+			 const void *data, uint8_t **buf, size_t *len)
 {
 	Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
 	int64_t dims[ONNXHOOK_MAX_RANK];
@@ -32,6 +35,7 @@ int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const
 	t.has_data_type = 1;
 	t.data_type = (int32_t)v->dtype;
 	t.name = (char *)name;
+	t.doc_string = (char *)doc;
 	t.has_raw_data = 1;
 	t.raw_data.len = v->nbytes;
 	t.raw_data.data = (uint8_t *)data;
@@ -49,6 +53,19 @@ static bool ours(const char *name)
 
 	return (sscanf(name, "input_%u.pb%n", &k, &end) == 1 || sscanf(name, "output_%u.pb%n", &k, &end) == 1) &&
 	       end > 0 && name[end] == '\0';
+}
+
+static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(why);
+
+	if (n >= whylen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why + n, whylen - n, fmt, ap);
+	va_end(ap);
 }
 
 /* Removes the entry name in dirfd: a symlink or file is unlinked (never followed), a directory
@@ -90,17 +107,51 @@ static int remove_entry(int dirfd, const char *name, bool only_ours)
 	return r;
 }
 
-static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t whylen, const char *fmt, ...)
+/* Whether the entry name in dirfd is this model's set: a directory of input_N.pb/output_N.pb
+ * files only, whose tensors' doc_string is doc (the smallest file is read). 1: ours; 0: anything
+ * else (another model's set, a set of unknown origin, a file, a symlink); -ENOENT: nothing. */
+static int owned(int dirfd, const char *name, const char *doc)
 {
-	va_list ap;
-	size_t n = strlen(why);
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r = 1;
+	char best[64] = "";
+	off_t best_size = 0;
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
 
-	if (n >= whylen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why + n, whylen - n, fmt, ap);
-	va_end(ap);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : 0;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return 0;
+	}
+	while (r == 1 && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!ours(e->d_name) || strlen(e->d_name) >= sizeof(best) ||
+		    fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+			r = 0;
+		else if (!best[0] || sb.st_size < best_size) {
+			strcpy(best, e->d_name);
+			best_size = sb.st_size;
+		}
+	}
+	if (r == 1 && best[0]) {
+		int pb = openat(fd, best, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		uint8_t *buf = pb < 0 ? NULL : malloc((size_t)best_size + 1);
+		ssize_t n = buf ? pread(pb, buf, (size_t)best_size, 0) : -1;
+		Onnx__TensorProto *t = n == best_size ? onnx__tensor_proto__unpack(NULL, (size_t)n, buf) : NULL;
+		r = t && t->doc_string && !strcmp(t->doc_string, doc);
+		if (t)
+			onnx__tensor_proto__free_unpacked(t, NULL);
+		free(buf);
+		if (pb >= 0)
+			close(pb);
+	} else {
+		r = 0; /* empty: nothing says whose it is */
+	}
+	closedir(d);
+	return r;
 }
 
 /* Why the graph cannot give a true test data set, or "" when it can. */
@@ -120,8 +171,8 @@ static void missing(const struct onnxhook_graph *g, char *why, size_t whylen)
 	}
 }
 
-/* Both kinds of tensor into the directory tfd; 0 or a negative errno. */
-static int write_tensors(const struct onnxhook_graph *g, int tfd)
+/* Both kinds of tensor into the directory tfd, doc in each; 0 or a negative errno. */
+static int write_tensors(const struct onnxhook_graph *g, int tfd, const char *doc)
 {
 	for (size_t i = 0; i < g->n_values; i++) {
 		const struct onnxhook_value *v = &g->values[i];
@@ -133,7 +184,7 @@ static int write_tensors(const struct onnxhook_graph *g, int tfd)
 		size_t len;
 		snprintf(name, sizeof(name), "%s_%u", in ? "input" : "output", v->ordinal);
 		snprintf(file, sizeof(file), "%s.pb", name);
-		int r = onnxhook_tensor_pack(v, name, v->snapshot, &buf, &len);
+		int r = onnxhook_tensor_pack(v, name, doc, v->snapshot, &buf, &len);
 		if (r < 0)
 			return r;
 		int fd = openat(tfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
@@ -147,83 +198,115 @@ static int write_tensors(const struct onnxhook_graph *g, int tfd)
 	return 0;
 }
 
-/* The new set tmp takes the place of SET_NAME atomically: a set there already (or whatever else
- * is there: a symlink is replaced, not followed) is exchanged out and then removed. */
-static int publish(int dirfd, const char *tmp, char *why, size_t whylen)
+/* The new set tmp takes the place of set atomically when nothing is there or this model's set
+ * (doc) is, which is exchanged out and then removed; -EEXIST when anything else is there. */
+static int publish(int dirfd, const char *tmp, const char *set, const char *doc, char *why,
+		   size_t whylen)
 {
-	char old[64];
+	char old[4200];
+	int r;
 
-	if (renameat2(dirfd, tmp, dirfd, SET_NAME, RENAME_NOREPLACE) == 0)
+	if (renameat2(dirfd, tmp, dirfd, set, RENAME_NOREPLACE) == 0)
 		return 0;
-	if (errno == EEXIST && renameat2(dirfd, tmp, dirfd, SET_NAME, RENAME_EXCHANGE) == 0) {
-		int r = remove_entry(dirfd, tmp, false);
-		if (r < 0)
-			say(why, whylen, "the earlier %s is left in %s: %s", SET_NAME, tmp, strerror(-r));
-		return 0;
+	if (errno == EEXIST) {
+		if (owned(dirfd, set, doc) != 1)
+			return -EEXIST;
+		if (renameat2(dirfd, tmp, dirfd, set, RENAME_EXCHANGE) == 0) {
+			/* Another process may have put its set there since the check: only ours is
+			 * removed, theirs goes back. */
+			if (owned(dirfd, tmp, doc) != 1) {
+				if (renameat2(dirfd, tmp, dirfd, set, RENAME_EXCHANGE) == 0)
+					return -EEXIST;
+				say(why, whylen, "%sanother model's %s is left in %s: %s", why[0] ? "; " : "", set,
+				    tmp, strerror(errno));
+				return 0;
+			}
+			if ((r = remove_entry(dirfd, tmp, true)) < 0)
+				say(why, whylen, "%sthe earlier %s is left in %s: %s", why[0] ? "; " : "", set, tmp,
+				    strerror(-r));
+			return 0;
+		}
 	}
 	if (errno != EINVAL && errno != ENOSYS)
 		return -errno;
-	/* File systems without renameat2's flags: move the old set aside first. A reader may
-	 * find no set for a moment, never a half-written one. */
-	if (renameat(dirfd, tmp, dirfd, SET_NAME) == 0)
-		return 0;
-	if (errno != EEXIST && errno != ENOTEMPTY)
+	/* File systems without renameat2's flags: move our old set aside first. A reader may find
+	 * no set for a moment, never a half-written one. */
+	if ((r = owned(dirfd, set, doc)) == -ENOENT)
+		return renameat(dirfd, tmp, dirfd, set) < 0 ? -errno : 0;
+	if (r != 1)
+		return -EEXIST;
+	if (snprintf(old, sizeof(old), "%s.old.%ld", set, (long)getpid()) >= (int)sizeof(old))
+		return -ENAMETOOLONG;
+	if (renameat(dirfd, set, dirfd, old) < 0)
 		return -errno;
-	snprintf(old, sizeof(old), "%s.old.%ld", SET_NAME, (long)getpid());
-	if (renameat(dirfd, SET_NAME, dirfd, old) < 0)
-		return -errno;
-	if (renameat(dirfd, tmp, dirfd, SET_NAME) < 0) {
-		int r = -errno;
-		renameat(dirfd, old, dirfd, SET_NAME);
+	if (renameat(dirfd, tmp, dirfd, set) < 0) {
+		r = -errno;
+		renameat(dirfd, old, dirfd, set);
 		return r;
 	}
-	int r = remove_entry(dirfd, old, false);
-	if (r < 0)
-		say(why, whylen, "the earlier %s is left in %s: %s", SET_NAME, old, strerror(-r));
+	if ((r = owned(dirfd, old, doc)) != 1 || (r = remove_entry(dirfd, old, true)) < 0)
+		say(why, whylen, "%sthe earlier %s is left in %s%s%s", why[0] ? "; " : "", set, old,
+		    r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
 	return 0;
 }
 
-int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, char *why, size_t whylen)
+int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const char *model, char *set,
+			     size_t setlen, char *why, size_t whylen)
 {
-	char tmp[64];
+	char tmp[64], doc[4200], alt[4200];
+	const char *names[2] = {SET_NAME, alt};
 	int dirfd, tfd = -1, r;
 
 	if (whylen)
 		why[0] = '\0';
+	if (setlen)
+		set[0] = '\0';
 	onnxhook_graph_finish(g);
+	if (snprintf(doc, sizeof(doc), "onnxhook test data of %s", model) >= (int)sizeof(doc) ||
+	    snprintf(alt, sizeof(alt), "%s.%s", model, SET_NAME) >= (int)sizeof(alt))
+		return -ENAMETOOLONG;
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
 	missing(g, why, whylen);
 	if (why[0]) {
-		/* An earlier run's set beside a new model would be a wrong one: it goes too. */
-		r = remove_entry(dirfd, SET_NAME, true);
-		if (r == 0)
-			say(why, whylen, "; the earlier %s there was removed", SET_NAME);
-		else if (r != -ENOENT)
-			say(why, whylen, "; %s there is not from this model: %s", SET_NAME, strerror(-r));
+		/* This model's earlier set beside the new model would be a wrong one: it goes.
+		 * Another model's stays. */
+		for (int i = 0; i < 2; i++) {
+			int own = owned(dirfd, names[i], doc);
+			if (own == 1 && (r = remove_entry(dirfd, names[i], true)) == 0)
+				say(why, whylen, "; the earlier %s there was removed", names[i]);
+			else if (own == 1)
+				say(why, whylen, "; the earlier %s there stays: %s", names[i], strerror(-r));
+			else if (own == 0 && i == 0)
+				say(why, whylen, "; the %s there is not from this model: left alone", names[i]);
+		}
 		close(dirfd);
 		return -ENODATA;
 	}
-	for (unsigned k = 0;; k++) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld%s%.0u", SET_NAME, (long)getpid(), k ? "." : "", k);
-		if (mkdirat(dirfd, tmp, 0777) == 0)
-			break;
-		if (errno != EEXIST || k == 100) {
-			r = -errno;
-			goto out;
-		}
+	if ((tfd = onnxhook_make_temp(dirfd, SET_NAME, true, tmp, sizeof(tmp))) < 0) {
+		r = tfd;
+		goto out;
 	}
-	if ((tfd = openat(dirfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		r = -errno;
-		goto out_remove;
+	if ((r = write_tensors(g, tfd, doc)) < 0)
+		goto out;
+	/* The model zoo's place, unless another model's set holds it: then one that cannot
+	 * collide, named after the model's file. */
+	for (int i = 0; i < 2; i++) {
+		if ((r = publish(dirfd, tmp, names[i], doc, why, whylen)) == -EEXIST)
+			continue;
+		if (r == 0 && setlen)
+			snprintf(set, setlen, "%s", names[i]);
+		if (r == 0 && i == 1)
+			say(why, whylen, "%s%s/%s holds another model's test data (or some of unknown origin): "
+			    "left alone; this model's went to %s/%s", why[0] ? "; " : "", dir, SET_NAME, dir, alt);
+		/* Back in the zoo's place: this model's set from a time it was taken is stale. */
+		else if (r == 0 && owned(dirfd, alt, doc) == 1)
+			remove_entry(dirfd, alt, true);
+		break;
 	}
-	r = write_tensors(g, tfd);
-	if (r == 0)
-		r = publish(dirfd, tmp, why, whylen);
-out_remove:
-	if (r < 0)
-		remove_entry(dirfd, tmp, false); /* never leave a half-written set behind */
 out:
+	if (r < 0 && tfd >= 0)
+		remove_entry(dirfd, tmp, false); /* never leave a half-written set behind */
 	if (tfd >= 0)
 		close(tfd);
 	close(dirfd);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "onnxhook.h"
@@ -165,18 +166,31 @@ int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int onnxhook_open_temp(const char *base, char *tmp, size_t len)
+int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len)
 {
 	for (unsigned k = 0;; k++) {
 		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
 		    (int)len)
 			return -ENAMETOOLONG;
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		int fd = dir ? mkdirat(dirfd, tmp, 0777)
+			     : openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0 && dir) {
+			if ((fd = openat(dirfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+				int r = -errno;
+				unlinkat(dirfd, tmp, AT_REMOVEDIR);
+				return r;
+			}
+		}
 		if (fd >= 0)
 			return fd;
 		if (errno != EEXIST || k == 100)
 			return -errno;
 	}
+}
+
+int onnxhook_open_temp(const char *base, char *tmp, size_t len)
+{
+	return onnxhook_make_temp(AT_FDCWD, base, false, tmp, len);
 }
 
 size_t onnxhook_append(char *buf, size_t len, size_t o, const char *s)

@@ -3,6 +3,7 @@
 #ifndef ONNXHOOK_UTIL_H
 #define ONNXHOOK_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,9 @@ int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
 /* Creates "<base>.tmp.<pid>" (".1", ".2"… if taken) exclusively, never through a symlink;
  * its name in tmp. The descriptor, or a negative errno. */
 int onnxhook_open_temp(const char *base, char *tmp, size_t len);
+/* The same name rule relative to dirfd (AT_FDCWD: as open_temp), a file opened for writing or
+ * (dir) a directory opened O_DIRECTORY: the descriptor, or a negative errno. */
+int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len);
 
 int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val);
 /* Iterate values stored under key: start with *iter = SIZE_MAX; ONNXHOOK_NONE ends. */

@@ -735,22 +735,43 @@ static int write_inline(const Onnx__ModelProto *model, const char *path, bool re
 	return r;
 }
 
-/* Replaces the pair data, then model. If the model cannot be renamed, the old data file (kept
- * under a hard link meanwhile) goes back, so the old pair stays whole. */
+/* Replaces the pair data, then model. The old data file is kept under a second name meanwhile
+ * (a hard link, or, where link(2) fails, the file itself moved aside), so if a rename fails, it
+ * goes back and the old pair stays whole. */
 static int publish_pair_replace(const char *mtmp, const char *dtmp, const char *model,
 				const char *data)
 {
 	char old[4400];
-	bool kept = false;
+	bool kept = false, aside = false;
 	int r = 0;
 
 	if (snprintf(old, sizeof(old), "%s.old", dtmp) >= (int)sizeof(old))
 		return -ENAMETOOLONG;
-	kept = link(data, old) == 0; /* ENOENT: no old data; any other failure: rename says */
+	if (link(data, old) == 0) {
+		kept = true;
+	} else if (errno != ENOENT) {
+		/* A stale old name (rename replaces it) or no hard links here. A reader may find no
+		 * data file for a moment, never the new data beside the old model. A directory is not
+		 * moved: the data's rename refuses it. */
+		struct stat sb;
+		if (lstat(data, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return -EISDIR;
+		if (rename(data, old) == 0)
+			kept = aside = true;
+		else if (errno != ENOENT)
+			return -errno; /* nothing touched yet */
+	} /* ENOENT: no old data */
 	if (rename(dtmp, data) < 0) {
 		r = -errno;
+		if (aside) {
+			rename(old, data); /* back; should that fail, it stays under old, not gone */
+			kept = false;
+		}
 	} else if (rename(mtmp, model) < 0) {
 		r = -errno;
+		/* The old data goes back over the new; with none to go back, the new one goes. When
+		 * even that fails, the old data stays under old and the new one goes: a missing data
+		 * file fails loudly, a wrong one would not. */
 		if (!kept || rename(old, data) < 0)
 			unlink(data);
 		kept = false;
@@ -837,13 +858,12 @@ int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o
 	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
 	struct external x = {0};
 	bool device = false;
-	struct stat sb;
 	int r;
 
-	if (replace && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-		if (!S_ISCHR(sb.st_mode))
-			return S_ISDIR(sb.st_mode) ? -EISDIR : -ENOTSUP; /* a pipe, socket, block device */
-		device = true;
+	if (replace) {
+		if ((r = onnxhook_output_kind(path)) < 0)
+			return r;
+		device = r == ONNXHOOK_OUTPUT_DEVICE;
 	}
 	if ((r = build(&a, g, o, &model, st)) < 0 || (r = plan(&a, &model, o, device, &x, st)) < 0)
 		goto out;

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # End-to-end: what is written with the model. ONNXHOOK_DOT (graphviz's dot lays it out, its node and
 # edge counts are the model's), ONNXHOOK_TEST_DATA (onnxruntime on input_N.pb gives output_N.pb, and
-# those are the program's own bytes), provenance in metadata_props, and two traces of one run
-# byte-identical.
+# those are the program's own bytes; models sharing a directory keep their own sets), provenance in
+# metadata_props, and two traces of one run byte-identical.
 # usage: artifacts.sh PRELOAD RESNET18 MULTI_INPUT INPLACE_INPUT VERSION TINYNN_LIB [NODE]
 set -u
 preload=$(realpath "$1") resnet=$(realpath "$2") multi=$(realpath "$3") inplace=$(realpath "$4")
@@ -149,6 +149,30 @@ if [ "$(status inplace)" = 0 ] && [ -s "$dir/inplace/m.onnx" ] && [ ! -e "$dir/i
 	ok "inplace: ${want#onnxhook: }"
 else
 	fail "inplace: status $(status inplace), set $(ls "$dir/inplace"), stderr: $(cat "$dir/inplace/stderr")"
+fi
+
+# a launcher's processes in one directory with the default names (%e.%p.onnx): the first set
+# takes test_data_set_0, the next model's goes beside its model under its own name with one
+# warning, and a third that can give no set removes neither of them
+run shared "$resnet" ONNXHOOK_TEST_DATA=1 -- --size 32 --out r.bin
+first=$(cd "$dir/shared" && ls resnet18.*.onnx 2>/dev/null)
+run shared "$multi" ONNXHOOK_TEST_DATA=1 -- --out m.bin
+second=$(cd "$dir/shared" && ls multi_input.*.onnx 2>/dev/null)
+want="onnxhook: warning: ./test_data_set_0 holds another model's test data (or some of unknown origin): left alone; this model's went to ./$second.test_data_set_0"
+if [ -z "$first" ] || [ -z "$second" ] || [ "$(grep -v "^onnxhook: wrote $second: " "$dir/shared/stderr")" != "$want" ]; then
+	fail "shared: models '$first' '$second', stderr: $(cat "$dir/shared/stderr")"
+elif ! res1=$("$node" "$here/test-data-run.js" --model "$dir/shared/$first" --set "$dir/shared/test_data_set_0" --tol 1e-4 2>&1) ||
+	! res2=$("$node" "$here/test-data-run.js" --model "$dir/shared/$second" --set "$dir/shared/$second.test_data_set_0" --tol 1e-4 2>&1); then
+	fail "shared: each set is not its model's: ${res1:-} ${res2:-}"
+else
+	run shared "$inplace" ONNXHOOK_TEST_DATA=1 --
+	if [ "$(status shared)" = 0 ] && grep -q "; the test_data_set_0 there is not from this model: left alone$" "$dir/shared/stderr" &&
+		"$node" "$here/test-data-run.js" --model "$dir/shared/$first" --set "$dir/shared/test_data_set_0" --tol 1e-4 >/dev/null 2>&1 &&
+		[ -d "$dir/shared/$second.test_data_set_0" ] && [ -z "$(leftovers shared)" ]; then
+		ok "shared: $first in test_data_set_0, $second in $second.test_data_set_0, both left by a third model"
+	else
+		fail "shared: after the in-place app: $(ls "$dir/shared"), stderr: $(cat "$dir/shared/stderr")"
+	fi
 fi
 
 # ---- 3. provenance -------------------------------------------------------------------------

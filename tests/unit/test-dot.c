@@ -208,6 +208,37 @@ START_TEST(written_atomically_like_the_model)
 }
 END_TEST
 
+/* The picture and the model follow one rule for what is at the path (onnxhook_output_kind). */
+START_TEST(the_models_rule_for_the_path)
+{
+	char path[128], fifo[128], final[256];
+	struct onnxhook_write_opts o = {.opset = 17, .producer_version = "test", .graph_name = "g"};
+	struct onnxhook_write_stats st;
+
+	build_graph(NULL);
+	snprintf(path, sizeof(path), "%s/new", dir);
+	ck_assert_int_eq(onnxhook_output_kind(path), ONNXHOOK_OUTPUT_FILE);
+	ck_assert_int_eq(onnxhook_output_kind("/dev/null"), ONNXHOOK_OUTPUT_DEVICE);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(onnxhook_output_kind(fifo), -ENOTSUP);
+	ck_assert_int_eq(onnxhook_dot_write(&g, "app", fifo), -ENOTSUP);
+	ck_assert_int_eq(onnxhook_write(&g, &o, fifo, true, final, sizeof(final), &st), -ENOTSUP);
+	ck_assert_int_eq(onnxhook_output_kind(dir), -EISDIR);
+	ck_assert_int_eq(onnxhook_write(&g, &o, dir, true, final, sizeof(final), &st), -EISDIR);
+	/* a symlink to a file: replaced (a file); one to a directory: refused like the directory */
+	ck_assert_int_eq(symlink(dir, path), 0);
+	ck_assert_int_eq(onnxhook_output_kind(path), -EISDIR);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(symlink(fifo, path), 0);
+	ck_assert_int_eq(onnxhook_output_kind(path), -ENOTSUP);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(onnxhook_dot_write(&g, "app", path), 0);
+	ck_assert_int_eq(onnxhook_output_kind(path), ONNXHOOK_OUTPUT_FILE);
+	ck_assert_int_eq(count_entries(), 2); /* fifo, new */
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("dot");
@@ -218,6 +249,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, awkward_names_are_escaped);
 	tcase_add_test(tc, small_constants_by_value);
 	tcase_add_test(tc, written_atomically_like_the_model);
+	tcase_add_test(tc, the_models_rule_for_the_path);
 	suite_add_tcase(s, tc);
 	return s;
 }

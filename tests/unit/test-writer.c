@@ -547,6 +547,91 @@ START_TEST(external_never_to_a_device)
 }
 END_TEST
 
+/* Faults for publishing a pair: rename(2) of a temporary (not the old data put back) onto
+ * fail_rename_to fails with EACCES, link(2) fails with fail_link when set (a file system without
+ * hard links: EPERM). The writer is linked in statically, so its calls come here. */
+static const char *fail_rename_to;
+static int fail_link;
+
+int rename(const char *from, const char *to)
+{
+	size_t n = strlen(from);
+
+	if (fail_rename_to && !strcmp(to, fail_rename_to) && strstr(from, ".tmp.") &&
+	    !(n > 4 && !strcmp(from + n - 4, ".old"))) {
+		errno = EACCES;
+		return -1;
+	}
+	return renameat(AT_FDCWD, from, AT_FDCWD, to);
+}
+
+int link(const char *from, const char *to)
+{
+	if (fail_link) {
+		errno = fail_link;
+		return -1;
+	}
+	return linkat(AT_FDCWD, from, AT_FDCWD, to, 0);
+}
+
+static void put(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(s, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void check_holds(const char *path, const char *s)
+{
+	uint8_t *buf;
+	size_t len;
+
+	slurp(path, &buf, &len);
+	ck_assert_msg(len == strlen(s) && !memcmp(buf, s, len), "%s: %.*s, not %s", path, (int)len, buf, s);
+	free(buf);
+}
+
+START_TEST(external_replace_keeps_the_old_pair_on_failure)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[128], data[160], stale[224], final[256];
+	struct onnxhook_write_stats st;
+
+	add_big_convs();
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	snprintf(path, sizeof(path), "%s/m.onnx", dir);
+	snprintf(data, sizeof(data), "%s.data", path);
+	put(path, "old model");
+	put(data, "old data");
+	/* a stale link name from a crashed run of the same pid, then the model's rename fails */
+	snprintf(stale, sizeof(stale), "%s.tmp.%ld.old", data, (long)getpid());
+	put(stale, "stale");
+	fail_rename_to = path;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -EACCES);
+	check_holds(path, "old model");
+	check_holds(data, "old data");
+	ck_assert_int_eq(count_entries(), 2); /* the old pair, no temporaries */
+	/* no hard links on this file system: the model's rename fails, or the data's */
+	fail_link = EPERM;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -EACCES);
+	check_holds(path, "old model");
+	check_holds(data, "old data");
+	ck_assert_int_eq(count_entries(), 2);
+	fail_rename_to = data;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -EACCES);
+	check_holds(path, "old model");
+	check_holds(data, "old data");
+	ck_assert_int_eq(count_entries(), 2);
+	/* and without faults (still no hard links) the new pair replaces it, nothing left over */
+	fail_rename_to = NULL;
+	put(stale, "stale");
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(check_pair(path, "m.onnx.data"), 2);
+	ck_assert_int_eq(count_entries(), 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("writer");
@@ -563,6 +648,7 @@ int main(void)
 	tcase_add_test(tc, external_default_name_pairs_never_replace);
 	tcase_add_test(tc, external_explicit_path_replaces_links_and_cleans_up);
 	tcase_add_test(tc, external_never_to_a_device);
+	tcase_add_test(tc, external_replace_keeps_the_old_pair_on_failure);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
