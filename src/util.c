@@ -66,7 +66,25 @@ uint64_t onnxhook_hash_bytes(uint64_t h, const void *data, size_t len)
 	const unsigned char *p = data;
 	size_t i = 0;
 
-	/* 8 bytes a step (FNV-1a style mixing): weights are hashed once each while recording. */
+	/* Weights are hashed once each and every layer's output twice (checksums) while recording:
+	 * four independent 8-byte lanes keep the multiplier busy instead of waiting on one chain. */
+	if (len >= 64) {
+		uint64_t l[4] = {h, h ^ 0x9e3779b97f4a7c15ULL, h ^ 0xc2b2ae3d27d4eb4fULL, h ^ 0x165667b19e3779f9ULL};
+		for (; i + 32 <= len; i += 32) {
+			for (int k = 0; k < 4; k++) {
+				uint64_t w;
+				memcpy(&w, p + i + 8 * k, 8);
+				l[k] = (l[k] ^ w) * 0x100000001b3ULL;
+				l[k] ^= l[k] >> 29;
+			}
+		}
+		h = l[0];
+		for (int k = 1; k < 4; k++) {
+			h = (h ^ l[k]) * 0x100000001b3ULL;
+			h ^= h >> 29;
+		}
+	}
+	/* 8 bytes a step (FNV-1a style mixing) for the rest. */
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 		memcpy(&w, p + i, 8);
