@@ -18,7 +18,7 @@
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_bool recording; /* hot path: one relaxed load */
+atomic_bool onnxhook_recording; /* hot path: one relaxed load (hook.h) */
 static struct onnxhook_config config;
 static struct onnxhook_graph graph;
 static pid_t graph_pid;   /* the process whose calls the graph holds */
@@ -32,7 +32,7 @@ static struct stat output_at_start;
 static bool output_existed;
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
-static __thread int in_hook __attribute__((tls_model("initial-exec")));
+__thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
 static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
 static pid_t owner; /* the thread whose passes are recorded (the first that records) */
@@ -112,7 +112,7 @@ static void init(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	graph_pid = self_pid = getpid();
 	onnxhook_process_init(&config);
-	atomic_store(&recording, true);
+	atomic_store(&onnxhook_recording, true);
 }
 
 __attribute__((constructor)) static void onnxhook_ctor(void)
@@ -129,19 +129,6 @@ void *onnxhook_resolve(const char *symbol)
 		onnxhook_real_exit(127); /* as the dynamic linker would: exit status 127 */
 	}
 	return p;
-}
-
-bool onnxhook_enter(void)
-{
-	if (!atomic_load_explicit(&recording, memory_order_relaxed) || in_hook)
-		return false;
-	in_hook = 1;
-	return true;
-}
-
-void onnxhook_leave(void)
-{
-	in_hook = 0;
 }
 
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
@@ -202,7 +189,7 @@ static void new_pass(const char *symbol)
 	} else {
 		/* Captured: from now on every hook is a plain pass-through. */
 		captured = true;
-		atomic_store(&recording, false);
+		atomic_store(&onnxhook_recording, false);
 	}
 }
 
@@ -233,7 +220,7 @@ void onnxhook_record_end(struct onnxhook_call *c)
 
 void onnxhook_pass_boundary(void)
 {
-	if (!atomic_load_explicit(&recording, memory_order_relaxed))
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&rec_lock);
 	onnxhook_graph_mark_boundary(&graph);
@@ -449,8 +436,8 @@ void onnxhook_finish(void)
 	if (graph_pid != getpid())
 		return;
 	/* Calls made from here on (other destructors, other threads) pass through. */
-	atomic_store(&recording, false);
-	in_hook = 1;
+	atomic_store(&onnxhook_recording, false);
+	onnxhook_in_hook = 1;
 	pthread_mutex_lock(&rec_lock);
 	finish_locked(false);
 	pthread_mutex_unlock(&rec_lock);
@@ -460,8 +447,8 @@ bool onnxhook_finish_from_signal(bool crash)
 {
 	if (graph_pid != getpid())
 		return false;
-	atomic_store(&recording, false);
-	in_hook = 1;
+	atomic_store(&onnxhook_recording, false);
+	onnxhook_in_hook = 1;
 	/* Best effort: the signal may have interrupted a thread inside the recorder. */
 	if (pthread_mutex_trylock(&rec_lock) != 0)
 		return false;

@@ -3,6 +3,7 @@
 #ifndef ONNXHOOK_PRELOAD_HOOK_H
 #define ONNXHOOK_PRELOAD_HOOK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "onnxhook.h"
@@ -26,8 +27,20 @@ void *onnxhook_resolve(const char *symbol);
 /* Guard around one hooked call. enter() is true only for the outermost hooked call on this
  * thread while recording is on; the host's calls of its own exported functions from inside a
  * layer pass through unrecorded. Call leave() iff enter() returned true. */
-bool onnxhook_enter(void);
-void onnxhook_leave(void);
+extern atomic_bool onnxhook_recording;
+extern __thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
+/* Inline: after capture this is all a hook costs (one relaxed load) besides the real call. */
+static inline bool onnxhook_enter(void)
+{
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || onnxhook_in_hook)
+		return false;
+	onnxhook_in_hook = 1;
+	return true;
+}
+static inline void onnxhook_leave(void)
+{
+	onnxhook_in_hook = 0;
+}
 
 /* Record one successful host call. begin() returns false when recording has stopped (then
  * do nothing); otherwise it holds the recorder lock until end(), which commits. The real
@@ -62,6 +75,7 @@ struct onnxhook_stack {
 	int n;
 	uintptr_t ips[ONNXHOOK_STACK_SHOWN];
 	uint32_t frames[ONNXHOOK_STACK_SHOWN];
+	const char *doc; /* the doc_string (lives as long as the process) */
 };
 void onnxhook_stack_capture(struct onnxhook_stack *s);
 void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *s);

@@ -22,7 +22,7 @@
 #include "hook.h"
 #include "util.h"
 
-#define STACK_DEPTH 16    /* frames unwound, ours included */
+#define STACK_DEPTH 12    /* frames unwound: ours (about four), then the ones shown */
 #define SITES_PER_CALL 64 /* call sites remembered per function instance */
 
 /* A function that made recorded calls, and the instance of it being recorded: a new instance
@@ -53,6 +53,14 @@ struct stack_doc {
 	char *text;
 };
 
+/* A stack seen before, by its raw return addresses: the same loop iteration unwinds to the
+ * same addresses, and then costs one lookup instead of one per frame. */
+struct stack_known {
+	int n_raw;
+	uintptr_t raw[ONNXHOOK_STACK_SHOWN];
+	struct onnxhook_stack s;
+};
+
 struct stack_module {
 	uintptr_t bias;
 	struct onnxhook_elfsyms syms;
@@ -72,6 +80,9 @@ static struct {
 	struct stack_doc *docs;
 	size_t n_docs, cap_docs;
 	struct onnxhook_hmap by_stack;
+	struct stack_known *known;
+	size_t n_known, cap_known;
+	struct onnxhook_hmap by_raw;
 	struct stack_module modules[32];
 	int n_modules;
 	uintptr_t own_lo, own_hi; /* our own module's code: not the caller */
@@ -226,42 +237,6 @@ static uint32_t resolve_frame(uintptr_t ip)
 	return i;
 }
 
-void onnxhook_stack_capture(struct onnxhook_stack *s)
-{
-	void *raw[STACK_DEPTH];
-	int got = unw_backtrace(raw, STACK_DEPTH);
-
-	pthread_once(&own_once, find_own_range);
-	s->n = 0;
-	for (int i = 0; i < got && s->n < ONNXHOOK_STACK_SHOWN; i++) {
-		uintptr_t ip = (uintptr_t)raw[i];
-		if (s->n == 0 && ip >= st.own_lo && ip < st.own_hi)
-			continue; /* our own frames: the hook is not the caller */
-		pthread_mutex_lock(&stack_lock);
-		uint32_t f = cached_frame(ip);
-		bool runtime = f != ONNXHOOK_NONE && st.frames[f].runtime;
-		bool last = f != ONNXHOOK_NONE && st.frames[f].last;
-		pthread_mutex_unlock(&stack_lock);
-		if (f == ONNXHOOK_NONE) {
-			if ((f = resolve_frame(ip)) == ONNXHOOK_NONE) {
-				s->n = 0; /* out of memory: names fall back to "<Op>_<k>" */
-				return;
-			}
-			pthread_mutex_lock(&stack_lock);
-			runtime = st.frames[f].runtime;
-			last = st.frames[f].last;
-			pthread_mutex_unlock(&stack_lock);
-		}
-		/* The C runtime's start frames (__libc_start_main, start_thread) say nothing. */
-		if (runtime && s->n > 0)
-			break;
-		s->ips[s->n] = ip;
-		s->frames[s->n++] = f;
-		if (last)
-			break;
-	}
-}
-
 /* One string per distinct stack, with stack_lock held: a loop calling the same layer makes it
  * once. */
 static const char *doc_of(const struct onnxhook_stack *s)
@@ -294,6 +269,87 @@ static const char *doc_of(const struct onnxhook_stack *s)
 	return d->text;
 }
 
+/* The frames of a stack not seen before: each resolved once (resolve_frame), then cut at main
+ * or the C runtime. */
+static void resolve_stack(struct onnxhook_stack *s, const uintptr_t *raw, int n_raw)
+{
+	s->n = 0;
+	for (int i = 0; i < n_raw; i++) {
+		pthread_mutex_lock(&stack_lock);
+		uint32_t f = cached_frame(raw[i]);
+		pthread_mutex_unlock(&stack_lock);
+		if (f == ONNXHOOK_NONE && (f = resolve_frame(raw[i])) == ONNXHOOK_NONE) {
+			s->n = 0; /* out of memory: names fall back to "<Op>_<k>" */
+			return;
+		}
+		pthread_mutex_lock(&stack_lock);
+		bool runtime = st.frames[f].runtime, last = st.frames[f].last;
+		pthread_mutex_unlock(&stack_lock);
+		/* The C runtime's start frames (__libc_start_main, start_thread) say nothing. */
+		if (runtime && s->n > 0)
+			break;
+		s->ips[s->n] = raw[i];
+		s->frames[s->n++] = f;
+		if (last)
+			break;
+	}
+}
+
+/* With stack_lock held. */
+static const struct stack_known *known_stack(uint64_t key, const uintptr_t *raw, int n_raw)
+{
+	size_t it = SIZE_MAX;
+	uint32_t i;
+
+	while ((i = onnxhook_hmap_find(&st.by_raw, key, &it)) != ONNXHOOK_NONE)
+		if (st.known[i].n_raw == n_raw && !memcmp(st.known[i].raw, raw, (size_t)n_raw * sizeof(*raw)))
+			return &st.known[i];
+	return NULL;
+}
+
+void onnxhook_stack_capture(struct onnxhook_stack *s)
+{
+	void *frames[STACK_DEPTH];
+	uintptr_t raw[ONNXHOOK_STACK_SHOWN];
+	int got = unw_backtrace(frames, STACK_DEPTH), n_raw = 0;
+
+	pthread_once(&own_once, find_own_range);
+	for (int i = 0; i < got && n_raw < ONNXHOOK_STACK_SHOWN; i++) {
+		uintptr_t ip = (uintptr_t)frames[i];
+		if (n_raw == 0 && ip >= st.own_lo && ip < st.own_hi)
+			continue; /* our own frames: the hook is not the caller */
+		raw[n_raw++] = ip;
+	}
+	s->n = 0;
+	if (n_raw == 0)
+		return;
+	uint64_t key = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, raw, (size_t)n_raw * sizeof(*raw));
+	pthread_mutex_lock(&stack_lock);
+	const struct stack_known *k = known_stack(key, raw, n_raw);
+	if (k)
+		*s = k->s;
+	pthread_mutex_unlock(&stack_lock);
+	if (k)
+		return;
+
+	resolve_stack(s, raw, n_raw);
+	if (s->n == 0)
+		return;
+	pthread_mutex_lock(&stack_lock);
+	s->doc = doc_of(s);
+	struct stack_known *known = grow(st.known, &st.cap_known, st.n_known, sizeof(*known));
+	if (known) {
+		st.known = known;
+		if (!known_stack(key, raw, n_raw) &&
+		    onnxhook_hmap_put(&st.by_raw, key, (uint32_t)st.n_known) == 0) {
+			known[st.n_known].n_raw = n_raw;
+			memcpy(known[st.n_known].raw, raw, (size_t)n_raw * sizeof(*raw));
+			known[st.n_known++].s = *s;
+		}
+	}
+	pthread_mutex_unlock(&stack_lock);
+}
+
 void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *s)
 {
 	if (s->n == 0)
@@ -316,7 +372,7 @@ void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *
 				  onnxhook_append(fn->scope, sizeof(fn->scope), o, "_"), fn->instance);
 	}
 	fn->sites[fn->n_sites++] = s->ips[0];
-	onnxhook_call_set_scope(c, fn->scope, doc_of(s));
+	onnxhook_call_set_scope(c, fn->scope, s->doc);
 	pthread_mutex_unlock(&stack_lock);
 }
 
