@@ -4,9 +4,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "onnxhook.h"
 #include "util.h"
+
+/* Weight copies: a big one gets a mapping of its own starting at a 2 MiB boundary, so the
+ * kernel can back it with huge pages (THP "madvise"): one page fault per 2 MiB instead of 512
+ * while copying, and fewer TLB misses when the dump writes it out. */
+#define BIG_COPY ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t page_round(size_t n)
+{
+	return (n + 4095) & ~(size_t)4095;
+}
+
+static void *copy_alloc(size_t n)
+{
+	if (n < BIG_COPY)
+		return malloc(n);
+	size_t len = page_round(n), span = len + HUGE_PAGE;
+	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	char *q = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	if (q > p)
+		munmap(p, (size_t)(q - p));
+	if (p + span > q + len)
+		munmap(q + len, (size_t)(p + span - (q + len)));
+	madvise(q, len, MADV_HUGEPAGE); /* a hint: without THP it is a plain mapping */
+	return q;
+}
+
+static void copy_free(void *p, size_t n)
+{
+	if (n < BIG_COPY)
+		free(p);
+	else if (p)
+		munmap(p, page_round(n));
+}
 
 void onnxhook_graph_init(struct onnxhook_graph *g)
 {
@@ -24,7 +61,7 @@ static void free_node(struct onnxhook_node *n)
 void onnxhook_graph_free(struct onnxhook_graph *g)
 {
 	for (size_t i = 0; i < g->n_values; i++) {
-		free(g->values[i].data);
+		copy_free(g->values[i].data, g->values[i].nbytes);
 		free(g->values[i].name);
 		free(g->values[i].snapshot);
 	}
@@ -315,9 +352,9 @@ static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origi
 	if (id == ONNXHOOK_NONE)
 		return id;
 	struct onnxhook_value *v = &g->values[id];
-	v->data = malloc(nbytes);
+	v->data = copy_alloc(nbytes);
 	if (!v->data || onnxhook_hmap_put(&g->inits, key, id) < 0) {
-		free(v->data);
+		copy_free(v->data, nbytes);
 		g->n_values--;
 		return fail(c, -ENOMEM);
 	}
@@ -704,7 +741,7 @@ static void rollback(struct onnxhook_call *c)
 	}
 	while (g->n_values > c->mark_values) {
 		struct onnxhook_value *v = &g->values[--g->n_values];
-		free(v->data);
+		copy_free(v->data, v->nbytes);
 		free(v->name);
 		free(v->snapshot);
 	}
