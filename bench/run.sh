@@ -457,6 +457,9 @@ emit "| growth linear (largest / smallest per-layer cost) | time $lin_t, heap $l
 emit ""
 emit "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the run took $(( $(date +%s) - start )) s."
 
+# The misses' analysis (profiles and plans) is written by hand and follows the full table.
+[ "$mode" = full ] && [ -f "$here/analysis.md" ] && cat "$here/analysis.md" >>"$table"
+
 # ---- output ------------------------------------------------------------------------------
 cat "$table"
 if [ "$mode" != smoke ] || [ -n "$out" ]; then
