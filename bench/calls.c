@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "tinynn.h"
 
 /* Usage: calls MODE COUNT [RING]
@@ -24,28 +25,6 @@
  * so that no exit handler (the hook's model writer) runs. */
 
 #define ELEMS 4
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static long parse_long(const char *what, const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "calls: %s wants an integer in %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
-}
 
 static _Noreturn void usage(void)
 {
@@ -70,8 +49,8 @@ int main(int argc, char **argv)
 		mode = ADD_CHAIN;
 	else
 		usage();
-	long count = parse_long("COUNT", argv[2], 1, 1000000000L);
-	long ring = argc > 3 ? parse_long("RING", argv[3], 2, 1L << 24) : 1024;
+	long count = bench_parse_long("calls", "COUNT", argv[2], 1, 1000000000L);
+	long ring = argc > 3 ? bench_parse_long("calls", "RING", argv[3], 2, 1L << 24) : 1024;
 	long warm = count / 10 < 1000 ? count / 10 : 1000;
 
 	/* One allocation per ring buffer, like the tensors of a real engine. */
@@ -95,7 +74,7 @@ int main(int argc, char **argv)
 	tnn_status st = TNN_OK;
 	for (long i = 0; i < warm + count && st == TNN_OK; i++) {
 		if (i == warm)
-			t0 = now();
+			t0 = bench_now();
 		switch (mode) {
 		case RELU:
 			st = tnn_relu(&dims, buf[0], buf[1]);
@@ -111,7 +90,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	double dt = now() - t0;
+	double dt = bench_now() - t0;
 	struct mallinfo2 mi = mallinfo2();
 	if (st != TNN_OK) {
 		fprintf(stderr, "calls: tinynn call failed: %d\n", (int)st);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "tinynn.h"
 
 /* Usage: chain LAYERS [CHANNELS [SIZE]]
@@ -16,28 +17,6 @@
  * Prints one line: "layers=L loop_s=T heap_bytes=H weight_bytes=W", where loop_s is the time of
  * the layer loop alone and heap_bytes the malloc heap in use right after it (with the hook, that
  * includes everything the recorder holds; the model is written later, at exit). */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static long parse_long(const char *what, const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "chain: %s wants an integer in %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -56,9 +35,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: chain LAYERS [CHANNELS [SIZE]]\n");
 		return 2;
 	}
-	long layers = parse_long("LAYERS", argv[1], 1, 10000000L);
-	int32_t ch = argc > 2 ? (int32_t)parse_long("CHANNELS", argv[2], 1, 1024) : 8;
-	int32_t size = argc > 3 ? (int32_t)parse_long("SIZE", argv[3], 1, 1024) : 4;
+	long layers = bench_parse_long("chain", "LAYERS", argv[1], 1, 10000000L);
+	int32_t ch = argc > 2 ? (int32_t)bench_parse_long("chain", "CHANNELS", argv[2], 1, 1024) : 8;
+	int32_t size = argc > 3 ? (int32_t)bench_parse_long("chain", "SIZE", argv[3], 1, 1024) : 4;
 	const tnn_dims dims = {1, ch, size, size};
 	const tnn_conv2d_params p = {.kernel_h = 1, .kernel_w = 1, .stride_h = 1, .stride_w = 1,
 				     .dilation_h = 1, .dilation_w = 1, .groups = 1};
@@ -75,7 +54,7 @@ int main(int argc, char **argv)
 		buf[0][i] = (float)(i % 17) * 0.1f - 0.8f;
 
 	int cur = 0;
-	double t0 = now();
+	double t0 = bench_now();
 	for (long i = 0; i < layers; i++) {
 		tnn_status st;
 		if (i % 2 == 0) {
@@ -90,7 +69,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double dt = now() - t0;
+	double dt = bench_now() - t0;
 	struct mallinfo2 mi = mallinfo2();
 
 	printf("layers=%ld loop_s=%.6f heap_bytes=%zu weight_bytes=%zu\n", layers, dt,

@@ -50,17 +50,13 @@ static void build_graph(const char *host_name)
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/onnxhook-dot-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	unit_tmpdir(dir, sizeof(dir), "dot");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	onnxhook_graph_free(&g);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	unit_tmpdir_remove(dir);
 }
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

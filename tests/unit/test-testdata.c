@@ -44,14 +44,13 @@ static void setup(void)
 		w[i] = (float)(i % 5) * 0.25f - 0.5f;
 	onnxhook_graph_init(&g);
 	g.test_data = true;
-	strcpy(dir, "/tmp/onnxhook-testdata-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	unit_tmpdir(dir, sizeof(dir), "testdata");
 }
 
 static void teardown(void)
 {
 	onnxhook_graph_free(&g);
-	ck_assert_int_eq(sh("rm -rf %s", dir), 0);
+	unit_tmpdir_remove(dir);
 }
 
 /* "The host ran conv": y gets some bytes that depend on x. */

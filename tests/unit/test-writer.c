@@ -44,17 +44,13 @@ static void build_graph(void)
 static void setup(void)
 {
 	build_graph();
-	strcpy(dir, "/tmp/onnxhook-test-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	unit_tmpdir(dir, sizeof(dir), "test");
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	onnxhook_graph_free(&g);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	unit_tmpdir_remove(dir);
 }
 
 static void check_shape(const Onnx__ValueInfoProto *vi, const char *name, int64_t d0, int64_t d1)
