@@ -85,6 +85,10 @@ for p in "$CALLS" "$CHAIN" "$RUNSTAT" "$RESNET18"; do
 	[ -x "$p" ] || die "$p is not an executable file"
 done
 [ -f "$PRELOAD" ] || die "$PRELOAD does not exist"
+# A preload built with ASan (the sanitizer test run) must follow libasan in LD_PRELOAD.
+set -- "$PRELOAD" # (the options were parsed above; dash's "." passes no arguments)
+. "$root/tests/e2e/preload-env.sh"
+PRELOAD=$hook_preload
 cache=$(dirname "$CALLS")/cache # darknet weights, generated once per build dir
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/onnxhook-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
