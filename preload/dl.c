@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/auxv.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -76,22 +75,30 @@ UNINSTRUMENTED static void *ours(const char *symbol)
 	return NULL;
 }
 
-/* The definition of symbol in object l itself, through a proper handle for it. */
-static void *defined_in(struct link_map *l, const char *symbol, dlsym_fn real)
+/* The definition of symbol in object l itself, through a proper handle for it. This runs
+ * while a sanitizer runtime preloaded before us is initialising (when another object sits
+ * between it and us): so no instrumentation, and glibc's dlopen and dlclose taken from after
+ * us, not the sanitizer's interceptors, which cannot run yet. */
+UNINSTRUMENTED static void *defined_in(struct link_map *l, const char *symbol, dlsym_fn real)
 {
-	uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	void *(*real_dlopen)(const char *, int) = (void *(*)(const char *, int))real(RTLD_NEXT, "dlopen");
+	int (*real_dlclose)(void *) = (int (*)(void *))real(RTLD_NEXT, "dlclose");
 	struct link_map *owner = NULL;
 	Dl_info info;
+	bool path = false;
 
-	if (!l->l_name || !l->l_name[0] || (vdso && l->l_addr == vdso))
+	/* The main program has no name, the vDSO no path: neither can be opened by name. */
+	for (const char *n = l->l_name; n && *n && !path; n++)
+		path = *n == '/';
+	if (!path || !real_dlopen || !real_dlclose)
 		return NULL;
-	void *h = dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD);
+	void *h = real_dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD);
 	if (!h)
 		return NULL;
 	/* A lookup through an object's handle searches that object first. */
 	void *p = real(h, symbol);
 	bool found = p && dladdr1(p, &info, (void **)&owner, RTLD_DL_LINKMAP) && owner == l;
-	dlclose(h);
+	real_dlclose(h);
 	return found ? p : NULL;
 }
 
