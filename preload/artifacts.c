@@ -119,15 +119,21 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 	struct object *q = data;
 	struct onnxhook_object *o = q->out;
 	bool mine = false;
+	uintptr_t span_lo = UINTPTR_MAX, span_hi = 0;
 
-	for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
 		uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-		mine = p->p_type == PT_LOAD && q->addr >= lo && q->addr - lo < p->p_memsz;
+		if (p->p_type != PT_LOAD)
+			continue;
+		mine = mine || (q->addr >= lo && q->addr - lo < p->p_memsz);
+		span_lo = lo < span_lo ? lo : span_lo;
+		span_hi = lo + p->p_memsz > span_hi ? lo + p->p_memsz : span_hi;
 	}
 	if (!mine)
 		return 0;
-	o->found = true;
+	o->lo = span_lo;
+	o->hi = span_hi;
 	/* The canonical path: the same library reached through an rpath with ".." or a symlink
 	 * is named the same in every trace. The main program has no name here. */
 	const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
@@ -149,7 +155,7 @@ bool onnxhook_object_of(const void *addr, struct onnxhook_object *o)
 	memset(o, 0, sizeof(*o));
 	if (addr)
 		dl_iterate_phdr(find_object, &q);
-	return o->found;
+	return o->hi != 0;
 }
 
 /* The real function a node's host call went to, from the hosts' symbol tables. */

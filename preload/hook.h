@@ -82,12 +82,13 @@ void onnxhook_stack_scope(struct onnxhook_call *c, const struct onnxhook_stack *
 void onnxhook_stack_reset(void);
 void onnxhook_stack_atfork(int phase);
 
-/* artifacts.c: the loaded object (library or executable) holding addr: its canonical path and
- * GNU build-id (hex, "" if it has none). False if no object holds addr. */
+/* artifacts.c: the loaded object (library or executable) holding addr: its canonical path, GNU
+ * build-id (hex, "" if it has none) and the span of its loaded segments [lo, hi). False if no
+ * object holds addr. */
 struct onnxhook_object {
 	char path[4096];
 	char build_id[129];
-	bool found;
+	uintptr_t lo, hi;
 };
 bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
 

@@ -88,28 +88,14 @@ static struct {
 	uintptr_t own_lo, own_hi; /* our own module's code: not the caller */
 } st;
 
-static int own_range(struct dl_phdr_info *info, size_t size, void *data)
-{
-	uintptr_t self = (uintptr_t)data, lo = UINTPTR_MAX, hi = 0;
-
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-		lo = a < lo ? a : lo;
-		hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
-	}
-	if (self < lo || self >= hi)
-		return 0;
-	st.own_lo = lo;
-	st.own_hi = hi;
-	return 1;
-}
-
 static void find_own_range(void)
 {
-	dl_iterate_phdr(own_range, (void *)(uintptr_t)find_own_range);
+	struct onnxhook_object self;
+
+	if (onnxhook_object_of((const void *)(uintptr_t)find_own_range, &self)) {
+		st.own_lo = self.lo;
+		st.own_hi = self.hi;
+	}
 }
 
 static void *grow(void *p, size_t *cap, size_t n, size_t size)
