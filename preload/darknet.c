@@ -86,7 +86,8 @@ static struct onnxhook_shape out_shape(const layer *l)
 static struct dv bad(struct onnxhook_call *c, const layer *l, const char *why)
 {
 	if (!c->err) {
-		onnxhook_warn("darknet: %s: %s", c->label, why);
+		if (!c->check) /* said once, by the recording after the call */
+			onnxhook_warn("darknet: %s: %s", c->label, why);
 		c->err = -EINVAL;
 	}
 	return (struct dv){ONNXHOOK_NONE, l ? out_shape(l) : shape1(1)};
@@ -1372,8 +1373,13 @@ static void record(const char *symbol, LAYER_TYPE type, dn_record_fn *fn, const 
 			real(l, net);                                                            \
 			return;                                                                  \
 		}                                                                                \
+		if (!net.train) { /* training passes are not inference */                        \
+			onnxhook_checking(true);                                                 \
+			record(#name, type, record_##name, &l, &net);                            \
+			onnxhook_checking(false);                                                \
+		}                                                                                \
 		real(l, net);                                                                    \
-		if (!net.train) /* training passes are not inference */                          \
+		if (!net.train)                                                                  \
 			record(#name, type, record_##name, &l, &net);                            \
 		onnxhook_leave();                                                                \
 	}                                                                                        \

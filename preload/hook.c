@@ -35,28 +35,56 @@ static bool output_existed;
 __thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
 static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
+/* This thread holds rec_lock: the allocator hooks, reached from our own frees (or from a signal
+ * handler that interrupted us), must not take it again. */
+static __thread bool holding __attribute__((tls_model("initial-exec")));
+/* The next record_begin is the check before the real call (onnxhook_checking). */
+static __thread bool checking __attribute__((tls_model("initial-exec")));
+/* Bytes the check kept for the recording after the call (test data of in-place ops). */
+static __thread struct onnxhook_stash stash;
 static pid_t owner; /* the thread whose passes are recorded (the first that records) */
 /* getpid() of this process, refreshed in a fork child: glibc no longer caches the pid, and a
  * system call on every recorded call costs more than recording a small op. The exit paths
  * still ask the kernel (a vfork child runs no atfork handler). */
 static pid_t self_pid;
 
+static void lock_recorder(void)
+{
+	pthread_mutex_lock(&rec_lock);
+	holding = true;
+}
+
+static bool trylock_recorder(void)
+{
+	if (holding || pthread_mutex_trylock(&rec_lock) != 0)
+		return false;
+	holding = true;
+	return true;
+}
+
+static void unlock_recorder(void)
+{
+	holding = false;
+	pthread_mutex_unlock(&rec_lock);
+}
+
 /* fork: the child must not inherit a lock held by a parent thread that was recording. */
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&rec_lock);
+	lock_recorder();
 	onnxhook_stack_atfork(0);
 }
 
 static void fork_parent(void)
 {
 	onnxhook_stack_atfork(1);
-	pthread_mutex_unlock(&rec_lock);
+	unlock_recorder();
 }
 
 static void fork_child(void)
 {
 	onnxhook_stack_atfork(2);
+	holding = false;
 	pthread_mutex_init(&rec_lock, NULL);
 	my_tid = 0; /* the child's thread has its own id */
 	self_pid = getpid();
@@ -79,9 +107,9 @@ static void warn_changed(const struct onnxhook_graph *g, uint32_t value, const c
 
 	onnxhook_shape_str(&v->shape, shape, sizeof(shape));
 	onnxhook_warn("the memory of %s (%s, written by %s) changed before %s read it: code the hook "
-		      "does not see modified it, so the model differs from the program there",
+		      "does not see modified it, so the model takes what %s read as a new graph input",
 		      v->name ? v->name : g->nodes[v->producer].name, shape,
-		      g->nodes[v->producer].label, reader);
+		      g->nodes[v->producer].label, reader, reader);
 }
 
 static void init(void)
@@ -112,6 +140,7 @@ static void init(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	graph_pid = self_pid = getpid();
 	onnxhook_process_init(&config);
+	onnxhook_alloc_init();
 	atomic_store(&onnxhook_recording, true);
 }
 
@@ -140,10 +169,10 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 		my_tid = gettid();
 
 	/* Before the lock (see stack.c), and only for the thread whose passes are recorded: other
-	 * threads' calls must not move its instance numbers. */
-	if (config.stack && (!who || who == my_tid))
+	 * threads' calls must not move its instance numbers. A check names nothing. */
+	if (config.stack && !checking && (!who || who == my_tid))
 		onnxhook_stack_capture(&stack);
-	pthread_mutex_lock(&rec_lock);
+	lock_recorder();
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
 	if (graph_pid != self_pid && !finished) {
 		onnxhook_graph_reset(&graph);
@@ -153,17 +182,49 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 		pass_no = 1;
 	}
 	if (finished || captured || graph.failed) {
-		pthread_mutex_unlock(&rec_lock);
+		unlock_recorder();
 		return false;
 	}
 	if (!owner)
 		__atomic_store_n(&owner, my_tid, __ATOMIC_RELAXED);
+	if (checking) {
+		onnxhook_stash_clear(&stash);
+		onnxhook_call_begin_check(c, &graph, symbol, &stash);
+		return true;
+	}
 	onnxhook_call_begin(c, &graph, symbol);
+	c->stash = &stash;
 	/* Other threads' calls join only through buffers the recorded graph wrote. */
 	c->foreign = my_tid != owner;
 	if (!c->foreign)
 		onnxhook_stack_scope(c, &stack);
 	return true;
+}
+
+void onnxhook_checking(bool on)
+{
+	checking = on;
+}
+
+/* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */
+void onnxhook_memory_released(const void *p, size_t n)
+{
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n)
+		return;
+	lock_recorder();
+	if (graph_pid == self_pid && !finished)
+		onnxhook_graph_forget(&graph, (uintptr_t)p, (uintptr_t)p + n);
+	unlock_recorder();
+}
+
+void onnxhook_memory_moved(const void *from, size_t n, const void *to)
+{
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n)
+		return;
+	lock_recorder();
+	if (graph_pid == self_pid && !finished)
+		onnxhook_graph_move(&graph, (uintptr_t)from, (uintptr_t)from + n, (uintptr_t)to);
+	unlock_recorder();
 }
 
 bool onnxhook_record_again(void)
@@ -197,7 +258,9 @@ void onnxhook_record_end(struct onnxhook_call *c)
 {
 	int r = onnxhook_call_end(c);
 
-	if (r == ONNXHOOK_NEW_PASS) {
+	if (c->check) {
+		/* Checks change the map only; their errors are the recording's to report. */
+	} else if (r == ONNXHOOK_NEW_PASS) {
 		new_pass(c->label);
 	} else if (r == ONNXHOOK_SKIPPED) {
 		/* another thread's own inference */
@@ -215,16 +278,16 @@ void onnxhook_record_end(struct onnxhook_call *c)
 		onnxhook_shape_str(&graph.values[n->output].shape, shape, sizeof(shape));
 		onnxhook_debug("%s -> %s (%s)", c->label, n->name, shape);
 	}
-	pthread_mutex_unlock(&rec_lock);
+	unlock_recorder();
 }
 
 void onnxhook_pass_boundary(void)
 {
 	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed))
 		return;
-	pthread_mutex_lock(&rec_lock);
+	lock_recorder();
 	onnxhook_graph_mark_boundary(&graph);
-	pthread_mutex_unlock(&rec_lock);
+	unlock_recorder();
 }
 
 /* Called with the recorder lock held (from a record function). */
@@ -438,9 +501,9 @@ void onnxhook_finish(void)
 	/* Calls made from here on (other destructors, other threads) pass through. */
 	atomic_store(&onnxhook_recording, false);
 	onnxhook_in_hook = 1;
-	pthread_mutex_lock(&rec_lock);
+	lock_recorder();
 	finish_locked(false);
-	pthread_mutex_unlock(&rec_lock);
+	unlock_recorder();
 }
 
 bool onnxhook_finish_from_signal(bool crash)
@@ -450,10 +513,10 @@ bool onnxhook_finish_from_signal(bool crash)
 	atomic_store(&onnxhook_recording, false);
 	onnxhook_in_hook = 1;
 	/* Best effort: the signal may have interrupted a thread inside the recorder. */
-	if (pthread_mutex_trylock(&rec_lock) != 0)
+	if (!trylock_recorder())
 		return false;
 	finish_locked(crash);
-	pthread_mutex_unlock(&rec_lock);
+	unlock_recorder();
 	return true;
 }
 

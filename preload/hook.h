@@ -47,6 +47,16 @@ static inline void onnxhook_leave(void)
  * function has already returned: the lock is never held while host code runs. */
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol);
 void onnxhook_record_end(struct onnxhook_call *c);
+/* Before the real call: record_begin() … record_end() between checking(true) and
+ * checking(false) is a check of the call's reads (onnxhook_call_begin_check): memory that
+ * changed since its producer wrote it leaves the map, before an in-place op overwrites the
+ * evidence. Hosts run their record function so, only on arguments they can safely look at. */
+void onnxhook_checking(bool on);
+
+/* alloc.c → the recorder: the program released [p, p + n) / moved it to to. */
+void onnxhook_memory_released(const void *p, size_t n);
+void onnxhook_memory_moved(const void *from, size_t n, const void *to);
+
 /* True once after a record_end() that found the call starting a pass which is to be recorded
  * afresh: the hook records the same call again. */
 bool onnxhook_record_again(void);
@@ -92,6 +102,9 @@ struct onnxhook_object {
 };
 bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
 
+/* alloc.c: under a sanitizer that owns the allocator, its malloc and free hooks tell us. */
+void onnxhook_alloc_init(void);
+
 /* process.c: exit and signal hooks. */
 void onnxhook_process_init(const struct onnxhook_config *cfg);
 __attribute__((noreturn)) void onnxhook_real_exit(int status);
@@ -99,7 +112,9 @@ __attribute__((noreturn)) void onnxhook_real_exit(int status);
 #define ONNXHOOK_DEFAULT_MAX_NODES 1000000
 
 /* The process-level symbols the preload defines (exit paths, signals, dlsym). */
-#define ONNXHOOK_PROCESS_HOOKS(X) X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction) X(dlsym)
+#define ONNXHOOK_PROCESS_HOOKS(X)                                                               \
+	X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction) X(dlsym) X(free) X(realloc)       \
+	X(reallocarray) X(munmap) X(mremap)
 #define ONNXHOOK_DECLARE_LOCAL(name) extern __typeof(name) onnxhook_local_##name;
 
 /* A host's hooked symbols: our definition, and the slot holding the real one. dlsym() on a

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Host: tinynn (demo/tinynn). Each layer call becomes ONNX nodes; see DESIGN.md's mapping. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -212,7 +213,85 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 		free(x);
 }
 
-/* The hooks: call the real function, record it if it succeeded, return its status. */
+/* What the record functions dereference before the host has validated anything: the check
+ * before the real call runs only where this holds (tinynn rejects the rest itself). */
+static bool plausible_tnn_conv2d(const tnn_conv2d_params *p, const tnn_dims *in_dims,
+				 const float *in, const float *weight, const float *bias,
+				 const tnn_dims *out_dims, float *out)
+{
+	return p && in_dims && out_dims && p->groups > 0;
+}
+
+static bool plausible_dims(const tnn_dims *dims)
+{
+	return dims;
+}
+
+static bool plausible_tnn_relu(const tnn_dims *dims, const float *in, float *out)
+{
+	return plausible_dims(dims);
+}
+
+static bool plausible_tnn_add(const tnn_dims *dims, const float *a, const float *b, float *out)
+{
+	return plausible_dims(dims);
+}
+
+static bool plausible_tnn_batch_norm(const tnn_dims *dims, const float *in, const float *scale,
+				     const float *bias, const float *mean, const float *var,
+				     float epsilon, float *out)
+{
+	return plausible_dims(dims);
+}
+
+static bool plausible_pool(const tnn_pool2d_params *p, const tnn_dims *in_dims,
+			   const tnn_dims *out_dims)
+{
+	return p && in_dims && out_dims;
+}
+
+static bool plausible_tnn_max_pool2d(const tnn_pool2d_params *p, const tnn_dims *in_dims,
+				     const float *in, const tnn_dims *out_dims, float *out)
+{
+	return plausible_pool(p, in_dims, out_dims);
+}
+
+static bool plausible_tnn_avg_pool2d(const tnn_pool2d_params *p, const tnn_dims *in_dims,
+				     const float *in, const tnn_dims *out_dims, float *out)
+{
+	return plausible_pool(p, in_dims, out_dims);
+}
+
+static bool plausible_tnn_global_avg_pool(const tnn_dims *in_dims, const float *in, float *out)
+{
+	return plausible_dims(in_dims);
+}
+
+static bool plausible_tnn_fully_connected(const tnn_dims *in_dims, const float *in,
+					  const float *weight, const float *bias,
+					  int32_t out_features, float *out)
+{
+	return plausible_dims(in_dims);
+}
+
+static bool plausible_tnn_softmax(const tnn_dims *dims, const float *in, float *out)
+{
+	return plausible_dims(dims);
+}
+
+static bool plausible_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
+				 const float *const in[], float *out)
+{
+	if (count <= 0 || !in_dims || !in)
+		return false;
+	for (int32_t i = 0; i < count; i++)
+		if (!in_dims[i])
+			return false;
+	return true;
+}
+
+/* The hooks: check the call's reads (before an in-place op overwrites them), call the real
+ * function, record the call if it succeeded, return its status. */
 #define HOOK(name, params, args)                                                                 \
 	static tnn_status(*real_##name) params;                                                  \
 	ONNXHOOK_EXPORT tnn_status name params                                                   \
@@ -224,6 +303,11 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 		}                                                                                \
 		if (!onnxhook_enter())                                                           \
 			return real args;                                                        \
+		if (plausible_##name args) {                                                     \
+			onnxhook_checking(true);                                                 \
+			record_##name args;                                                      \
+			onnxhook_checking(false);                                                \
+		}                                                                                \
 		tnn_status st = real args;                                                       \
 		while (st == TNN_OK) {                                                           \
 			record_##name args;                                                      \

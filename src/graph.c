@@ -104,6 +104,13 @@ struct onnxhook_attr onnxhook_attr_string(const char *name, const char *v)
 
 /* ---- call transactions ------------------------------------------------------------------- */
 
+static onnxhook_changed_fn changed_fn;
+
+void onnxhook_graph_on_changed(onnxhook_changed_fn fn)
+{
+	changed_fn = fn;
+}
+
 static uint32_t fail(struct onnxhook_call *c, int err)
 {
 	if (!c->err)
@@ -123,6 +130,21 @@ void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, cons
 	c->mark_weight_bytes = g->weight_bytes;
 	if (g->failed)
 		c->err = -ECANCELED;
+}
+
+void onnxhook_call_begin_check(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label,
+			       struct onnxhook_stash *stash)
+{
+	onnxhook_call_begin(c, g, label);
+	c->check = true;
+	c->stash = stash;
+}
+
+void onnxhook_stash_clear(struct onnxhook_stash *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->v[i].bytes);
+	s->n = 0;
 }
 
 static uint32_t new_value(struct onnxhook_call *c, enum onnxhook_value_kind kind,
@@ -253,7 +275,7 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 	struct onnxhook_shape shape = onnxhook_shape_make(out_rank, out_dims);
 	enum onnxhook_dtype dtype = ONNXHOOK_FLOAT;
 
-	if (c->err)
+	if (c->err || c->check)
 		return ONNXHOOK_NONE;
 	if (n_inputs < 0 || n_attrs < 0 || shape.rank < 0)
 		return fail(c, -EINVAL);
@@ -325,7 +347,7 @@ static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origi
 	struct onnxhook_graph *g = c->g;
 	int64_t numel = onnxhook_shape_numel(shape, onnxhook_dtype_size(dtype));
 
-	if (c->err)
+	if (c->err || c->check)
 		return ONNXHOOK_NONE;
 	if (numel <= 0)
 		return fail(c, numel < 0 ? -EOVERFLOW : -EINVAL);
@@ -586,7 +608,111 @@ static uint32_t new_input(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi,
 	if (v == ONNXHOOK_NONE || add_pending(c, lo, hi, v, true) < 0)
 		return ONNXHOOK_NONE;
 	c->g->values[v].ordinal = c->g->n_inputs++;
+	/* Bytes the check kept before the call (which may have overwritten them since). */
+	for (int i = 0; c->stash && c->g->test_data && i < c->stash->n; i++) {
+		const struct onnxhook_stashed *s = &c->stash->v[i];
+		if (s->lo <= lo && hi <= s->hi && (c->g->values[v].snapshot = malloc(hi - lo))) {
+			memcpy(c->g->values[v].snapshot, (const char *)s->bytes + (lo - s->lo), hi - lo);
+			break;
+		}
+	}
 	return v;
+}
+
+/* ---- checks before the real call -------------------------------------------------------- */
+
+static uint64_t bytes_sum(uintptr_t lo, uintptr_t hi)
+{
+	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)lo, hi - lo);
+}
+
+static void stash_bytes(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi)
+{
+	struct onnxhook_stash *s = c->stash;
+	void *b;
+
+	if (!s || !c->g->test_data || s->n == ONNXHOOK_STASH_MAX || !(b = malloc(hi - lo)))
+		return; /* a missing copy leaves the input's test data to after the call */
+	memcpy(b, (const void *)lo, hi - lo);
+	s->v[s->n++] = (struct onnxhook_stashed){lo, hi, b};
+}
+
+static void note_changed(struct onnxhook_call *c, uint32_t id)
+{
+	struct onnxhook_graph *g = c->g;
+	struct onnxhook_value *v = &g->values[id];
+	size_t n = strlen(g->warnings);
+
+	if (v->changed)
+		return;
+	v->changed = true;
+	snprintf(g->warnings + n, sizeof(g->warnings) - n, "%s%s changed before %s", n ? "; " : "",
+		 v->name ? v->name : g->nodes[v->producer].name, c->label);
+	if (changed_fn)
+		changed_fn(g, id, c->label);
+}
+
+/* The mappings [lo, hi) overlaps, each hashed once per call: those whose bytes are not what
+ * was there when they were mapped leave the map. Only mapped memory is touched. */
+static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, bool data)
+{
+	struct onnxhook_graph *g = c->g;
+	size_t i = onnxhook_memmap_first(&g->mem, lo);
+
+	while (i < g->mem.n && g->mem.v[i].lo < hi) {
+		struct onnxhook_mapping *e = &g->mem.v[i];
+		bool seen = false;
+		for (int k = 0; k < c->n_checked && !seen; k++)
+			seen = c->checked[k] == e->lo;
+		if (seen) {
+			i++;
+			continue;
+		}
+		uint64_t sum = bytes_sum(e->lo, e->hi);
+		if (e->resum) { /* trimmed since: what it holds now is what it is taken to hold */
+			e->sum = sum;
+			e->resum = false;
+		}
+		if (sum == e->sum) {
+			if (c->n_checked < ONNXHOOK_CALL_MAX_PENDING)
+				c->checked[c->n_checked++] = e->lo;
+			i++;
+			continue;
+		}
+		uint32_t id = e->value;
+		uintptr_t elo = e->lo, ehi = e->hi;
+		if (data)
+			stash_bytes(c, elo > lo ? elo : lo, ehi < hi ? ehi : hi);
+		if (onnxhook_memmap_clear(&g->mem, elo, ehi) < 0) {
+			g->failed = true; /* a stale mapping cannot stay: stop recording */
+			return;
+		}
+		/* A layer's result changed by code the hook does not see: worth a warning. A
+		 * graph input refilled, or weights staged in a scratch buffer, are normal. */
+		if (data && g->values[id].kind == ONNXHOOK_VALUE_NODE)
+			note_changed(c, id);
+	}
+}
+
+void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi)
+{
+	if (lo < hi && onnxhook_memmap_overlaps(&g->mem, lo, hi) && onnxhook_memmap_clear(&g->mem, lo, hi) < 0)
+		g->failed = true; /* released memory cannot stay mapped: stop recording */
+}
+
+void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to)
+{
+	uintptr_t to_hi;
+
+	if (lo >= hi || __builtin_add_overflow(to, hi - lo, &to_hi))
+		return;
+	if (!onnxhook_memmap_overlaps(&g->mem, lo, hi) && !onnxhook_memmap_overlaps(&g->mem, to, to_hi))
+		return;
+	if (onnxhook_memmap_move(&g->mem, lo, hi, to) < 0) {
+		/* Not followed: both ranges are fresh memory now (a graph input if read). */
+		onnxhook_graph_forget(g, lo, hi);
+		onnxhook_graph_forget(g, to, to_hi);
+	}
 }
 
 struct piece {
@@ -607,6 +733,10 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 	uintptr_t lo = (uintptr_t)ptr, hi;
 	if (numel <= 0 || !ptr || __builtin_add_overflow(lo, (uint64_t)numel * es, &hi))
 		return fail(c, -EINVAL);
+	if (c->check) {
+		check_range(c, lo, hi, true);
+		return ONNXHOOK_NONE;
+	}
 
 	/* Inputs found earlier in this same call (e.g. add(x, x) of a graph input). */
 	for (int i = 0; i < c->n_pending; i++) {
@@ -649,10 +779,6 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 		pieces[np++] = (struct piece){e->value, e->offset + (s - e->lo), t - s};
 		if (g->values[e->value].kind != ONNXHOOK_VALUE_INPUT)
 			c->read_written = true;
-		/* A whole value read back: check at the end that its bytes are still those written. */
-		if (g->values[e->value].written && e->offset == 0 && s == e->lo && t == e->hi &&
-		    t - s == g->values[e->value].nbytes && c->n_verify < ONNXHOOK_CALL_MAX_PENDING)
-			c->verify[c->n_verify++] = (struct onnxhook_verify){e->value, s};
 		cur = t;
 	}
 
@@ -703,7 +829,12 @@ uint32_t onnxhook_call_weight(struct onnxhook_call *c, const void *ptr, enum onn
 	if (numel <= 0 || !ptr ||
 	    __builtin_add_overflow(lo, (uint64_t)numel * onnxhook_dtype_size(dtype), &hi))
 		return fail(c, -EINVAL);
-	/* Parameters computed by recorded ops at run time are data, not constants. */
+	if (c->check) {
+		check_range(c, lo, hi, false);
+		return ONNXHOOK_NONE;
+	}
+	/* Parameters computed by recorded ops at run time (and intact: checked before the call)
+	 * are data, not constants. */
 	if (onnxhook_memmap_overlaps(&c->g->mem, lo, hi))
 		return onnxhook_call_read(c, ptr, dtype, rank, dims);
 	return find_or_add_initializer(c, lo, dtype, &shape, ptr, role);
@@ -711,7 +842,7 @@ uint32_t onnxhook_call_weight(struct onnxhook_call *c, const void *ptr, enum onn
 
 void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr)
 {
-	if (c->err)
+	if (c->err || c->check)
 		return;
 	if (value >= c->g->n_values || !ptr)
 		return (void)fail(c, -EINVAL);
@@ -787,38 +918,6 @@ static uint64_t call_signature(const struct onnxhook_call *c)
 	return h;
 }
 
-static onnxhook_changed_fn changed_fn;
-
-void onnxhook_graph_on_changed(onnxhook_changed_fn fn)
-{
-	changed_fn = fn;
-}
-
-/* Memory the hook does not see change in between two hooked calls (an unhooked function, the
- * app's own code) makes the graph wrong there. Reads that this call's own writes overlap are
- * skipped: in-place ops have overwritten their input by now. */
-static void verify_reads(struct onnxhook_call *c)
-{
-	struct onnxhook_graph *g = c->g;
-
-	for (int i = 0; i < c->n_verify; i++) {
-		struct onnxhook_value *v = &g->values[c->verify[i].value];
-		uintptr_t lo = c->verify[i].lo, hi = lo + v->nbytes;
-		bool overwritten = false;
-		for (int j = 0; j < c->n_pending && !overwritten; j++)
-			overwritten = !c->pending[j].is_input && c->pending[j].lo < hi && lo < c->pending[j].hi;
-		if (overwritten || v->changed ||
-		    onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)lo, v->nbytes) == v->checksum)
-			continue;
-		v->changed = true;
-		size_t n = strlen(g->warnings);
-		snprintf(g->warnings + n, sizeof(g->warnings) - n, "%s%s changed before %s", n ? "; " : "",
-			 v->name ? v->name : g->nodes[v->producer].name, c->label);
-		if (changed_fn)
-			changed_fn(g, c->verify[i].value, c->label);
-	}
-}
-
 /* Test data: the bytes the program had. The host call has returned, so a graph input is copied
  * now, on its first read, unless this same call wrote over it (an in-place op on the input): then
  * its bytes are gone and it is marked clobbered. A written value is copied now because its memory
@@ -857,6 +956,8 @@ int onnxhook_call_end(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;
 
+	if (c->check) /* nothing to commit: the check's effects on the map are done */
+		return c->err == -ECANCELED ? 0 : c->err;
 	if (c->foreign && (c->err == -EAGAIN || (!c->err && !c->read_written))) {
 		rollback(c);
 		return ONNXHOOK_SKIPPED;
@@ -879,8 +980,6 @@ int onnxhook_call_end(struct onnxhook_call *c)
 			}
 		}
 	}
-	if (!c->err)
-		verify_reads(c);
 	/* A pass that never ends stops at the bounds, with the graph so far. */
 	if (!c->err && g->max_nodes && g->n_nodes > g->max_nodes)
 		fail(c, -E2BIG);
@@ -892,10 +991,12 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		for (int i = 0; i < c->n_pending && !c->err; i++) {
 			if (c->pending[i].is_input != (pass == 0))
 				continue;
-			int r = onnxhook_memmap_assign(&g->mem, c->pending[i].lo, c->pending[i].hi,
-						       c->pending[i].value, 0);
+			const struct onnxhook_pending *p = &c->pending[i];
+			int r = onnxhook_memmap_assign(&g->mem, p->lo, p->hi, p->value, 0);
 			if (r < 0)
 				fail(c, r);
+			else /* the bytes the call left: the next check compares against them */
+				g->mem.v[onnxhook_memmap_first(&g->mem, p->lo)].sum = bytes_sum(p->lo, p->hi);
 		}
 	}
 	if (c->err) {
@@ -916,8 +1017,6 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		struct onnxhook_value *v = &g->values[c->pending[i].value];
 		if (c->pending[i].is_input || v->kind != ONNXHOOK_VALUE_NODE)
 			continue;
-		/* The host call has returned: these are the bytes it produced. */
-		v->checksum = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)c->pending[i].lo, v->nbytes);
 		v->written = true;
 		if (c->prefix[0] && !v->name) {
 			char name[96];

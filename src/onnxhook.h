@@ -95,6 +95,8 @@ struct onnxhook_mapping {
 	uintptr_t lo, hi; /* [lo, hi) */
 	uint32_t value;
 	uint64_t offset;
+	uint64_t sum; /* hash of the bytes [lo, hi) held when mapped (the graph's; 0 in the map) */
+	bool resum;   /* trimmed or moved in part since: sum no longer covers [lo, hi) */
 };
 
 struct onnxhook_memmap {
@@ -109,6 +111,11 @@ int onnxhook_memmap_assign(struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi
 /* Index of the first mapping with hi > lo (may be m->n). Mappings from there on overlap
  * [lo, hi) while their lo < hi. */
 size_t onnxhook_memmap_first(const struct onnxhook_memmap *m, uintptr_t lo);
+/* [lo, hi) maps nothing any more (memory released). Trimmed neighbours are marked resum. */
+int onnxhook_memmap_clear(struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi);
+/* What [lo, hi) maps now lives at [to, to + (hi - lo)) (memory moved); whatever that range
+ * mapped is gone. Pieces cut at the range's ends are marked resum. */
+int onnxhook_memmap_move(struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi, uintptr_t to);
 bool onnxhook_memmap_overlaps(const struct onnxhook_memmap *m, uintptr_t lo, uintptr_t hi);
 
 /* ---- graph ------------------------------------------------------------------------------- */
@@ -140,7 +147,6 @@ struct onnxhook_value {
 	bool written;      /* a host call wrote it to memory (a layer's result) */
 	bool changed;      /* its memory changed behind our back before a read (warned once) */
 	bool batched;      /* dim 0 is the batch (onnxhook_graph_dynamic_batch) */
-	uint64_t checksum; /* of its bytes when written: unhooked code changing them is caught */
 	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
 	void *snapshot;    /* graph->test_data: an input's bytes when first read, a written
 			    * value's when written; freed once a node consumes the value */
@@ -247,14 +253,36 @@ struct onnxhook_call {
 		uint32_t value;
 		bool is_input; /* an input discovered by a read (vs. an output write) */
 	} pending[ONNXHOOK_CALL_MAX_PENDING];
-	int n_verify; /* whole written values read by the call: checksums compared at the end */
-	struct onnxhook_verify {
-		uint32_t value;
-		uintptr_t lo;
-	} verify[ONNXHOOK_CALL_MAX_PENDING];
+	bool check;        /* onnxhook_call_begin_check: the operands are only checked */
+	struct onnxhook_stash *stash; /* the bytes the check kept for this call's inputs, or NULL */
+	int n_checked;     /* mappings (by lo) whose bytes this call has checked already */
+	uintptr_t checked[ONNXHOOK_CALL_MAX_PENDING];
 };
 
+/* Bytes a check copied before the real call (graph->test_data) because the call may overwrite
+ * them (an in-place op on memory that changed behind the hook): the inputs the recording finds
+ * there take these as their test data. One per thread; onnxhook_stash_clear frees them. */
+#define ONNXHOOK_STASH_MAX 8
+struct onnxhook_stash {
+	int n;
+	struct onnxhook_stashed {
+		uintptr_t lo, hi;
+		void *bytes;
+	} v[ONNXHOOK_STASH_MAX];
+};
+void onnxhook_stash_clear(struct onnxhook_stash *s);
+
 void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label);
+/* The same call before the real function runs (an in-place op destroys the evidence): the
+ * same reads and weights, described the same way, are only checked against the bytes their
+ * producers left. A mapping whose bytes changed since is dropped from the memory map, so the
+ * recording after the call finds fresh memory there: a graph input (a data read: one warning
+ * through onnxhook_graph_on_changed when a recorded op wrote it) or an initializer (a weight).
+ * Nodes, constants and writes do nothing in a check; onnxhook_call_end commits nothing. With
+ * graph->test_data the bytes of the dropped ranges a read covers go to stash. Checks only touch
+ * memory the graph mapped, so arguments the host would reject cannot make them fault. */
+void onnxhook_call_begin_check(struct onnxhook_call *c, struct onnxhook_graph *g, const char *label,
+			       struct onnxhook_stash *stash);
 /* Data read of a dense tensor at ptr with the reader's shape: returns the value holding those
  * bytes now (inserting Slice / Concat / Reshape as needed, or creating a graph input). */
 uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxhook_dtype dtype,
@@ -310,9 +338,23 @@ void onnxhook_graph_reset(struct onnxhook_graph *g);
 void onnxhook_graph_new_pass(struct onnxhook_graph *g);
 
 /* Values whose memory changed between their write and a read (unhooked code): the caller
- * warns; the graph keeps a note of each for the model's metadata. Filled by call_end. */
+ * warns; the graph keeps a note of each for the model's metadata. Called by checks. */
 typedef void (*onnxhook_changed_fn)(const struct onnxhook_graph *g, uint32_t value, const char *reader);
 void onnxhook_graph_on_changed(onnxhook_changed_fn fn);
+
+/* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
+ * block's next life is fresh memory. */
+void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi);
+/* The program moved [lo, hi) to [to, to + hi - lo) (realloc, mremap): the values there are
+ * followed at their new address. */
+void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to);
+
+/* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
+ * block's next life is fresh memory. */
+void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi);
+/* The program moved [lo, hi) to [to, to + hi - lo) (realloc, mremap): the values there are
+ * followed at their new address. */
+void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to);
 
 /* ONNXHOOK_BATCH=dynamic: marks the values whose dim 0 is the traced batch (graph inputs and
  * what is computed from them along dim 0) and rewrites the shape constants of Reshape and

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* The allocator's release and move. A freed block's next life is fresh memory, not the tensor
+ * it held (the C form of Python's id() reuse); a moved block's values follow it. Every hook
+ * tells the recorder first, then calls the real function, and is a pass-through (one relaxed
+ * load) unless recording. They run before our constructor, inside the dynamic linker, in fork
+ * children and in signal handlers: nothing here allocates, and the recorder's side never takes
+ * its lock from under itself (hook.c). */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hook.h"
+
+static void (*real_free)(void *);
+static void *(*real_realloc)(void *, size_t);
+static void *(*real_reallocarray)(void *, size_t, size_t);
+static size_t (*real_usable_size)(void *);
+static int (*real_munmap)(void *, size_t);
+static void *(*real_mremap)(void *, size_t, size_t, int, ...);
+
+/* The definition of name in the objects loaded after us, read from their dynamic symbol tables.
+ * Not dlsym: a free reached from inside glibc's dlerror bookkeeping (a dlopen or dlsym freeing
+ * the last error string) that called dlsym again would corrupt that bookkeeping. dladdr1 and
+ * the link map need no allocation and no error state. */
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = h * 33 + *p;
+	return h;
+}
+
+static uintptr_t dyn_ptr(const struct link_map *l, ElfW(Addr) p)
+{
+	/* glibc relocates these entries in place; the vDSO's stay link-time addresses. */
+	return p < l->l_addr ? l->l_addr + p : p;
+}
+
+static void *defined_in(const struct link_map *l, const char *name)
+{
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const uint32_t *gh = NULL;
+
+	for (const ElfW(Dyn) *d = l->l_ld; d && d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_SYMTAB)
+			symtab = (const ElfW(Sym) *)dyn_ptr(l, d->d_un.d_ptr);
+		else if (d->d_tag == DT_STRTAB)
+			strtab = (const char *)dyn_ptr(l, d->d_un.d_ptr);
+		else if (d->d_tag == DT_GNU_HASH)
+			gh = (const uint32_t *)dyn_ptr(l, d->d_un.d_ptr);
+	}
+	if (!symtab || !strtab || !gh || !gh[0])
+		return NULL;
+	uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_words = gh[2];
+	const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gh[4] + bloom_words);
+	const uint32_t *chain = buckets + nbuckets;
+	uint32_t h = gnu_hash(name);
+	for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+		uint32_t h2 = chain[i - symoffset];
+		const ElfW(Sym) *sym = &symtab[i];
+		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && sym->st_value &&
+		    ELF64_ST_TYPE(sym->st_info) == STT_FUNC && !strcmp(strtab + sym->st_name, name))
+			return (void *)(l->l_addr + sym->st_value);
+		if (h2 & 1)
+			break;
+	}
+	return NULL;
+}
+
+static void *next_definition(const char *name)
+{
+	struct link_map *self = NULL;
+	Dl_info info;
+
+	if (!dladdr1((void *)next_definition, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
+		return NULL;
+	for (const struct link_map *l = self->l_next; l; l = l->l_next) {
+		void *p = defined_in(l, name);
+		if (p)
+			return p;
+	}
+	return NULL;
+}
+
+/* glibc's own, should the objects after us not tell (they always define these). */
+extern void __libc_free(void *);
+extern void *__libc_realloc(void *, size_t);
+
+static void *resolve(void *slot, const char *name, void *fallback)
+{
+	void *p = __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
+
+	if (!p) {
+		p = next_definition(name);
+		if (!p)
+			p = fallback;
+		__atomic_store_n((void **)slot, p, __ATOMIC_RELEASE);
+	}
+	return p;
+}
+
+static void *fallback_reallocarray(void *p, size_t count, size_t size)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(count, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_realloc(p, n);
+}
+
+static int fallback_munmap(void *p, size_t n)
+{
+	return (int)syscall(SYS_munmap, p, n);
+}
+
+static void *fallback_mremap(void *p, size_t old, size_t new, int flags, ...)
+{
+	va_list ap;
+
+	va_start(ap, flags);
+	void *want = va_arg(ap, void *);
+	va_end(ap);
+	return (void *)syscall(SYS_mremap, p, old, new, flags, want);
+}
+
+#define REAL(name, fallback) ((__typeof(real_##name))resolve(&real_##name, #name, (void *)(fallback)))
+#define REAL_USABLE_SIZE() ((__typeof(real_usable_size))resolve(&real_usable_size, "malloc_usable_size", NULL))
+
+static bool recording(void)
+{
+	return atomic_load_explicit(&onnxhook_recording, memory_order_relaxed);
+}
+
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return n > SIZE_MAX - page ? SIZE_MAX - SIZE_MAX % page : (n + page - 1) / page * page;
+}
+
+/* A block of old bytes at p is now new bytes at q (q == NULL: the call failed, nothing moved;
+ * new == 0 with q == NULL: realloc(p, 0) freed it). */
+static void block_moved(void *p, size_t old, void *q, size_t new)
+{
+	size_t kept = old < new ? old : new;
+
+	if (!q)
+		return;
+	if (q != p && kept)
+		onnxhook_memory_moved(p, kept, q);
+	if (old > kept)
+		onnxhook_memory_released((char *)p + kept, old - kept); /* the old block's tail */
+}
+
+ONNXHOOK_EXPORT void free(void *p)
+{
+	void (*real)(void *) = REAL(free, __libc_free);
+
+	if (p && recording()) {
+		size_t (*usable)(void *) = REAL_USABLE_SIZE();
+		if (usable)
+			onnxhook_memory_released(p, usable(p));
+	}
+	real(p);
+}
+
+ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
+{
+	void *(*real)(void *, size_t) = REAL(realloc, __libc_realloc);
+	size_t (*usable)(void *);
+
+	if (!p || !recording() || !(usable = REAL_USABLE_SIZE()))
+		return real(p, n);
+	size_t old = usable(p);
+	void *q = real(p, n);
+	if (!q && n == 0) /* glibc: realloc(p, 0) frees p */
+		onnxhook_memory_released(p, old);
+	block_moved(p, old, q, n);
+	return q;
+}
+
+ONNXHOOK_EXPORT void *reallocarray(void *p, size_t count, size_t size)
+{
+	void *(*real)(void *, size_t, size_t) = REAL(reallocarray, fallback_reallocarray);
+	size_t (*usable)(void *), n;
+
+	if (!p || !recording() || !(usable = REAL_USABLE_SIZE()) || __builtin_mul_overflow(count, size, &n))
+		return real(p, count, size);
+	size_t old = usable(p);
+	void *q = real(p, count, size);
+	block_moved(p, old, q, n);
+	return q;
+}
+
+ONNXHOOK_EXPORT int munmap(void *p, size_t n)
+{
+	/* First: once unmapped, no check may hash these bytes. */
+	if (p && n && recording())
+		onnxhook_memory_released(p, page_up(n));
+	return REAL(munmap, fallback_munmap)(p, n);
+}
+
+ONNXHOOK_EXPORT void *mremap(void *p, size_t old, size_t new, int flags, ...)
+{
+	void *want = NULL;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		want = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (!recording())
+		return REAL(mremap, fallback_mremap)(p, old, new, flags, want);
+	/* Shrinking unmaps the tail, moving unmaps the old place: forget it before. */
+	if (old > new)
+		onnxhook_memory_released((char *)p + page_up(new), page_up(old) - page_up(new));
+	void *q = REAL(mremap, fallback_mremap)(p, old, new, flags, want);
+	if (q != MAP_FAILED && q != p)
+		onnxhook_memory_moved(p, page_up(old < new ? old : new), q);
+	return q;
+}
+
+/* Under ASan (or another sanitizer) the runtime preloaded before us owns malloc and free: ours
+ * are never reached. Its hooks tell us instead; a realloc there is a malloc of the new block, a
+ * copy and a free of the old, told as a move when the freed bytes are the thread's last block's. */
+typedef void sanitizer_malloc_hook(const volatile void *, size_t);
+typedef void sanitizer_free_hook(const volatile void *);
+static __thread const volatile void *last_block __attribute__((tls_model("initial-exec")));
+static __thread size_t last_size __attribute__((tls_model("initial-exec")));
+static size_t (*sanitizer_size)(const volatile void *);
+
+static void on_sanitizer_malloc(const volatile void *p, size_t n)
+{
+	last_block = p;
+	last_size = n;
+}
+
+static void on_sanitizer_free(const volatile void *vp)
+{
+	void *p = (void *)(uintptr_t)vp, *q = (void *)(uintptr_t)last_block;
+
+	last_block = NULL;
+	if (!p || !recording())
+		return;
+	size_t n = sanitizer_size(p), kept = n < last_size ? n : last_size;
+	if (q && q != p && kept && !memcmp(p, q, kept))
+		block_moved(p, n, q, last_size);
+	else
+		onnxhook_memory_released(p, n);
+}
+
+void onnxhook_alloc_init(void)
+{
+	int (*install)(sanitizer_malloc_hook *, sanitizer_free_hook *) =
+		(int (*)(sanitizer_malloc_hook *, sanitizer_free_hook *))dlsym(
+			RTLD_DEFAULT, "__sanitizer_install_malloc_and_free_hooks");
+
+	sanitizer_size = (size_t(*)(const volatile void *))dlsym(RTLD_DEFAULT,
+								 "__sanitizer_get_allocated_size");
+	if (install && sanitizer_size)
+		install(on_sanitizer_malloc, on_sanitizer_free);
+}
+
+ONNXHOOK_LOCAL_ALIAS(free)
+ONNXHOOK_LOCAL_ALIAS(realloc)
+ONNXHOOK_LOCAL_ALIAS(reallocarray)
+ONNXHOOK_LOCAL_ALIAS(munmap)
+ONNXHOOK_LOCAL_ALIAS(mremap)
