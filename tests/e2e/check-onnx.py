@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Validates an onnxhook model with Debian's onnx (run by /usr/bin/python3): full checker + our conventions.
 """usage: /usr/bin/python3 check-onnx.py MODEL.onnx [--opset 17] [--ir 8]
-                                      [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N]
+                                      [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N] [--expect-inputs N]
                                       [--allow-debug-outputs]
 
 Runs onnx.checker.check_model(full_check=True), then asserts what onnxhook promises: graph inputs
@@ -137,6 +137,7 @@ def main():
     ap.add_argument("--ir", type=int, default=8, help="expected IR version (default 8)")
     ap.add_argument("--expect-ops", default=None, help='exact op counts, e.g. "Conv=3,Relu=1,Reshape=*"')
     ap.add_argument("--expect-initializers", type=int, default=None, help="exact initializer count")
+    ap.add_argument("--expect-inputs", type=int, default=None, help="exact graph input count")
     ap.add_argument("--allow-debug-outputs", action="store_true",
                     help="accept the layer_<i> outputs of ONNXHOOK_DEBUG_OUTPUTS=1 after output_0..")
     ap.add_argument("--dynamic-batch", action="store_true",
@@ -193,6 +194,9 @@ def main():
                 errors.append(f"{op}: {counts.get(op, 0)} node(s), expected {want_ops[op]}")
     if args.expect_initializers is not None and len(g.initializer) != args.expect_initializers:
         errors.append(f"{len(g.initializer)} initializers, expected {args.expect_initializers}")
+    n_inputs = len([v for v in g.input if v.name not in {t.name for t in g.initializer}])
+    if args.expect_inputs is not None and n_inputs != args.expect_inputs:
+        errors.append(f"{n_inputs} graph inputs, expected {args.expect_inputs}")
     if errors:
         raise CheckFailed("unexpected graph: " + "; ".join(errors))
     print("check-onnx: OK")

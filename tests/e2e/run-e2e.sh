@@ -4,6 +4,7 @@
 #
 # usage: run-e2e.sh --preload LIB --app APP [--name NAME] [--strip] [--tol T] [--seed S]
 #                   [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N] [--opset N]
+#                   [--expect-inputs N] [--expect-warnings N] [--test-data]
 #                   [--no-ort] [--node NODE] [--python PY] [--strip-tool STRIP] [-- APP ARGS...]
 #
 # 1. (--strip) run a stripped copy of the app (the closed-source case);
@@ -14,7 +15,10 @@
 # 5. the app on that input without and with the hook: same status, same stdout, same stderr less
 #    `onnxhook: ` lines, and byte-identical --out files;
 # 6. ort-compare.js: the model traced on the DEFAULT input, run by onnxruntime on the RANDOM input,
-#    matches the app's output there -- the graph does not depend on the traced data.
+#    matches the app's output there -- the graph does not depend on the traced data;
+# 7. (--test-data) the model traced on the random input, run by onnxruntime on its own test data
+#    set (the bytes the program read and wrote), gives the app's outputs.
+# Each traced run prints exactly --expect-warnings (default 0) warnings and no error.
 #
 # Exit 0 pass, 1 fail, 77 skip (only when a tool is missing AND ONNXHOOK_E2E_ALLOW_SKIP=1).
 # The work dir (under $MESON_BUILD_ROOT or $TMPDIR) is removed on success and kept on failure.
@@ -23,6 +27,7 @@ set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 name='' preload='' app='' strip=0 tol=1e-4 seed=1 expect_ops='' expect_inits='' opset=17 ort=1
+expect_inputs='' expect_warnings=0 test_data=0
 node=node python=/usr/bin/python3 strip_tool=strip
 app_args=()
 
@@ -32,7 +37,7 @@ fail() {
     [ -n "${dir:-}" ] && [ -d "$dir" ] && say "work dir kept: $dir" >&2
     exit 1
 }
-usage() { sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -44,6 +49,9 @@ while [ $# -gt 0 ]; do
     --seed) seed=${2:?}; shift 2 ;;
     --expect-ops) expect_ops=${2?}; shift 2 ;;
     --expect-initializers) expect_inits=${2:?}; shift 2 ;;
+    --expect-inputs) expect_inputs=${2:?}; shift 2 ;;
+    --expect-warnings) expect_warnings=${2:?}; shift 2 ;;
+    --test-data) test_data=1; shift ;;
     --opset) opset=${2:?}; shift 2 ;;
     --no-ort) ort=0; shift ;;
     --node) node=${2:?}; shift 2 ;;
@@ -114,6 +122,7 @@ run_app() {
     [ -n "$lib_path" ] && envs+=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
     [ -n "$asan" ] && envs+=("ASAN_OPTIONS=$asan_opts")
     [ "$hook" = 1 ] && envs+=("LD_PRELOAD=$hook_preload" "ONNXHOOK_OUTPUT=$onnx")
+    [ "$hook" = 1 ] && [ "$test_data" = 1 ] && [ "$onnx" = "$dir/hooked.onnx" ] && envs+=("ONNXHOOK_TEST_DATA=1")
     (cd "$dir" && env "${envs[@]}" "$app" "$@" >"$out.stdout" 2>"$out.stderr" </dev/null)
     echo $? >"$out.status"
 }
@@ -148,8 +157,15 @@ same_run "$dir/plain" "$dir/trace" "default input"
 grep '^onnxhook: ' "$dir/trace.stderr" | head -n 20 | sed "s/^/run-e2e[$name]: trace: /"
 [ -s "$dir/model.onnx" ] || { show "$dir/trace.stderr"; fail "the traced run wrote no $dir/model.onnx"; }
 # A clean trace says nothing but its summary: a warning or error (e.g. memory changed behind the
-# hook's back, recording stopped) means the model is doubtful.
-! grep -E '^onnxhook: (warning|error):' "$dir/trace.stderr" >&2 || fail "the traced run warned"
+# hook's back, recording stopped) means the model is doubtful, unless the case is about that.
+# expect_diagnostics STDERR: no error, exactly expect_warnings warnings
+expect_diagnostics() {
+    ! grep -E '^onnxhook: error:' "$1" >&2 || fail "the traced run printed an error"
+    local n
+    n=$(grep -c '^onnxhook: warning:' "$1")
+    [ "$n" = "$expect_warnings" ] || { show "$1"; fail "the traced run printed $n warnings, expected $expect_warnings"; }
+}
+expect_diagnostics "$dir/trace.stderr"
 leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 
@@ -157,6 +173,7 @@ leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
 check=("$python" "$here/check-onnx.py" "$dir/model.onnx" --opset "$opset")
 [ -n "$expect_ops" ] && check+=(--expect-ops "$expect_ops")
 [ -n "$expect_inits" ] && check+=(--expect-initializers "$expect_inits")
+[ -n "$expect_inputs" ] && check+=(--expect-inputs "$expect_inputs")
 "${check[@]}" || fail "check-onnx rejected the model"
 
 # ---- 4. a random input sized from the model's inputs ----
@@ -167,7 +184,7 @@ ONNXHOOK_ORT_DIR=$ort_dir "$node" "$here/ort-compare.js" --model "$dir/model.onn
 run_app "$dir/ref" 0 "" --in "$dir/in.bin" --out "$dir/ref.bin" "${app_args[@]}"
 run_app "$dir/hooked" 1 "$dir/hooked.onnx" --in "$dir/in.bin" --out "$dir/hooked.bin" "${app_args[@]}"
 same_run "$dir/ref" "$dir/hooked" "random input"
-! grep -E '^onnxhook: (warning|error):' "$dir/hooked.stderr" >&2 || fail "the traced run warned"
+expect_diagnostics "$dir/hooked.stderr"
 [ -s "$dir/ref.bin" ] || fail "the app wrote no output to --out"
 cmp "$dir/ref.bin" "$dir/hooked.bin" >&2 || fail "the app's output differs with the hook"
 [ -s "$dir/hooked.onnx" ] || fail "the traced run on the random input wrote no model"
@@ -180,6 +197,24 @@ if [ "$ort" = 1 ]; then
     ONNXHOOK_ORT_DIR=$ort_dir "$node" "$here/ort-compare.js" --model "$dir/model.onnx" \
         --in "$dir/in.bin" --expect "$dir/ref.bin" --tol "$tol" ||
         fail "onnxruntime's result on the random input does not match the app's"
+fi
+
+# ---- 7. the model on its own test data: the program's bytes in, the program's bytes out ----
+if [ "$test_data" = 1 ]; then
+    [ -d "$dir/test_data_set_0" ] || { show "$dir/hooked.stderr"; fail "no test data set written"; }
+    ONNXHOOK_ORT_DIR=$ort_dir "$node" "$here/test-data-run.js" --model "$dir/hooked.onnx" \
+        --set "$dir/test_data_set_0" --tol "$tol" ||
+        fail "onnxruntime on the model's test data does not give the app's outputs"
+    # ... and those outputs are the bytes of the app's own --out file (outputs in production order)
+    "$python" - "$dir/test_data_set_0" "$dir/hooked.bin" <<'PY' || fail "the test data's outputs are not the app's --out bytes"
+import glob, os, sys
+import onnx
+from onnx import numpy_helper
+d, out = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(os.path.join(d, "output_*.pb")), key=lambda f: int(f.rsplit("_", 1)[1][:-3]))
+got = b"".join(numpy_helper.to_array(onnx.load_tensor(f)).tobytes() for f in files)
+sys.exit(0 if files and got == open(out, "rb").read() else 1)
+PY
 fi
 
 rm -rf "$dir"

@@ -2,6 +2,7 @@
 /* Unit tests: the recorder — versioned memory, views (Slice/Concat/Reshape), weights, rollback. */
 #include "unit.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -570,6 +571,174 @@ START_TEST(host_boundaries_replace_signatures)
 }
 END_TEST
 
+
+/* ---- identity under memory reuse: checks before the call, the allocator's events ---------- */
+
+static int changed_calls;
+static uint32_t changed_value;
+
+static void on_changed(const struct onnxhook_graph *gr, uint32_t value, const char *reader)
+{
+	(void)gr, (void)reader;
+	changed_calls++;
+	changed_value = value;
+}
+
+/* The check before the real call: reads (data) or a weight at p of shape s1222. */
+static void check_read(const float *p, bool weight)
+{
+	struct onnxhook_call c;
+
+	onnxhook_call_begin_check(&c, &g, "check", NULL);
+	if (weight)
+		ck_assert_uint_eq(onnxhook_call_weight(&c, p, ONNXHOOK_FLOAT, 4, s1222, "weight"), ONNXHOOK_NONE);
+	else
+		ck_assert_uint_eq(onnxhook_call_read(&c, p, ONNXHOOK_FLOAT, 4, s1222), ONNXHOOK_NONE);
+	/* nodes, constants and writes do nothing in a check */
+	ck_assert_uint_eq(onnxhook_call_node(&c, "Relu", 0, NULL, 0, NULL, 4, s1222), ONNXHOOK_NONE);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+}
+
+START_TEST(intact_bytes_are_followed)
+{
+	size_t n_values;
+	uint32_t y;
+
+	onnxhook_graph_on_changed(on_changed);
+	changed_calls = 0;
+	y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	n_values = g.n_values;
+	check_read(mem + 100, false);
+	ck_assert_uint_eq(g.n_values, n_values); /* a check adds nothing */
+	unary("Relu", mem + 100, 4, s1222, mem + 200, 4, s1222);
+	ck_assert_uint_eq(g.nodes[1].inputs[0], y);
+	ck_assert_int_eq(changed_calls, 0);
+	onnxhook_graph_on_changed(NULL);
+}
+END_TEST
+
+START_TEST(changed_bytes_become_an_input_with_one_warning)
+{
+	onnxhook_graph_on_changed(on_changed);
+	changed_calls = 0;
+	uint32_t y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	mem[101] = 42.0f; /* the program's own code */
+	check_read(mem + 100, false);
+	ck_assert_int_eq(changed_calls, 1);
+	ck_assert_uint_eq(changed_value, y);
+	ck_assert(!onnxhook_memmap_overlaps(&g.mem, (uintptr_t)(mem + 100), (uintptr_t)(mem + 108)));
+	unary("Relu", mem + 100, 4, s1222, mem + 200, 4, s1222);
+	ck_assert_int_eq(g.values[g.nodes[1].inputs[0]].kind, ONNXHOOK_VALUE_INPUT);
+	ck_assert_uint_eq(g.n_inputs, 2);
+	ck_assert_ptr_nonnull(strstr(g.warnings, "changed before check"));
+	/* said once per value */
+	unary("Tanh", mem, 4, s1222, mem + 100, 4, s1222);
+	mem[101] = 43.0f;
+	check_read(mem + 100, false);
+	ck_assert_int_eq(changed_calls, 2); /* a new value: a new warning */
+	mem[101] = 0.0f;
+	onnxhook_graph_on_changed(NULL);
+}
+END_TEST
+
+START_TEST(weights_staged_in_written_memory_are_an_initializer)
+{
+	struct onnxhook_call c;
+
+	onnxhook_graph_on_changed(on_changed);
+	changed_calls = 0;
+	unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	mem[100] = 7.0f; /* staged weights */
+	check_read(mem + 100, true);
+	onnxhook_call_begin(&c, &g, "w");
+	uint32_t w = onnxhook_call_weight(&c, mem + 100, ONNXHOOK_FLOAT, 4, s1222, "weight");
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_int_eq(g.values[w].kind, ONNXHOOK_VALUE_INITIALIZER);
+	ck_assert_float_eq(((float *)g.values[w].data)[0], 7.0f);
+	ck_assert_int_eq(changed_calls, 0); /* normal: no warning */
+	mem[100] = 0.0f;
+	onnxhook_graph_on_changed(NULL);
+}
+END_TEST
+
+START_TEST(freed_memory_is_fresh_without_a_warning)
+{
+	onnxhook_graph_on_changed(on_changed);
+	changed_calls = 0;
+	unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	onnxhook_graph_forget(&g, (uintptr_t)(mem + 96), (uintptr_t)(mem + 108)); /* free */
+	ck_assert(!onnxhook_memmap_overlaps(&g.mem, (uintptr_t)(mem + 96), (uintptr_t)(mem + 108)));
+	mem[101] = 5.0f; /* the block's next life */
+	check_read(mem + 100, false);
+	unary("Relu", mem + 100, 4, s1222, mem + 200, 4, s1222);
+	ck_assert_int_eq(changed_calls, 0);
+	ck_assert_int_eq(g.values[g.nodes[1].inputs[0]].kind, ONNXHOOK_VALUE_INPUT);
+	mem[101] = 0.0f;
+	onnxhook_graph_on_changed(NULL);
+}
+END_TEST
+
+START_TEST(moved_memory_is_followed)
+{
+	uint32_t y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+
+	onnxhook_graph_move(&g, (uintptr_t)(mem + 100), (uintptr_t)(mem + 108), (uintptr_t)(mem + 300));
+	ck_assert(!onnxhook_memmap_overlaps(&g.mem, (uintptr_t)(mem + 100), (uintptr_t)(mem + 108)));
+	check_read(mem + 300, false);
+	unary("Relu", mem + 300, 4, s1222, mem + 400, 4, s1222);
+	ck_assert_uint_eq(g.nodes[1].inputs[0], y);
+	ck_assert_uint_eq(g.n_inputs, 1); /* no new graph input */
+}
+END_TEST
+
+START_TEST(trimmed_values_are_followed_where_intact)
+{
+	const int64_t half[4] = {1, 1, 2, 2};
+	/* a value of 8 floats, then an op writing over its first half */
+	uint32_t y = unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	unary("Sigmoid", mem, 4, half, mem + 100, 4, half);
+	check_read(mem + 104, false);
+	struct onnxhook_call c;
+	onnxhook_call_begin(&c, &g, "tail");
+	uint32_t t = onnxhook_call_read(&c, mem + 104, ONNXHOOK_FLOAT, 4, half);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_str_eq(producer(t)->op_type, "Slice");
+	ck_assert_uint_eq(producer(t)->inputs[0], y);
+	ck_assert_uint_eq(g.n_inputs, 1);
+}
+END_TEST
+
+START_TEST(an_inplace_op_on_changed_memory_keeps_the_bytes_read)
+{
+	struct onnxhook_stash stash = {0};
+	struct onnxhook_call c;
+
+	g.test_data = true;
+	unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	for (int i = 0; i < 8; i++)
+		mem[100 + i] = (float)i; /* the program's own code */
+	onnxhook_call_begin_check(&c, &g, "inplace", &stash);
+	onnxhook_call_read(&c, mem + 100, ONNXHOOK_FLOAT, 4, s1222);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_int_eq(stash.n, 1);
+	for (int i = 0; i < 8; i++)
+		mem[100 + i] = -1.0f; /* the real call, in place */
+	onnxhook_call_begin(&c, &g, "inplace");
+	c.stash = &stash;
+	uint32_t x = onnxhook_call_read(&c, mem + 100, ONNXHOOK_FLOAT, 4, s1222);
+	onnxhook_call_write(&c, onnxhook_call_node(&c, "Relu", 1, &x, 0, NULL, 4, s1222), mem + 100);
+	ck_assert_int_eq(onnxhook_call_end(&c), 0);
+	ck_assert_int_eq(g.values[x].kind, ONNXHOOK_VALUE_INPUT);
+	ck_assert(!g.values[x].clobbered);
+	ck_assert_ptr_nonnull(g.values[x].snapshot);
+	for (int i = 0; i < 8; i++)
+		ck_assert_float_eq(((float *)g.values[x].snapshot)[i], (float)i);
+	onnxhook_stash_clear(&stash);
+	ck_assert_int_eq(stash.n, 0);
+	memset(mem + 100, 0, 8 * sizeof(float));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("graph");
@@ -599,6 +768,13 @@ int main(void)
 	tcase_add_test(tc, dynamic_batch_refuses_a_batch_slice);
 	tcase_add_test(tc, dynamic_batch_refuses_batch_bound_operands);
 	tcase_add_test(tc, dynamic_batch_refused_leaves_shapes_static);
+	tcase_add_test(tc, intact_bytes_are_followed);
+	tcase_add_test(tc, changed_bytes_become_an_input_with_one_warning);
+	tcase_add_test(tc, weights_staged_in_written_memory_are_an_initializer);
+	tcase_add_test(tc, freed_memory_is_fresh_without_a_warning);
+	tcase_add_test(tc, moved_memory_is_followed);
+	tcase_add_test(tc, trimmed_values_are_followed_where_intact);
+	tcase_add_test(tc, an_inplace_op_on_changed_memory_keeps_the_bytes_read);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

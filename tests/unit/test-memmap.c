@@ -126,6 +126,38 @@ START_TEST(many_ranges_random_against_model)
 }
 END_TEST
 
+
+START_TEST(clear_trims_and_marks_the_rest)
+{
+	onnxhook_memmap_assign(&m, 100, 400, 1, 0);
+	ck_assert_int_eq(onnxhook_memmap_clear(&m, 200, 300), 0);
+	ck_assert_uint_eq(m.n, 2);
+	expect(0, 100, 200, 1, 0);
+	expect(1, 300, 400, 1, 200);
+	ck_assert(m.v[0].resum && m.v[1].resum);
+	ck_assert_int_eq(onnxhook_memmap_clear(&m, 0, 1000), 0);
+	ck_assert_uint_eq(m.n, 0);
+}
+END_TEST
+
+START_TEST(move_carries_values_and_offsets)
+{
+	onnxhook_memmap_assign(&m, 100, 200, 1, 0);
+	onnxhook_memmap_assign(&m, 200, 300, 2, 0);
+	m.v[0].sum = 11;
+	onnxhook_memmap_assign(&m, 1000, 1100, 9, 0); /* stale, where the block goes */
+	/* realloc shrinking while moving: [100, 250) to 1000 */
+	ck_assert_int_eq(onnxhook_memmap_move(&m, 100, 250, 1000), 0);
+	ck_assert_uint_eq(m.n, 3);
+	expect(0, 250, 300, 2, 50); /* the old block's tail stays until released */
+	expect(1, 1000, 1100, 1, 0);
+	expect(2, 1100, 1150, 2, 0);
+	ck_assert_uint_eq(m.v[1].sum, 11);
+	ck_assert(!m.v[1].resum); /* moved whole: its checksum still holds */
+	ck_assert(m.v[2].resum);  /* cut */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("memmap");
@@ -137,6 +169,8 @@ int main(void)
 	tcase_add_test(tc, write_over_several_trims_neighbours);
 	tcase_add_test(tc, empty_range_rejected);
 	tcase_add_test(tc, many_ranges_random_against_model);
+	tcase_add_test(tc, clear_trims_and_marks_the_rest);
+	tcase_add_test(tc, move_carries_values_and_offsets);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
