@@ -18,6 +18,10 @@
  *   relu-chain  tnn_relu(buf[i % RING] -> buf[(i + 1) % RING]): a chain of distinct calls, each
  *               reading what the previous one wrote, so the hook records one long pass
  *   add-chain   tnn_add(buf[i % RING], b -> buf[(i + 1) % RING]), the same way
+ *   free        malloc(16) then free, after two relu calls (with the hook: the captured pass
+ *               is over, so free is the allocator hook's pass-through)
+ *   free-recording  the same with no layer call first (with the hook: still recording, so every
+ *               free asks the recorder whether the block held a value)
  * RING defaults to 1024 buffers. A few untimed warm-up calls come first (part of the same
  * sequence). Prints one line: "mode=M calls=N ns_per_call=X total_s=T heap_bytes=H"
  * (H: the malloc heap in use right after the loop, the recorder's included).
@@ -28,14 +32,14 @@
 
 static _Noreturn void usage(void)
 {
-	fprintf(stderr, "usage: calls relu|add|relu-chain|add-chain COUNT [RING]\n");
+	fprintf(stderr, "usage: calls relu|add|relu-chain|add-chain|free|free-recording COUNT [RING]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	const tnn_dims dims = {1, 1, 1, ELEMS};
-	enum { RELU, ADD, RELU_CHAIN, ADD_CHAIN } mode;
+	enum { RELU, ADD, RELU_CHAIN, ADD_CHAIN, FREE, FREE_RECORDING } mode;
 
 	if (argc < 3 || argc > 4)
 		usage();
@@ -47,6 +51,10 @@ int main(int argc, char **argv)
 		mode = RELU_CHAIN;
 	else if (!strcmp(argv[1], "add-chain"))
 		mode = ADD_CHAIN;
+	else if (!strcmp(argv[1], "free"))
+		mode = FREE;
+	else if (!strcmp(argv[1], "free-recording"))
+		mode = FREE_RECORDING;
 	else
 		usage();
 	long count = bench_parse_long("calls", "COUNT", argv[2], 1, 1000000000L);
@@ -72,6 +80,9 @@ int main(int argc, char **argv)
 
 	double t0 = 0;
 	tnn_status st = TNN_OK;
+	if (mode == FREE) /* the second call starts pass 2: the capture is over */
+		for (int i = 0; i < 2 && st == TNN_OK; i++)
+			st = tnn_relu(&dims, buf[0], buf[1]);
 	for (long i = 0; i < warm + count && st == TNN_OK; i++) {
 		if (i == warm)
 			t0 = bench_now();
@@ -88,6 +99,13 @@ int main(int argc, char **argv)
 		case ADD_CHAIN:
 			st = tnn_add(&dims, buf[i % ring], b, buf[(i + 1) % ring]);
 			break;
+		case FREE:
+		case FREE_RECORDING: {
+			/* volatile: the pair must not be optimised away */
+			void *volatile p = malloc(16);
+			free(p);
+			break;
+		}
 		}
 	}
 	double dt = bench_now() - t0;

@@ -196,6 +196,19 @@ for op in relu add; do
 		emit "| tnn_$op | $how | $n | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat") | $(calc '%.2f' "$2 / $nat") |"
 	done
 done
+# free: the allocator hooks (alloc.c), malloc(16) + free pairs
+f=$tmp/calls-free
+calls_runs "$f.native" "$R" free "$N_CALLS" env
+calls_runs "$f.pass" "$R" free "$N_CALLS" hooked "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
+calls_runs "$f.rec" "$R" free-recording "$N_CALLS" hooked "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
+rm -f "$tmp/calls.onnx"
+nat_free=$(med "$f.native") pass_free=$(med "$f.pass")
+for row in "native:no preload" "pass:hooked, capture finished (pass-through)" \
+	"rec:hooked, still recording (nothing mapped)"; do
+	key=${row%%:*} how=${row#*:}
+	set -- $(stats "$f.$key")
+	emit "| malloc + free | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat_free") | $(calc '%.2f' "$2 / $nat_free") |"
+done
 [ "$ltrace_ok" = 1 ] || emit "| | ltrace: not installed (tools/setup.sh installs it) | | | | | |"
 [ "$uftrace_ok" = 1 ] || emit "| | uftrace: not installed (tools/setup.sh installs it) | | | | | |"
 rec_worst=$(cat "$tmp"/calls-*.all1 "$tmp"/calls-*.chain1 | sort -g | tail -n 1)
@@ -239,6 +252,9 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		ir_chain0=$(ir_slope relu-chain 5000 10000 LD_PRELOAD="$PRELOAD" $cg_env ONNXHOOK_STACK=0)
 		ir_all1=$(ir_slope relu 5000 10000 LD_PRELOAD="$PRELOAD" $cg_env ONNXHOOK_PASS=all ONNXHOOK_STACK=1)
 		ir_all0=$(ir_slope relu 5000 10000 LD_PRELOAD="$PRELOAD" $cg_env ONNXHOOK_PASS=all ONNXHOOK_STACK=0)
+		ir_free_nat=$(ir_slope free 50000 100000)
+		ir_free_pass=$(ir_slope free 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
+		ir_free_rec=$(ir_slope free-recording 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
 	}
 	emit ""
 	emit "Instructions per tnn_relu call (valgrind --tool=callgrind, slope between two call counts;"
@@ -247,6 +263,9 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	emit "| native | pass-through | one long pass, stack on / off | every call a pass, stack on / off |"
 	emit "|---:|---:|---:|---:|"
 	emit "| $ir_nat | $ir_pass (+$((ir_pass - ir_nat))) | $ir_chain1 / $ir_chain0 | $ir_all1 / $ir_all0 |"
+	emit ""
+	emit "Instructions per malloc(16) + free pair: native $ir_free_nat, hooked after the capture $ir_free_pass"
+	emit "(+$((ir_free_pass - ir_free_nat))), hooked while recording $ir_free_rec (+$((ir_free_rec - ir_free_nat))).""
 fi
 emit ""
 
@@ -448,6 +467,8 @@ emit "| target | measured | |"
 emit "|---|---|---|"
 pr=$(calc '%.1f' "$pass_relu - $nat_relu") pa=$(calc '%.1f' "$pass_add - $nat_add")
 emit "| pass-through <= 10 ns over native | relu +$pr ns, add +$pa ns (medians) | $(verdict "$pr <= 10 && $pa <= 10") |"
+pf=$(calc '%.1f' "$pass_free - $nat_free")
+emit "| free pass-through <= 5 ns over native | +$pf ns a malloc + free pair (medians) | $(verdict "$pf <= 5") |"
 emit "| recording <= 1 us per call (stack on) | relu: one pass $(calc '%.2f' "$rec_chain1 / 1000") us, every call a pass $(calc '%.2f' "$rec_all1 / 1000") us; worst run of all rows $(calc '%.2f' "$rec_worst / 1000") us | $(verdict "$rec_chain1 <= 1000 && $rec_all1 <= 1000") |"
 emit "| (recording, stack off) | relu: one pass $(calc '%.2f' "$rec_chain0 / 1000") us, every call a pass $(calc '%.2f' "$rec_all0 / 1000") us | $(verdict "$rec_chain0 <= 1000 && $rec_all0 <= 1000") |"
 for nc in resnet18:resnet18 $dn_names; do

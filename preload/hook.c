@@ -62,10 +62,26 @@ static bool trylock_recorder(void)
 	return true;
 }
 
+/* The span of the memory map, for the allocator hooks: a block outside it (most frees) needs
+ * no lock. Kept up to date by whoever changed the map, before unlocking. */
+static _Atomic uintptr_t mapped_lo, mapped_hi;
+
 static void unlock_recorder(void)
 {
+	const struct onnxhook_memmap *m = &graph.mem;
+
+	atomic_store_explicit(&mapped_lo, m->n ? m->v[0].lo : 0, memory_order_relaxed);
+	atomic_store_explicit(&mapped_hi, m->n ? m->v[m->n - 1].hi : 0, memory_order_relaxed);
 	holding = false;
 	pthread_mutex_unlock(&rec_lock);
+}
+
+static bool maybe_mapped(const void *p, size_t n)
+{
+	uintptr_t lo = (uintptr_t)p;
+
+	return lo < atomic_load_explicit(&mapped_hi, memory_order_relaxed) &&
+	       lo + n > atomic_load_explicit(&mapped_lo, memory_order_relaxed);
 }
 
 /* fork: the child must not inherit a lock held by a parent thread that was recording. */
@@ -209,7 +225,8 @@ void onnxhook_checking(bool on)
 /* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */
 void onnxhook_memory_released(const void *p, size_t n)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n)
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n ||
+	    !maybe_mapped(p, n))
 		return;
 	lock_recorder();
 	if (graph_pid == self_pid && !finished)
@@ -219,7 +236,8 @@ void onnxhook_memory_released(const void *p, size_t n)
 
 void onnxhook_memory_moved(const void *from, size_t n, const void *to)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n)
+	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n ||
+	    (!maybe_mapped(from, n) && !maybe_mapped(to, n)))
 		return;
 	lock_recorder();
 	if (graph_pid == self_pid && !finished)
