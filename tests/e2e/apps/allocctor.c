@@ -5,7 +5,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef ALLOCCTOR_MODULE /* the dlopen'ed copy: its own counter (one global of a name for ASan) */
+static int allocctor_runs;
+#else
 __attribute__((visibility("default"))) int allocctor_runs;
+#endif
 
 __attribute__((constructor)) static void allocctor(void)
 {

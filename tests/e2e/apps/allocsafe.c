@@ -105,5 +105,6 @@ int main(int argc, char **argv)
     const float *outs[] = {y};
     e2e_write_output(&args, 1, outs, &nh);
     e2e_summary("allocsafe", 0, y, nh);
+    free(conv.weight), free(conv.bias), free(staged), free(x), free(y);
     return 0;
 }
