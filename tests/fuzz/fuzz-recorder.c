@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: random sequences of host calls (random shapes, aliasing, in-place writes,
- * address reuse, weights, boundaries) through the recorder; the written model must parse and
+ * address reuse, weights, boundaries, checks before the call, memory freed and moved) through
+ * the recorder; the written model must parse and
  * be a well-formed graph: unique names, every input defined before use, outputs defined. */
 #include <stdint.h>
 #include <stdio.h>
@@ -119,7 +120,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0:
 			if (open && onnxhook_call_end(&c) == ONNXHOOK_NEW_PASS)
 				onnxhook_graph_new_pass(&g);
-			onnxhook_call_begin(&c, &g, "fuzz");
+			if (take(&in, 4) == 0)
+				onnxhook_call_begin_check(&c, &g, "fuzz", NULL);
+			else
+				onnxhook_call_begin(&c, &g, "fuzz");
 			if (take(&in, 4) == 0)
 				onnxhook_call_set_name(&c, "layer");
 			c.foreign = take(&in, 8) == 0;
@@ -151,10 +155,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6:
 			arena[off] += 1.0f; /* the app changes memory behind the hook */
 			break;
-		case 7:
-			if (take(&in, 4) == 0)
+		case 7: {
+			unsigned what = take(&in, 4), len = 4 * (1 + take(&in, 64)), to = take(&in, 255) * 16;
+			uintptr_t lo = (uintptr_t)(arena + off);
+			if (what == 0)
 				onnxhook_graph_mark_boundary(&g);
+			/* the allocator's events come between calls (the recorder's lock orders them) */
+			else if (!open && what == 1 && off * 4 + len <= sizeof(arena))
+				onnxhook_graph_forget(&g, lo, lo + len);
+			else if (!open && what == 2 && off * 4 + len <= sizeof(arena) && to * 4 + len <= sizeof(arena))
+				onnxhook_graph_move(&g, lo, lo + len, (uintptr_t)(arena + to));
 			break;
+		}
 		}
 	}
 	if (open)
