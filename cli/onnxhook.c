@@ -51,7 +51,8 @@ static void list_symbols(void)
 {
 	for (size_t i = 0; i < N_HOSTS; i++)
 		printf("%s (%s):\n%s", hosts[i].name, hosts[i].soname, hosts[i].symbols);
-	printf("process (libc: exit paths, signals, dlsym, the allocator's release and move):\n%s", ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
+	printf("process (libc: exit paths, exec, signals, dlsym, the allocator's release and move):\n%s",
+	       ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
 }
 
 /* "libtinynn.so.0 or libdarknet.so" */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Exit paths and signals: the model is written however the process ends. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,121 @@ ONNXHOOK_EXPORT __attribute__((noreturn)) void quick_exit(int status)
 	if (real_quick_exit)
 		real_quick_exit(status);
 	onnxhook_real_exit(status);
+}
+
+/* exec replaces the image whose calls were recorded: an exit path, so the model is written
+ * first. glibc's exec functions reach the system call through its internal __execve, not the
+ * PLT, so each public entry point is interposed. If the exec fails, the program goes on with
+ * its recording finished: the model stays as written and later calls pass through. A vfork
+ * child (another pid) leaves the recorder alone. posix_spawn replaces no image: not here. */
+typedef int execve_fn(const char *, char *const[], char *const[]);
+typedef int execv_fn(const char *, char *const[]);
+typedef int fexecve_fn(int, char *const[], char *const[]);
+typedef int execveat_fn(int, const char *, char *const[], char *const[], int);
+static execve_fn *real_execve, *real_execvpe;
+static execv_fn *real_execv, *real_execvp;
+static fexecve_fn *real_fexecve;
+static execveat_fn *real_execveat;
+
+/* Looked up before main: an exec in a vfork child must not need the dynamic linker's locks. */
+__attribute__((constructor)) static void resolve_exec(void)
+{
+	real_execve = (execve_fn *)dlsym(RTLD_NEXT, "execve");
+	real_execvpe = (execve_fn *)dlsym(RTLD_NEXT, "execvpe");
+	real_execv = (execv_fn *)dlsym(RTLD_NEXT, "execv");
+	real_execvp = (execv_fn *)dlsym(RTLD_NEXT, "execvp");
+	real_fexecve = (fexecve_fn *)dlsym(RTLD_NEXT, "fexecve");
+	real_execveat = (execveat_fn *)dlsym(RTLD_NEXT, "execveat");
+}
+
+/* The model is written; true if the real function is there to call. exec is async-signal-safe:
+ * called from a handler that interrupted this thread inside a hook (maybe holding the recorder
+ * lock), the model is written only if the lock is free, as for a signal dump. */
+static bool before_exec(const void *real)
+{
+	if (onnxhook_in_hook)
+		onnxhook_finish_from_signal(false);
+	else
+		onnxhook_finish();
+	if (!real)
+		errno = ENOSYS;
+	return real != NULL;
+}
+
+ONNXHOOK_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return before_exec(real_execve) ? real_execve(path, argv, envp) : -1;
+}
+
+ONNXHOOK_EXPORT int execv(const char *path, char *const argv[])
+{
+	return before_exec(real_execv) ? real_execv(path, argv) : -1;
+}
+
+ONNXHOOK_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return before_exec(real_execvp) ? real_execvp(file, argv) : -1;
+}
+
+ONNXHOOK_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return before_exec(real_execvpe) ? real_execvpe(file, argv, envp) : -1;
+}
+
+ONNXHOOK_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return before_exec(real_fexecve) ? real_fexecve(fd, argv, envp) : -1;
+}
+
+ONNXHOOK_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	return before_exec(real_execveat) ? real_execveat(dirfd, path, argv, envp, flags) : -1;
+}
+
+/* execl's arguments as glibc reads them: arg (never NULL, as declared), the variable ones up to
+ * and with a NULL, then (execle) envp. The array goes on the caller's stack (no malloc: exec may
+ * run in a vfork child), hence a macro. */
+static size_t count_args(va_list ap)
+{
+	size_t n = 1;
+
+	while (va_arg(ap, const char *))
+		n++;
+	return n;
+}
+
+#define ARGV_OF(argv, arg, envp_out)                                                             \
+	va_list ap;                                                                              \
+	char *const **envp_want = (envp_out);                                                    \
+	va_start(ap, arg);                                                                       \
+	size_t n_args = count_args(ap);                                                          \
+	va_end(ap);                                                                              \
+	char *argv[n_args + 1];                                                                  \
+	va_start(ap, arg);                                                                       \
+	argv[0] = (char *)arg;                                                                   \
+	for (size_t i = 1; i <= n_args; i++) /* argv[n_args]: the NULL */                        \
+		argv[i] = va_arg(ap, char *);                                                    \
+	if (envp_want)                                                                           \
+		*envp_want = va_arg(ap, char *const *);                                          \
+	va_end(ap)
+
+ONNXHOOK_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	ARGV_OF(argv, arg, NULL);
+	return before_exec(real_execv) ? real_execv(path, argv) : -1;
+}
+
+ONNXHOOK_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	ARGV_OF(argv, arg, NULL);
+	return before_exec(real_execvp) ? real_execvp(file, argv) : -1;
+}
+
+ONNXHOOK_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *const *envp;
+	ARGV_OF(argv, arg, &envp);
+	return before_exec(real_execve) ? real_execve(path, argv, envp) : -1;
 }
 
 static bool is_default(const struct sigaction *a)
@@ -155,3 +272,12 @@ ONNXHOOK_LOCAL_ALIAS(_Exit)
 ONNXHOOK_LOCAL_ALIAS(quick_exit)
 ONNXHOOK_LOCAL_ALIAS(sigaction)
 ONNXHOOK_LOCAL_ALIAS(signal)
+ONNXHOOK_LOCAL_ALIAS(execve)
+ONNXHOOK_LOCAL_ALIAS(execv)
+ONNXHOOK_LOCAL_ALIAS(execvp)
+ONNXHOOK_LOCAL_ALIAS(execvpe)
+ONNXHOOK_LOCAL_ALIAS(fexecve)
+ONNXHOOK_LOCAL_ALIAS(execveat)
+ONNXHOOK_LOCAL_ALIAS(execl)
+ONNXHOOK_LOCAL_ALIAS(execlp)
+ONNXHOOK_LOCAL_ALIAS(execle)
