@@ -71,6 +71,8 @@ static execv_fn *real_execv, *real_execvp;
 static fexecve_fn *real_fexecve;
 static execveat_fn *real_execveat;
 
+static bool exec_resolved;
+
 /* Looked up before main: an exec in a vfork child must not need the dynamic linker's locks. */
 __attribute__((constructor)) static void resolve_exec(void)
 {
@@ -80,50 +82,53 @@ __attribute__((constructor)) static void resolve_exec(void)
 	real_execvp = (execv_fn *)dlsym(RTLD_NEXT, "execvp");
 	real_fexecve = (fexecve_fn *)dlsym(RTLD_NEXT, "fexecve");
 	real_execveat = (execveat_fn *)dlsym(RTLD_NEXT, "execveat");
+	__atomic_store_n(&exec_resolved, true, __ATOMIC_RELEASE);
 }
 
-/* The model is written; true if the real function is there to call. exec is async-signal-safe:
- * called from a handler that interrupted this thread inside a hook (maybe holding the recorder
- * lock), the model is written only if the lock is free, as for a signal dump. */
-static bool before_exec(const void *real)
+/* Writes the model. exec is async-signal-safe: called from a handler that interrupted this
+ * thread inside a hook (maybe holding the recorder lock), the model is written only if the
+ * lock is free, as for a signal dump. */
+static void before_exec(void)
 {
+	if (!__atomic_load_n(&exec_resolved, __ATOMIC_ACQUIRE))
+		resolve_exec(); /* exec'd from a constructor that ran before ours */
 	if (onnxhook_in_hook)
 		onnxhook_finish_from_signal(false);
 	else
 		onnxhook_finish();
-	if (!real)
-		errno = ENOSYS;
-	return real != NULL;
 }
+
+#define CALL_REAL(fn, ...) (before_exec(), fn ? fn(__VA_ARGS__) : (errno = ENOSYS, -1))
 
 ONNXHOOK_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	return before_exec(real_execve) ? real_execve(path, argv, envp) : -1;
+	return CALL_REAL(real_execve, path, argv, envp);
 }
 
 ONNXHOOK_EXPORT int execv(const char *path, char *const argv[])
 {
-	return before_exec(real_execv) ? real_execv(path, argv) : -1;
+	return CALL_REAL(real_execv, path, argv);
 }
 
 ONNXHOOK_EXPORT int execvp(const char *file, char *const argv[])
 {
-	return before_exec(real_execvp) ? real_execvp(file, argv) : -1;
+	return CALL_REAL(real_execvp, file, argv);
 }
 
 ONNXHOOK_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	return before_exec(real_execvpe) ? real_execvpe(file, argv, envp) : -1;
+	return CALL_REAL(real_execvpe, file, argv, envp);
 }
 
 ONNXHOOK_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	return before_exec(real_fexecve) ? real_fexecve(fd, argv, envp) : -1;
+	return CALL_REAL(real_fexecve, fd, argv, envp);
 }
 
-ONNXHOOK_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+ONNXHOOK_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+			     int flags)
 {
-	return before_exec(real_execveat) ? real_execveat(dirfd, path, argv, envp, flags) : -1;
+	return CALL_REAL(real_execveat, dirfd, path, argv, envp, flags);
 }
 
 /* execl's arguments as glibc reads them: arg (never NULL, as declared), the variable ones up to
@@ -156,20 +161,20 @@ static size_t count_args(va_list ap)
 ONNXHOOK_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	ARGV_OF(argv, arg, NULL);
-	return before_exec(real_execv) ? real_execv(path, argv) : -1;
+	return CALL_REAL(real_execv, path, argv);
 }
 
 ONNXHOOK_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	ARGV_OF(argv, arg, NULL);
-	return before_exec(real_execvp) ? real_execvp(file, argv) : -1;
+	return CALL_REAL(real_execvp, file, argv);
 }
 
 ONNXHOOK_EXPORT int execle(const char *path, const char *arg, ...)
 {
 	char *const *envp;
 	ARGV_OF(argv, arg, &envp);
-	return before_exec(real_execve) ? real_execve(path, argv, envp) : -1;
+	return CALL_REAL(real_execve, path, argv, envp);
 }
 
 static bool is_default(const struct sigaction *a)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Our writes (log lines, files) to a pipe whose reader is gone raise no SIGPIPE in the program,
- * whatever its disposition, mask or pending signals. Each case runs in a child: the bug kills it. */
+ * whatever its disposition, mask or pending signals. Each case runs in a child (the bug kills
+ * it), on the write end of a pipe whose read end is closed. */
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
