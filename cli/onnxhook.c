@@ -51,7 +51,8 @@ static void list_symbols(void)
 {
 	for (size_t i = 0; i < N_HOSTS; i++)
 		printf("%s (%s):\n%s", hosts[i].name, hosts[i].soname, hosts[i].symbols);
-	printf("process (libc: exit paths, signals, dlsym, the allocator's release and move):\n%s", ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
+	printf("process (libc: exit paths, exec, signals, dlsym, the allocator's release and move):\n%s",
+	       ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
 }
 
 /* "libtinynn.so.0 or libdarknet.so" */
@@ -721,6 +722,8 @@ static void forward(int sig, siginfo_t *si, void *uc)
 }
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+/* SIGPIPE as the program gets it: ours is ignored while it runs (below). */
+static struct sigaction program_sigpipe;
 
 static int run(const char *path, char **argv)
 {
@@ -749,6 +752,7 @@ static int run(const char *path, char **argv)
 	if (pid == 0) {
 		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 			sigaction(forwarded[i], &saved[i], NULL);
+		sigaction(SIGPIPE, &program_sigpipe, NULL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(pipefd[0]);
 		/* execvp: a file without #! and not ELF runs under /bin/sh, as a shell does. */
@@ -917,6 +921,12 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage_error("no PROGRAM to run");
+
+	/* From here on our stderr lines must not kill us when their reader is gone (a closed pipe
+	 * is not the program's problem), or the exit status would not be the program's. */
+	struct sigaction ignore = {.sa_handler = SIG_IGN};
+	sigemptyset(&ignore.sa_mask);
+	sigaction(SIGPIPE, &ignore, &program_sigpipe);
 
 	/* The inherited ONNXHOOK_* too: an invalid one would switch tracing off silently later. */
 	if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)

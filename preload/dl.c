@@ -52,6 +52,27 @@ static const struct onnxhook_symbol *find_hooked(const char *symbol)
 	return NULL;
 }
 
+/* Whether our hook of s calls p, the definition a handle gave. A hook calls one definition:
+ * the global scope's next after us (what its own lookup finds), or, when none is there, the
+ * first one taken through a handle (a library opened RTLD_LOCAL). The handle gets our hook only
+ * if that is its own definition; otherwise its function itself. A wrapper that defines the name
+ * and takes the real function through the real library's handle thus never gets our hook, which
+ * would call the wrapper again. */
+static bool calls(const struct onnxhook_symbol *s, void *p, dlsym_fn real)
+{
+	void *next = __atomic_load_n(s->real, __ATOMIC_ACQUIRE);
+
+	if (!next) {
+		void *expected = NULL, *global = real(RTLD_NEXT, s->name);
+		if (__atomic_compare_exchange_n(s->real, &expected, global ? global : p, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			next = global ? global : p;
+		else
+			next = expected;
+	}
+	return next == p;
+}
+
 ONNXHOOK_PROCESS_HOOKS(ONNXHOOK_DECLARE_LOCAL)
 
 UNINSTRUMENTED static bool same(const char *a, const char *b)
@@ -140,13 +161,8 @@ ONNXHOOK_EXPORT UNINSTRUMENTED void *dlsym(void *handle, const char *symbol)
 	p = real(handle, symbol);
 	if (p && handle != RTLD_DEFAULT) {
 		const struct onnxhook_symbol *s = find_hooked(symbol);
-		if (s && p != s->hook) {
-			/* The host's function, found through its handle: ours calls it. */
-			void *expected = NULL;
-			__atomic_compare_exchange_n(s->real, &expected, p, false, __ATOMIC_RELEASE,
-						    __ATOMIC_RELAXED);
-			return s->hook;
-		}
+		if (s && p != s->hook)
+			return calls(s, p, real) ? s->hook : p;
 	}
 	return p;
 }

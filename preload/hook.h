@@ -111,10 +111,12 @@ __attribute__((noreturn)) void onnxhook_real_exit(int status);
 
 #define ONNXHOOK_DEFAULT_MAX_NODES 1000000
 
-/* The process-level symbols the preload defines (exit paths, signals, dlsym). */
-#define ONNXHOOK_PROCESS_HOOKS(X)                                                               \
-	X(_exit) X(_Exit) X(quick_exit) X(signal) X(sigaction) X(dlsym) X(free) X(realloc)       \
-	X(reallocarray) X(munmap) X(mremap)
+/* The process-level symbols the preload defines (exit paths, exec, signals, dlsym, the
+ * allocator's release and move). */
+#define ONNXHOOK_PROCESS_HOOKS(X)                                                                \
+	X(_exit) X(_Exit) X(quick_exit) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve)       \
+	X(execveat) X(execl) X(execlp) X(execle) X(signal) X(sigaction) X(dlsym) X(free)          \
+	X(realloc) X(reallocarray) X(munmap) X(mremap)
 #define ONNXHOOK_DECLARE_LOCAL(name) extern __typeof(name) onnxhook_local_##name;
 
 /* A host's hooked symbols: our definition, and the slot holding the real one. dlsym() on a

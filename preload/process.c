@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Exit paths and signals: the model is written however the process ends. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,126 @@ ONNXHOOK_EXPORT __attribute__((noreturn)) void quick_exit(int status)
 	if (real_quick_exit)
 		real_quick_exit(status);
 	onnxhook_real_exit(status);
+}
+
+/* exec replaces the image whose calls were recorded: an exit path, so the model is written
+ * first. glibc's exec functions reach the system call through its internal __execve, not the
+ * PLT, so each public entry point is interposed. If the exec fails, the program goes on with
+ * its recording finished: the model stays as written and later calls pass through. A vfork
+ * child (another pid) leaves the recorder alone. posix_spawn replaces no image: not here. */
+typedef int execve_fn(const char *, char *const[], char *const[]);
+typedef int execv_fn(const char *, char *const[]);
+typedef int fexecve_fn(int, char *const[], char *const[]);
+typedef int execveat_fn(int, const char *, char *const[], char *const[], int);
+static execve_fn *real_execve, *real_execvpe;
+static execv_fn *real_execv, *real_execvp;
+static fexecve_fn *real_fexecve;
+static execveat_fn *real_execveat;
+
+static bool exec_resolved;
+
+/* Looked up before main: an exec in a vfork child must not need the dynamic linker's locks. */
+__attribute__((constructor)) static void resolve_exec(void)
+{
+	real_execve = (execve_fn *)dlsym(RTLD_NEXT, "execve");
+	real_execvpe = (execve_fn *)dlsym(RTLD_NEXT, "execvpe");
+	real_execv = (execv_fn *)dlsym(RTLD_NEXT, "execv");
+	real_execvp = (execv_fn *)dlsym(RTLD_NEXT, "execvp");
+	real_fexecve = (fexecve_fn *)dlsym(RTLD_NEXT, "fexecve");
+	real_execveat = (execveat_fn *)dlsym(RTLD_NEXT, "execveat");
+	__atomic_store_n(&exec_resolved, true, __ATOMIC_RELEASE);
+}
+
+/* Writes the model. exec is async-signal-safe: called from a handler that interrupted this
+ * thread inside a hook (maybe holding the recorder lock), the model is written only if the
+ * lock is free, as for a signal dump. */
+static void before_exec(void)
+{
+	if (!__atomic_load_n(&exec_resolved, __ATOMIC_ACQUIRE))
+		resolve_exec(); /* exec'd from a constructor that ran before ours */
+	if (onnxhook_in_hook)
+		onnxhook_finish_from_signal(false);
+	else
+		onnxhook_finish();
+}
+
+#define CALL_REAL(fn, ...) (before_exec(), fn ? fn(__VA_ARGS__) : (errno = ENOSYS, -1))
+
+ONNXHOOK_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return CALL_REAL(real_execve, path, argv, envp);
+}
+
+ONNXHOOK_EXPORT int execv(const char *path, char *const argv[])
+{
+	return CALL_REAL(real_execv, path, argv);
+}
+
+ONNXHOOK_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return CALL_REAL(real_execvp, file, argv);
+}
+
+ONNXHOOK_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return CALL_REAL(real_execvpe, file, argv, envp);
+}
+
+ONNXHOOK_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return CALL_REAL(real_fexecve, fd, argv, envp);
+}
+
+ONNXHOOK_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+			     int flags)
+{
+	return CALL_REAL(real_execveat, dirfd, path, argv, envp, flags);
+}
+
+/* execl's arguments as glibc reads them: arg (never NULL, as declared), the variable ones up to
+ * and with a NULL, then (execle) envp. The array goes on the caller's stack (no malloc: exec may
+ * run in a vfork child), hence a macro. */
+static size_t count_args(va_list ap)
+{
+	size_t n = 1;
+
+	while (va_arg(ap, const char *))
+		n++;
+	return n;
+}
+
+#define ARGV_OF(argv, arg, envp_out)                                                             \
+	va_list ap;                                                                              \
+	char *const **envp_want = (envp_out);                                                    \
+	va_start(ap, arg);                                                                       \
+	size_t n_args = count_args(ap);                                                          \
+	va_end(ap);                                                                              \
+	char *argv[n_args + 1];                                                                  \
+	va_start(ap, arg);                                                                       \
+	argv[0] = (char *)arg;                                                                   \
+	for (size_t i = 1; i <= n_args; i++) /* argv[n_args]: the NULL */                        \
+		argv[i] = va_arg(ap, char *);                                                    \
+	if (envp_want)                                                                           \
+		*envp_want = va_arg(ap, char *const *);                                          \
+	va_end(ap)
+
+ONNXHOOK_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	ARGV_OF(argv, arg, NULL);
+	return CALL_REAL(real_execv, path, argv);
+}
+
+ONNXHOOK_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	ARGV_OF(argv, arg, NULL);
+	return CALL_REAL(real_execvp, file, argv);
+}
+
+ONNXHOOK_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *const *envp;
+	ARGV_OF(argv, arg, &envp);
+	return CALL_REAL(real_execve, path, argv, envp);
 }
 
 static bool is_default(const struct sigaction *a)
@@ -155,3 +277,12 @@ ONNXHOOK_LOCAL_ALIAS(_Exit)
 ONNXHOOK_LOCAL_ALIAS(quick_exit)
 ONNXHOOK_LOCAL_ALIAS(sigaction)
 ONNXHOOK_LOCAL_ALIAS(signal)
+ONNXHOOK_LOCAL_ALIAS(execve)
+ONNXHOOK_LOCAL_ALIAS(execv)
+ONNXHOOK_LOCAL_ALIAS(execvp)
+ONNXHOOK_LOCAL_ALIAS(execvpe)
+ONNXHOOK_LOCAL_ALIAS(fexecve)
+ONNXHOOK_LOCAL_ALIAS(execveat)
+ONNXHOOK_LOCAL_ALIAS(execl)
+ONNXHOOK_LOCAL_ALIAS(execlp)
+ONNXHOOK_LOCAL_ALIAS(execle)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "onnxhook.h"
+#include "util.h"
 
 static int log_fd = 2;
 static enum onnxhook_log_level log_level = ONNXHOOK_LOG_INFO;
@@ -40,8 +41,8 @@ void onnxhook_log(enum onnxhook_log_level level, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write(2) per line: lines from several threads or processes never interleave. */
-	while (write(log_fd, line, (size_t)n) < 0 && errno == EINTR)
-		;
+	/* One write(2) per line (it fits a pipe's atomic size): lines from several threads or
+	 * processes never interleave. Never a SIGPIPE in the program (see write_all). */
+	onnxhook_write_all(log_fd, (const uint8_t *)line, (size_t)n);
 	errno = saved_errno;
 }

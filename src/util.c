@@ -2,10 +2,13 @@
 /* Shapes, hashing, a small hash multimap and file writing shared by the core. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "onnxhook.h"
@@ -167,21 +170,42 @@ void onnxhook_hmap_free(struct onnxhook_hmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* A pipe or socket whose reader is gone is not the program's problem when we write to it: our
+ * write must not kill it (nor run its handler) with SIGPIPE. So SIGPIPE is blocked around the
+ * write, and the one the write raised is taken back, unless one was pending already: that one
+ * is the program's. The write raises it on the calling thread, where only we can take it. */
 int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
 {
+	sigset_t pipe_set, old, pending;
+	bool was_pending;
+	int r = 0;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
 	while (len) {
 		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			r = -errno;
+			break;
 		}
-		if (n == 0)
-			return -EIO;
+		if (n == 0) {
+			r = -EIO;
+			break;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	if (r == -EPIPE && !was_pending) {
+		const struct timespec now = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len)

@@ -19,7 +19,8 @@ uint64_t onnxhook_hash_u64(uint64_t h, uint64_t v);
 size_t onnxhook_append(char *buf, size_t len, size_t o, const char *s);
 size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v);
 
-/* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. */
+/* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. A
+ * reader gone is -EPIPE, never a SIGPIPE in the program. */
 int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
 /* Creates "<base>.tmp.<pid>" (".1", ".2"… if taken) exclusively, never through a symlink;
  * its name in tmp. The descriptor, or a negative errno. */

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # End-to-end: the model comes out on every exit path, the exit status is the app's own, a
-# forked child writes its own model only if it recorded, a vfork child writes nothing.
-# usage: exits.sh PRELOAD EXITS_APP
+# forked child writes its own model only if it recorded, a vfork child writes nothing. With
+# ONNXHOOK (the command), it reports the model an exec'ing program wrote.
+# usage: exits.sh PRELOAD EXITS_APP [ONNXHOOK]
 set -u
-preload=$(realpath "$1") app=$(realpath "$2")
+preload=$(realpath "$1") app=$(realpath "$2") cli=${3:+$(realpath "$3")}
 . "$(dirname "$0")/preload-env.sh" "$preload"
 # Under ASan the faults are ASan's to report, not the program's: let them take their default
 # action, as without ASan, so the crash dumps have something to test.
@@ -15,7 +16,9 @@ failures=0
 
 # mode : models written without dump options : with ONNXHOOK_DUMP_ON_SIGNAL=1 ONNXHOOK_DUMP_ON_CRASH=1
 cases="return:1:1 exit:1:1 _exit:1:1 _Exit:1:1 quick_exit:1:1 sigterm:0:1 sigterm-handler:1:1
-sigint-flag:1:1 segv:0:1 fault:0:1 abort:0:1 fork-infer:2:2 fork-quiet:1:1 vfork:1:1"
+sigint-flag:1:1 segv:0:1 fault:0:1 abort:0:1 fork-infer:2:2 fork-quiet:1:1 vfork:1:1
+execv:1:1 execve:1:1 execvp:1:1 execvpe:1:1 execl:1:1 execle:1:1 execlp:1:1 fexecve:1:1
+execveat:1:1 exec-self:1:1 exec-fail:1:1 vfork-exec:1:1 fork-exec:2:2"
 for c in $cases; do
 	IFS=: read -r mode plain dumped <<<"$c"
 	mkdir -p "$dir/native-$mode"
@@ -41,6 +44,21 @@ for c in $cases; do
 			echo "exits: ok: $mode (dump=$dump): status $(cat "$w/status"), $got model(s)"
 		fi
 	done
+done
+# The command sees the model of a program that recorded, then exec'd another.
+for mode in ${cli:+execv exec-self}; do
+	w=$dir/onnxhook-$mode
+	mkdir -p "$w"
+	(cd "$w" && "$cli" -o model.onnx -- "$app" "$mode" >stdout 2>stderr; echo $? >status)
+	if [ "$(cat "$w/status")" != "$(cat "$dir/native-$mode/status")" ]; then
+		echo "exits: FAIL: onnxhook $mode: status $(cat "$w/status"), natively $(cat "$dir/native-$mode/status")" >&2
+		failures=$((failures + 1))
+	elif ! grep -q '^onnxhook: wrote model.onnx$' "$w/stderr" || grep -q 'no model written' "$w/stderr"; then
+		echo "exits: FAIL: onnxhook $mode: the command did not report model.onnx: $(cat "$w/stderr")" >&2
+		failures=$((failures + 1))
+	else
+		echo "exits: ok: onnxhook $mode: status $(cat "$w/status"), model reported"
+	fi
 done
 # Every model written, even from a signal handler, runs in onnxruntime to the app's numbers.
 for m in $(find "$dir" -name '*.onnx' | sort); do

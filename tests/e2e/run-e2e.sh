@@ -4,12 +4,14 @@
 #
 # usage: run-e2e.sh --preload LIB --app APP [--name NAME] [--strip] [--tol T] [--seed S]
 #                   [--expect-ops "Conv=3,Relu=1,Reshape=*"] [--expect-initializers N] [--opset N]
-#                   [--expect-inputs N] [--expect-warnings N] [--test-data]
-#                   [--no-ort] [--node NODE] [--python PY] [--strip-tool STRIP] [-- APP ARGS...]
+#                   [--expect-inputs N] [--expect-warnings N] [--test-data] [--expect-stderr REGEX]
+#                   [--app-env VAR=VALUE]... [--no-ort] [--node NODE] [--python PY]
+#                   [--strip-tool STRIP] [-- APP ARGS...]
 #
 # 1. (--strip) run a stripped copy of the app (the closed-source case);
 # 2. trace run on the app's default input -> model.onnx (and no model.onnx.tmp* left behind);
-#    its stdout/stderr/status must match an untraced run's;
+#    its stdout/stderr/status must match an untraced run's (and with --expect-stderr, the
+#    untraced run's stderr must match REGEX: the test's set-up really took effect);
 # 3. check-onnx.py: full onnx checker + naming/shape/opset conventions (+ --expect-ops);
 # 4. a seeded random input sized from the model's inputs (ort-compare.js --gen-input);
 # 5. the app on that input without and with the hook: same status, same stdout, same stderr less
@@ -23,13 +25,14 @@
 # Exit 0 pass, 1 fail, 77 skip (only when a tool is missing AND ONNXHOOK_E2E_ALLOW_SKIP=1).
 # The work dir (under $MESON_BUILD_ROOT or $TMPDIR) is removed on success and kept on failure.
 # ONNXHOOK_ORT_DIR: the directory holding node_modules/onnxruntime-node (default tests/ort).
+# --app-env VAR=VALUE is set for the app's runs only (traced and untraced), over the test's own.
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 name='' preload='' app='' strip=0 tol=1e-4 seed=1 expect_ops='' expect_inits='' opset=17 ort=1
-expect_inputs='' expect_warnings=0 test_data=0
+expect_inputs='' expect_warnings=0 test_data=0 expect_stderr=''
 node=node python=/usr/bin/python3 strip_tool=strip
-app_args=()
+app_args=() app_env=()
 
 say() { printf 'run-e2e[%s]: %s\n' "${name:-?}" "$*"; }
 fail() {
@@ -37,7 +40,7 @@ fail() {
     [ -n "${dir:-}" ] && [ -d "$dir" ] && say "work dir kept: $dir" >&2
     exit 1
 }
-usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -53,6 +56,8 @@ while [ $# -gt 0 ]; do
     --expect-warnings) expect_warnings=${2:?}; shift 2 ;;
     --test-data) test_data=1; shift ;;
     --opset) opset=${2:?}; shift 2 ;;
+    --expect-stderr) expect_stderr=${2:?}; shift 2 ;;
+    --app-env) app_env+=("${2:?}"); shift 2 ;;
     --no-ort) ort=0; shift ;;
     --node) node=${2:?}; shift 2 ;;
     --python) python=${2:?}; shift 2 ;;
@@ -121,6 +126,7 @@ run_app() {
     local envs=()
     [ -n "$lib_path" ] && envs+=("LD_LIBRARY_PATH=$lib_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
     [ -n "$asan" ] && envs+=("ASAN_OPTIONS=$asan_opts")
+    envs+=(${app_env[@]+"${app_env[@]}"})
     [ "$hook" = 1 ] && envs+=("LD_PRELOAD=$hook_preload" "ONNXHOOK_OUTPUT=$onnx")
     [ "$hook" = 1 ] && [ "$test_data" = 1 ] && [ "$onnx" = "$dir/hooked.onnx" ] && envs+=("ONNXHOOK_TEST_DATA=1")
     (cd "$dir" && env "${envs[@]}" "$app" "$@" >"$out.stdout" 2>"$out.stderr" </dev/null)
@@ -154,6 +160,10 @@ say "app $app ${app_args[*]:-}; preload $hook_preload; work dir $dir"
 run_app "$dir/trace" 1 "$dir/model.onnx" "${app_args[@]}"
 run_app "$dir/plain" 0 "" "${app_args[@]}"
 same_run "$dir/plain" "$dir/trace" "default input"
+if [ -n "$expect_stderr" ] && ! grep -Eq -- "$expect_stderr" "$dir/plain.stderr"; then
+    show "$dir/plain.stderr"
+    fail "the untraced run's stderr does not match '$expect_stderr'"
+fi
 grep '^onnxhook: ' "$dir/trace.stderr" | head -n 20 | sed "s/^/run-e2e[$name]: trace: /"
 [ -s "$dir/model.onnx" ] || { show "$dir/trace.stderr"; fail "the traced run wrote no $dir/model.onnx"; }
 # A clean trace says nothing but its summary: a warning or error (e.g. memory changed behind the

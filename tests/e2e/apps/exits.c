@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* One small inference, then the process ends the way argv[1] says: every exit path a real
- * program takes. Usage: exits MODE (see the table in main). */
+ * program takes, exec included. Usage: exits MODE (see the table in main). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +56,45 @@ static void child_then_wait(int child_infers, int use_vfork)
 	printf("child status %d\n", WEXITSTATUS(status));
 }
 
+extern char **environ;
+
+/* The exec family, each entry point: /bin/true replaces this image. */
+static void exec_true(const char *how)
+{
+	char *const argv[] = {"true", NULL};
+
+	if (!strcmp(how, "execv"))
+		execv("/bin/true", argv);
+	else if (!strcmp(how, "execve"))
+		execve("/bin/true", argv, environ);
+	else if (!strcmp(how, "execvp"))
+		execvp("true", argv);
+	else if (!strcmp(how, "execvpe"))
+		execvpe("true", argv, environ);
+	else if (!strcmp(how, "execl"))
+		execl("/bin/true", "true", (char *)NULL);
+	else if (!strcmp(how, "execle"))
+		execle("/bin/true", "true", (char *)NULL, environ);
+	else if (!strcmp(how, "execlp"))
+		execlp("true", "true", (char *)NULL);
+	else if (!strcmp(how, "fexecve"))
+		fexecve(open("/bin/true", O_RDONLY | O_CLOEXEC), argv, environ);
+	else if (!strcmp(how, "execveat"))
+		execveat(AT_FDCWD, "/bin/true", argv, environ, 0);
+	else
+		return;
+	exit(17); /* the exec failed */
+}
+
 int main(int argc, char **argv)
 {
 	struct e2e_rng r;
 	const char *mode = argc > 1 ? argv[1] : "return";
+
+	if (!strcmp(mode, "exec-done")) { /* the image exec-self started: no inference */
+		printf("exec done\n");
+		return 5;
+	}
 
 	e2e_rng_seed(&r, 5);
 	e2e_conv_init(&conv, &r, e2e_conv(3, 1, 1, 1, 1), 3, 4, 1);
@@ -108,5 +145,37 @@ int main(int argc, char **argv)
 		child_then_wait(0, 0);
 	if (!strcmp(mode, "vfork")) /* a vfork child that calls _exit writes nothing */
 		child_then_wait(0, 1);
+	exec_true(mode); /* execv, execl, …: the model is written before the image goes */
+	if (!strcmp(mode, "exec-self")) /* the same program again, told to stop at once */
+		execl("/proc/self/exe", argv[0], "exec-done", (char *)NULL);
+	if (!strcmp(mode, "exec-fail")) { /* the program goes on: its calls pass through */
+		execv("/nonexistent/onnxhook-exits", argv);
+		int err = errno;
+		infer();
+		return err == ENOENT ? 15 : 16;
+	}
+	if (!strcmp(mode, "vfork-exec")) { /* the vfork child's exec leaves the recorder alone */
+		int status;
+		pid_t pid = vfork();
+		if (pid == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return 11;
+		printf("child status %d\n", WEXITSTATUS(status));
+	}
+	if (!strcmp(mode, "fork-exec")) { /* a child that recorded writes its own model at exec */
+		int status;
+		pid_t pid = fork();
+		if (pid == 0) {
+			infer();
+			execv("/bin/true", (char *const[]){"true", NULL});
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			return 11;
+		printf("child status %d\n", WEXITSTATUS(status));
+	}
 	return 0;
 }
