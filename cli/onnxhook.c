@@ -273,6 +273,9 @@ static void find_library(char *out)
 
 struct elf_info {
 	bool elf;       /* an ELF file of this machine's class and byte order */
+	bool is64;      /* ELFCLASS64 */
+	uint16_t type, machine; /* e_type (ET_DYN: a shared object or PIE), e_machine */
+	char soname[64]; /* DT_SONAME, if any */
 	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
 	bool host;      /* DT_NEEDED names a host library */
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
@@ -333,7 +336,7 @@ static void elf_inspect(const char *path, struct elf_info *info)
 	unsigned char ident[EI_NIDENT];
 	struct phdr ph, dyn = {0}, loads[32];
 	size_t n_loads = 0;
-	uint64_t phoff, strtab = 0, strsz = 0, needed[64];
+	uint64_t phoff, strtab = 0, strsz = 0, needed[64], soname = UINT64_MAX;
 	size_t n_needed = 0;
 	uint16_t phnum, phentsize;
 	bool is64;
@@ -351,12 +354,15 @@ static void elf_inspect(const char *path, struct elf_info *info)
 		if (!read_at(fd, &e, sizeof(e), 0))
 			goto out;
 		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+		info->type = e.e_type, info->machine = e.e_machine;
 	} else {
 		Elf32_Ehdr e;
 		if (!read_at(fd, &e, sizeof(e), 0))
 			goto out;
 		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+		info->type = e.e_type, info->machine = e.e_machine;
 	}
+	info->is64 = is64;
 	if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)))
 		goto out;
 	info->elf = true;
@@ -394,6 +400,8 @@ static void elf_inspect(const char *path, struct elf_info *info)
 			strsz = val;
 		else if (tag == DT_NEEDED && n_needed < sizeof(needed) / sizeof(needed[0]))
 			needed[n_needed++] = val;
+		else if (tag == DT_SONAME)
+			soname = val;
 	}
 	for (size_t i = 0; i < n_loads; i++) {
 		if (strtab < loads[i].vaddr || strtab - loads[i].vaddr >= loads[i].filesz)
@@ -410,10 +418,37 @@ static void elf_inspect(const char *path, struct elf_info *info)
 			name[n] = '\0';
 			note_needed(info, name);
 		}
+		if (soname < strsz && pread(fd, info->soname, sizeof(info->soname) - 1,
+					    (off_t)(base + soname)) <= 0)
+			info->soname[0] = '\0';
 		break;
 	}
 out:
 	close(fd);
+}
+
+/* The library about to be preloaded is ours: an ELF shared object of this machine named
+ * libonnxhook.so (its DT_SONAME). Anything else (ONNXHOOK_LIBRARY=/etc/passwd) would only make
+ * ld.so print an error of its own and the run record nothing. */
+static void check_library(const char *library)
+{
+	const char *env = getenv("ONNXHOOK_LIBRARY");
+	struct elf_info lib, self;
+	char why[160];
+
+	elf_inspect(library, &lib);
+	elf_inspect("/proc/self/exe", &self);
+	if (!lib.elf || lib.type != ET_DYN)
+		snprintf(why, sizeof(why), "not an ELF shared object");
+	else if (self.elf && (lib.is64 != self.is64 || lib.machine != self.machine))
+		snprintf(why, sizeof(why), "an ELF shared object for another machine");
+	else if (strcmp(lib.soname, "libonnxhook.so"))
+		snprintf(why, sizeof(why), "an ELF shared object whose soname is %s%s%s, not libonnxhook.so",
+			 lib.soname[0] ? "'" : "", lib.soname[0] ? lib.soname : "missing", lib.soname[0] ? "'" : "");
+	else
+		return;
+	die(EXIT_OWN, "%s%s: %s; set ONNXHOOK_LIBRARY to onnxhook's libonnxhook.so", env && *env ? "ONNXHOOK_LIBRARY=" : "",
+	    env && *env ? env : library, why);
 }
 
 /* ---- the program: finding and checking it --------------------------------------------------- */
@@ -911,6 +946,7 @@ int main(int argc, char **argv)
 		}
 	}
 	find_library(library);
+	check_library(library);
 	if (print_library) {
 		puts(library);
 		return 0;

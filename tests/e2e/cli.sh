@@ -146,6 +146,21 @@ else
 	run override-bad env ONNXHOOK_LIBRARY="$dir/nonexistent.so" "$cli" /bin/true
 	expect override-bad 125 '^onnxhook: error: ONNXHOOK_LIBRARY=' "ONNXHOOK_LIBRARY naming no file"
 fi
+# ONNXHOOK_LIBRARY naming something that is not ours: one line, 125, nothing run (ld.so would
+# print its own error and the run would record nothing).
+tiny=$(ldd "$seednet" | awk '/libtinynn/ { print $3 }')
+i=0
+while IFS='|' read -r lib want; do
+	i=$((i + 1))
+	run "notours$i" env ONNXHOOK_LIBRARY="$lib" "$cli" touch ran
+	expect "notours$i" 125 "^onnxhook: error: ONNXHOOK_LIBRARY=$lib: $want; set ONNXHOOK_LIBRARY to onnxhook's libonnxhook\.so$" \
+		"ONNXHOOK_LIBRARY=$lib"
+	[ "$(grep -c . "$dir/notours$i/stderr")" = 1 ] && [ ! -e "$dir/notours$i/ran" ] ||
+		fail "ONNXHOOK_LIBRARY=$lib: more than one line, or the program ran: $(err "notours$i")"
+done <<EOF
+/etc/passwd|not an ELF shared object
+$tiny|an ELF shared object whose soname is 'libtinynn\.so\.0', not libonnxhook\.so
+EOF
 
 # 4. Exit status: the program's own; a program killed by signal N kills onnxhook with N (a shell
 #    shows 128+N), with no core of onnxhook's own; a signal sent to onnxhook goes on.
