@@ -131,7 +131,8 @@ static void help(void)
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
 	       "                            name, %%%% a %%; an existing file is replaced atomically\n"
 	       "                            (default: %%e.%%p.onnx in the working directory, never\n"
-	       "                            replacing a file)\n"
+	       "                            replacing a file); a device, FIFO or descriptor\n"
+	       "                            (/dev/stdout, /dev/fd/N) is written into\n"
 	       "      --pass=N|all          capture inference pass N (default 1), or unroll every pass\n"
 	       "      --dynamic-batch       make dim 0 of graph inputs and outputs symbolic (batch)\n"
 	       "      --opset=N             ai.onnx opset of the model, 13 to 17 (default 17)\n"
@@ -521,6 +522,29 @@ static void check_program(const char *name, const char *path, struct elf_info *i
 		say("note: %s does not link %s; tracing anyway (it may load one at run time, or be a "
 		    "launcher script)", name, sonames);
 	}
+}
+
+/* Refuses, before the program runs, an output the preload would refuse at exit (it would fall
+ * back to $TMPDIR then): a directory, a terminal, a socket, a new file in /dev, /proc or /sys. A
+ * descriptor (/dev/stdout, /dev/fd/N) is judged here as the program inherits it. */
+static void check_outputs(const struct onnxhook_config *cfg, const char *program)
+{
+	const char *base = strrchr(program, '/');
+	char path[4096];
+	int r;
+
+	base = base ? base + 1 : program;
+	/* (%p is the program's pid, not known yet: ours stands in; it names no directory.) */
+	if (onnxhook_path_expand(cfg->output, getpid(), base, path, sizeof(path)) == 0) {
+		if (cfg->output_explicit && (r = onnxhook_output_kind(path)) < 0)
+			die(EXIT_OWN, "cannot write the model to %s: %s", path, onnxhook_output_strerror(r));
+		if (!cfg->output_explicit && onnxhook_output_in_system_dir(path))
+			die(EXIT_OWN, "the working directory is in /dev, /proc or /sys, where onnxhook creates no "
+				      "file: run it elsewhere, or give --output");
+	}
+	if (cfg->dot[0] && onnxhook_path_expand(cfg->dot, getpid(), base, path, sizeof(path)) == 0 &&
+	    (r = onnxhook_output_kind(path)) < 0)
+		die(EXIT_OWN, "cannot write the Graphviz file to %s: %s", path, onnxhook_output_strerror(r));
 }
 
 /* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
@@ -962,6 +986,7 @@ int main(int argc, char **argv)
 	if ((r = resolve(argv[optind], program, sizeof(program))) < 0)
 		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", argv[optind],
 		    r == -ENOENT && !strchr(argv[optind], '/') ? "command not found" : strerror(-r));
+	check_outputs(&cfg, program);
 	check_program(argv[optind], program, &info);
 
 	set_preload(library);

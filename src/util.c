@@ -186,8 +186,13 @@ int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
 
 int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len)
 {
+	const char *slash = strrchr(base, '/');
+	int dirlen = slash ? (int)(slash - base + 1) : 0;
+
 	for (unsigned k = 0;; k++) {
-		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
+		/* In base's directory (rename(2) cannot cross file systems), but a short name of its
+		 * own: "<name>.tmp.<pid>" would pass NAME_MAX for a valid name of 246 bytes or more. */
+		if (snprintf(tmp, len, "%.*s.onnxhook.%ld.%u.tmp", dirlen, base, (long)getpid(), k) >=
 		    (int)len)
 			return -ENAMETOOLONG;
 		int fd = dir ? mkdirat(dirfd, tmp, 0777)

@@ -150,7 +150,7 @@ grep '^onnxhook: ' "$dir/trace.stderr" | head -n 20 | sed "s/^/run-e2e[$name]: t
 # A clean trace says nothing but its summary: a warning or error (e.g. memory changed behind the
 # hook's back, recording stopped) means the model is doubtful.
 ! grep -E '^onnxhook: (warning|error):' "$dir/trace.stderr" >&2 || fail "the traced run warned"
-leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
+leftover=$(find "$dir" -maxdepth 1 -name '.onnxhook.*.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 
 # ---- 3. the onnx checker and our conventions ----
@@ -171,7 +171,7 @@ same_run "$dir/ref" "$dir/hooked" "random input"
 [ -s "$dir/ref.bin" ] || fail "the app wrote no output to --out"
 cmp "$dir/ref.bin" "$dir/hooked.bin" >&2 || fail "the app's output differs with the hook"
 [ -s "$dir/hooked.onnx" ] || fail "the traced run on the random input wrote no model"
-leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
+leftover=$(find "$dir" -maxdepth 1 -name '.onnxhook.*.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 say "behaviour identical with and without the hook ($(stat -c %s "$dir/ref.bin") output bytes)"
 
