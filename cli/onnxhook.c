@@ -661,24 +661,11 @@ static bool parse_model(char *line, struct model *m)
 	return v1 && m->path[0];
 }
 
-static const char *human(unsigned long long n, const char *unit, char *buf, size_t len)
-{
-	if (n >= 1000000000ull)
-		snprintf(buf, len, "%.2f G%s", (double)n / 1e9, unit);
-	else if (n >= 1000000ull)
-		snprintf(buf, len, "%.2f M%s", (double)n / 1e6, unit);
-	else if (n >= 1000ull)
-		snprintf(buf, len, "%.1f k%s", (double)n / 1e3, unit);
-	else
-		snprintf(buf, len, "%llu%s%s", n, unit[0] ? " " : "", unit);
-	return buf;
-}
-
 static void print_model(const struct model *m, const char *cwd, bool show_pid)
 {
 	size_t n = strlen(cwd);
 	const char *shown = m->path;
-	char a[32], b[32];
+	char a[ONNXHOOK_FORMAT_MAX], b[ONNXHOOK_FORMAT_MAX];
 
 	/* Shown relative to where onnxhook was started, when it is below it. */
 	if (n > 1 && !strncmp(m->path, cwd, n) && m->path[n] == '/')
@@ -711,14 +698,15 @@ static void print_model(const struct model *m, const char *cwd, bool show_pid)
 	say("%s", line);
 	say("  %lu input%s, %lu output%s", m->inputs, m->inputs == 1 ? "" : "s", m->outputs,
 	    m->outputs == 1 ? "" : "s");
+	/* The preload's summary line's sizes: "855 parameters, 4.6 KB", "11.70M parameters, 46.8 MB". */
+	onnxhook_format_count(m->parameters, a, sizeof(a));
+	onnxhook_format_bytes(m->bytes, b, sizeof(b));
 	if (m->data_bytes) {
-		char d[32];
-		say("  %s parameters, %s + %s in %s.data, written in %.2f s",
-		    human(m->parameters, "", a, sizeof(a)), human(m->bytes, "B", b, sizeof(b)),
-		    human(m->data_bytes, "B", d, sizeof(d)), shown, m->seconds);
+		char d[ONNXHOOK_FORMAT_MAX];
+		say("  %s parameters, %s + %s in %s.data, written in %.2f s", a, b,
+		    onnxhook_format_bytes(m->data_bytes, d, sizeof(d)), shown, m->seconds);
 	} else {
-		say("  %s parameters, %s, written in %.2f s", human(m->parameters, "", a, sizeof(a)),
-		    human(m->bytes, "B", b, sizeof(b)), m->seconds);
+		say("  %s parameters, %s, written in %.2f s", a, b, m->seconds);
 	}
 	if (m->incomplete)
 		say("  incomplete: recording stopped early (see the warning above)");

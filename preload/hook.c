@@ -376,7 +376,7 @@ static void write_model(bool crash)
 	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION,
 					   .debug_outputs = config.debug_outputs,
 					   .external_data = config.external_data};
-	char data[160] = "";
+	char data[160] = "", count[ONNXHOOK_FORMAT_MAX], size[ONNXHOOK_FORMAT_MAX];
 	double t0 = now();
 	int r;
 
@@ -426,16 +426,16 @@ static void write_model(bool crash)
 			       final, (double)st.inline_bytes / 1e9, final);
 	if (st.n_external) {
 		const char *base = strrchr(final, '/');
-		bool gb = st.data_bytes >= 1000000000;
-		snprintf(data, sizeof(data), ", %.*f %s in %.100s.data", gb ? 2 : 1,
-			 (double)st.data_bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB", base ? base + 1 : final);
+		snprintf(data, sizeof(data), ", %s in %.100s.data",
+			 onnxhook_format_bytes(st.data_bytes, size, sizeof(size)), base ? base + 1 : final);
 	}
 	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
 	if (!config.report[0] || !write_report(final, ops, &st, now() - t0))
-		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB%s, %.2f s%s",
+		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %s parameters, %s%s, %.2f s%s",
 			      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
-			      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
-			      data, now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+			      st.n_outputs == 1 ? "" : "s", onnxhook_format_count(st.parameters, count, sizeof(count)),
+			      onnxhook_format_bytes(st.bytes, size, sizeof(size)), data, now() - t0,
+			      graph.failed ? " (incomplete: recording stopped early)" : "");
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);

@@ -401,6 +401,12 @@ int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o
 int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
 		       size_t *len);
 
+/* Sizes as the summaries show them: a count exactly below a million ("855"), then "1.23M",
+ * "4.56G"; bytes as "512 B", "4.6 KB", "46.8 MB", "2.47 GB" (decimal units). Return buf. */
+#define ONNXHOOK_FORMAT_MAX 32
+const char *onnxhook_format_count(uint64_t n, char *buf, size_t len);
+const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len);
+
 /* "Conv 20, Relu 17, ..." ordered by first appearance. */
 void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t len);
 

@@ -237,3 +237,30 @@ size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v)
 	digits[sizeof(digits) - 1] = '\0';
 	return onnxhook_append(buf, len, o, digits + sizeof(digits) - 1 - n);
 }
+
+const char *onnxhook_format_count(uint64_t n, char *buf, size_t len)
+{
+	/* Thresholds where the rounded figure would reach 1000 of the smaller unit. */
+	if (n >= 999995000ull)
+		snprintf(buf, len, "%.2fG", (double)n / 1e9);
+	else if (n >= 1000000ull)
+		snprintf(buf, len, "%.2fM", (double)n / 1e6);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	return buf;
+}
+
+const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 999995000000ull)
+		snprintf(buf, len, "%.2f TB", (double)n / 1e12);
+	else if (n >= 999950000ull)
+		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
+	else if (n >= 999950ull)
+		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
+	else if (n >= 1000ull)
+		snprintf(buf, len, "%.1f KB", (double)n / 1e3);
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	return buf;
+}

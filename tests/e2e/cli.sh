@@ -101,7 +101,7 @@ run build env TMPDIR="$dir/tmpdir" "$cli" -o m.onnx "$seednet"
 expect build 0 '^onnxhook: wrote m\.onnx$' "trace from the build tree"
 grep -q '^onnxhook:   5 nodes: Conv 3, Relu 1, Add 1$' "$dir/build/stderr" &&
 	grep -q '^onnxhook:   1 input, 1 output$' "$dir/build/stderr" &&
-	grep -Eq '^onnxhook:   28 parameters, [0-9.]+ kB, written in [0-9.]+ s$' "$dir/build/stderr" ||
+	grep -Eq '^onnxhook:   28 parameters, [0-9.]+ KB, written in [0-9.]+ s$' "$dir/build/stderr" ||
 	fail "summary block: $(err build)"
 grep -v '^onnxhook: ' "$dir/build/stderr" | grep -q . && fail "stderr lines not from onnxhook: $(err build)"
 cmp -s "$dir/build/stdout" "$dir/plain/stdout" || fail "the app's stdout changed under onnxhook"

@@ -106,7 +106,7 @@ START_TEST(labels_shapes_and_initializers)
 	ck_assert_int_eq(onnxhook_dot_write(&g, "app", path), 0);
 	s = slurp(path);
 	ck_assert_ptr_nonnull(strstr(s, "rankdir=TB"));
-	ck_assert_ptr_nonnull(strstr(s, "label=\"app: 3 nodes, 1 input, 1 output, 0.00M parameters\""));
+	ck_assert_ptr_nonnull(strstr(s, "label=\"app: 3 nodes, 1 input, 1 output, 112 parameters\""));
 	/* the op, its name, its key attributes (dilation 1 is the default: left out), its weights */
 	ck_assert_ptr_nonnull(strstr(s, "n0 [fillcolor=\"#cfe2f3\", label=\"Conv\\nConv_0\\nkernel 3x3, "
 					"stride 1, pad 1\\nweight 4x3x3x3 (432 B)\\nbias 4 (16 B)\"]"));

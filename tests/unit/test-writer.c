@@ -737,6 +737,37 @@ START_TEST(written_into_a_descriptor)
 }
 END_TEST
 
+/* The summaries' sizes: small counts exactly (an 855-parameter model is not "0.00M"). */
+START_TEST(sizes_as_the_summaries_show_them)
+{
+	static const struct {
+		uint64_t n;
+		const char *count, *bytes;
+	} cases[] = {
+		{0, "0", "0 B"},
+		{855, "855", "855 B"},
+		{999, "999", "999 B"},
+		{1000, "1000", "1.0 KB"},
+		{4620, "4620", "4.6 KB"},
+		{999949, "999949", "999.9 KB"},
+		{999950, "999950", "1.0 MB"},
+		{1000000, "1.00M", "1.0 MB"},
+		{1234567, "1.23M", "1.2 MB"},
+		{11689512, "11.69M", "11.7 MB"},
+		{46842048, "46.84M", "46.8 MB"},
+		{999994999, "999.99M", "1.00 GB"},
+		{2470000000ull, "2.47G", "2.47 GB"},
+		{3000000000000ull, "3000.00G", "3.00 TB"},
+	};
+	char a[ONNXHOOK_FORMAT_MAX], b[ONNXHOOK_FORMAT_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_str_eq(onnxhook_format_count(cases[i].n, a, sizeof(a)), cases[i].count);
+		ck_assert_str_eq(onnxhook_format_bytes(cases[i].n, b, sizeof(b)), cases[i].bytes);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("writer");
@@ -757,6 +788,7 @@ int main(void)
 	tcase_add_test(tc, names_up_to_name_max_work);
 	tcase_add_test(tc, no_data_file_name_past_name_max);
 	tcase_add_test(tc, written_into_a_descriptor);
+	tcase_add_test(tc, sizes_as_the_summaries_show_them);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
