@@ -145,6 +145,8 @@ static void help(void)
 	       "      --dump-on-signal      also write the model when SIGTERM, SIGINT or SIGHUP ends\n"
 	       "                            PROGRAM\n"
 	       "      --dump-on-crash       also write the model when PROGRAM crashes (best effort)\n"
+	       "      --dump-after-pass     write the model as soon as the captured pass ends, not at\n"
+	       "                            exit: a program killed later (SIGKILL) loses nothing\n"
 	       "  -q, --quiet               print errors only: no summary, no notes\n"
 	       "  -v, --verbose             print one line per recorded call and per pass\n"
 	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
@@ -175,6 +177,9 @@ static void help(void)
 	       "  ONNXHOOK_DUMP_ON_CRASH=0|1\n"
 	       "                            --dump-on-crash: the same on SIGSEGV, SIGBUS, SIGFPE,\n"
 	       "                            SIGILL and SIGABRT\n"
+	       "  ONNXHOOK_DUMP_AFTER_PASS=0|1\n"
+	       "                            --dump-after-pass: write the model when the next pass\n"
+	       "                            begins (the captured one has ended), once\n"
 	       "  ONNXHOOK_MAX_NODES=N      stop recording a pass that never ends at N nodes (default\n"
 	       "                            1000000): one warning, and the model holds the graph so far\n"
 	       "  ONNXHOOK_MAX_BYTES=N      the same bound on the bytes of weights copied (default: half\n"
@@ -867,7 +872,8 @@ static int make_report(char *path, size_t len, char *escaped, size_t elen)
 int main(int argc, char **argv)
 {
 	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
-	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_LIST_SYMBOLS, OPT_PRINT_LIBRARY };
+	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_DUMP_AFTER_PASS, OPT_LIST_SYMBOLS,
+	       OPT_PRINT_LIBRARY };
 	static const struct option options[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"pass", required_argument, NULL, OPT_PASS},
@@ -879,6 +885,7 @@ int main(int argc, char **argv)
 		{"test-data", no_argument, NULL, OPT_TEST_DATA},
 		{"dump-on-signal", no_argument, NULL, OPT_DUMP_ON_SIGNAL},
 		{"dump-on-crash", no_argument, NULL, OPT_DUMP_ON_CRASH},
+		{"dump-after-pass", no_argument, NULL, OPT_DUMP_AFTER_PASS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"list-symbols", no_argument, NULL, OPT_LIST_SYMBOLS},
@@ -927,6 +934,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DUMP_ON_CRASH:
 			set_var("--dump-on-crash", "ONNXHOOK_DUMP_ON_CRASH", "1");
+			break;
+		case OPT_DUMP_AFTER_PASS:
+			set_var("--dump-after-pass", "ONNXHOOK_DUMP_AFTER_PASS", "1");
 			break;
 		case 'q':
 			set_var("--quiet", "ONNXHOOK_LOG", "quiet");
@@ -995,12 +1005,21 @@ int main(int argc, char **argv)
 			say("%s was killed by SIG%s%s", argv[optind], sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
 			    WCOREDUMP(status) ? " (core dumped)" : "");
 		if (!models && (info.host || !info.elf)) {
-			bool dumpable = sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
-			if (dumpable ? !cfg.dump_on_signal : !cfg.dump_on_crash)
-				say("no model written: --%s writes one when %s", dumpable ? "dump-on-signal" : "dump-on-crash",
-				    dumpable ? "SIGTERM, SIGINT or SIGHUP ends the program" : "the program crashes (best effort)");
+			bool end = sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+			bool crash = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT;
+			if (end && !cfg.dump_on_signal)
+				say("no model written: --dump-on-signal writes one when SIGTERM, SIGINT or SIGHUP ends the program");
+			else if (crash && !cfg.dump_on_crash)
+				say("no model written: --dump-on-crash writes one when the program crashes (best effort)");
+			else if (!end && !crash && !cfg.dump_after_pass)
+				/* SIGKILL cannot be caught, and the others are no end onnxhook dumps on. */
+				say("no model written: %s SIG%s; --dump-after-pass writes the model as soon as the "
+				    "captured pass ends, so that a later kill loses nothing",
+				    sig == SIGKILL ? "nothing can catch" : "onnxhook writes no model on",
+				    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			else
-				say("no model written (the program recorded nothing, or died while writing)");
+				say("no model written (the program recorded nothing%s, or died while writing)",
+				    cfg.dump_after_pass ? ", or was killed before its captured pass ended" : "");
 		} else if (!models) {
 			say("no model written: %s made no call to a hooked function", argv[optind]);
 		}

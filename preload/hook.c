@@ -174,6 +174,8 @@ bool onnxhook_record_again(void)
 	return again;
 }
 
+static void dump_after_pass(void);
+
 /* The call just made starts pass pass_no + 1 (nothing of it is recorded yet). */
 static void new_pass(const char *symbol)
 {
@@ -190,6 +192,7 @@ static void new_pass(const char *symbol)
 		/* Captured: from now on every hook is a plain pass-through. */
 		captured = true;
 		atomic_store(&onnxhook_recording, false);
+		dump_after_pass();
 	}
 }
 
@@ -454,6 +457,15 @@ static void finish_locked(bool crash)
 			write_model(crash);
 	}
 	finished = true;
+}
+
+/* ONNXHOOK_DUMP_AFTER_PASS: called from new_pass() (recorder lock held) when the captured pass has
+ * ended. The model is written now rather than at exit, so a program killed later (SIGKILL, a
+ * daemon that never exits) loses nothing; finished keeps the exit paths from writing it again. */
+static void dump_after_pass(void)
+{
+	if (config.dump_after_pass)
+		finish_locked(false);
 }
 
 void onnxhook_finish(void)

@@ -50,6 +50,7 @@ struct onnxhook_config {
 	bool debug_outputs;
 	bool dump_on_signal; /* SIGTERM, SIGINT, SIGHUP */
 	bool dump_on_crash;  /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT (best effort) */
+	bool dump_after_pass; /* write the model when the captured pass ends, not at exit */
 	uint64_t max_nodes;  /* 0: the default */
 	uint64_t max_bytes;  /* weights held; 0: the default */
 	bool dynamic_batch;  /* ONNXHOOK_BATCH=dynamic: dim 0 of inputs and outputs is "batch" */

@@ -108,5 +108,13 @@ int main(int argc, char **argv)
 		child_then_wait(0, 0);
 	if (!strcmp(mode, "vfork")) /* a vfork child that calls _exit writes nothing */
 		child_then_wait(0, 1);
+	if (!strcmp(mode, "sigkill")) /* killed before a second pass: nothing can catch SIGKILL */
+		raise(SIGKILL);
+	if (!strcmp(mode, "pass2-sigkill")) { /* the second pass begins (the first has ended), then SIGKILL */
+		infer();
+		raise(SIGKILL);
+	}
+	if (!strcmp(mode, "pass2")) /* two passes, then return */
+		infer();
 	return 0;
 }
