@@ -76,16 +76,24 @@ static int fd_in(const char *rdir, const char *name)
  * socket), which a path cannot always reopen and rename(2) must never replace. */
 static int descriptor_of(const char *path)
 {
-	char cur[PATH_MAX], dir[PATH_MAX], rdir[PATH_MAX], link[PATH_MAX];
+	/* (Three path buffers, no more: this also runs in the signal handlers' dump.) */
+	char cur[PATH_MAX], rdir[PATH_MAX], link[PATH_MAX];
 
 	if (snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur))
 		return -1;
 	for (int hop = 0; hop < 40; hop++) {
-		const char *slash = strrchr(cur, '/');
+		char *slash = strrchr(cur, '/');
+		const char *dir = !slash ? "." : slash == cur ? "/" : cur;
+		bool resolved;
 		int fd;
 		ssize_t n;
 
-		if (!dir_part(cur, dir, sizeof(dir)) || !realpath(dir, rdir))
+		if (slash && slash != cur)
+			*slash = '\0'; /* cur is its directory for a moment */
+		resolved = realpath(dir, rdir) != NULL;
+		if (slash && slash != cur)
+			*slash = '/';
+		if (!resolved)
 			return -1;
 		if ((fd = fd_in(rdir, slash ? slash + 1 : cur)) >= 0)
 			return fd;
