@@ -118,9 +118,13 @@ calc() { awk "BEGIN { printf \"$1\\n\", $2 }"; }
 med() { stats "$1" | cut -d' ' -f2; }
 mn() { stats "$1" | cut -d' ' -f1; }
 # The preload's summary line: "onnxhook: wrote P: N nodes (...), ..., X.XXM parameters, Y MB, Z s"
+# (below a million, the parameters are counted exactly: "855 parameters, 4.6 KB")
 summary_nodes() { sed -n 's/^onnxhook: wrote .*: \([0-9]*\) nodes .*/\1/p' "$1" | head -n 1; }
 summary_dump_s() { sed -n 's/^onnxhook: wrote .*, \([0-9.]*\) s\( (.*)\)\{0,1\}$/\1/p' "$1" | head -n 1; }
-summary_params_m() { sed -n 's/^onnxhook: wrote .*, \([0-9.]*\)M parameters, .*/\1/p' "$1" | head -n 1; }
+summary_params_m() {
+	sed -n 's/^onnxhook: wrote .*, \([0-9.]*[MG]\{0,1\}\) parameters, .*/\1/p' "$1" | head -n 1 |
+		awk '{ v = $1 + 0; if ($1 ~ /G$/) v *= 1000; else if ($1 !~ /M$/) v /= 1e6; printf "%.9g\n", v }'
+}
 hooked() { env LD_PRELOAD="$PRELOAD" "$@"; }
 
 table=$tmp/table.md

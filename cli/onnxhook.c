@@ -132,7 +132,8 @@ static void help(void)
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
 	       "                            name, %%%% a %%; an existing file is replaced atomically\n"
 	       "                            (default: %%e.%%p.onnx in the working directory, never\n"
-	       "                            replacing a file)\n"
+	       "                            replacing a file); a device, FIFO or descriptor\n"
+	       "                            (/dev/stdout, /dev/fd/N) is written into\n"
 	       "      --pass=N|all          capture inference pass N (default 1), or unroll every pass\n"
 	       "      --dynamic-batch       make dim 0 of graph inputs and outputs symbolic (batch)\n"
 	       "      --opset=N             ai.onnx opset of the model, 13 to 17 (default 17)\n"
@@ -145,6 +146,8 @@ static void help(void)
 	       "      --dump-on-signal      also write the model when SIGTERM, SIGINT or SIGHUP ends\n"
 	       "                            PROGRAM\n"
 	       "      --dump-on-crash       also write the model when PROGRAM crashes (best effort)\n"
+	       "      --dump-after-pass     write the model as soon as the captured pass ends, not at\n"
+	       "                            exit: a program killed later (SIGKILL) loses nothing\n"
 	       "  -q, --quiet               print errors only: no summary, no notes\n"
 	       "  -v, --verbose             print one line per recorded call and per pass\n"
 	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
@@ -175,6 +178,9 @@ static void help(void)
 	       "  ONNXHOOK_DUMP_ON_CRASH=0|1\n"
 	       "                            --dump-on-crash: the same on SIGSEGV, SIGBUS, SIGFPE,\n"
 	       "                            SIGILL and SIGABRT\n"
+	       "  ONNXHOOK_DUMP_AFTER_PASS=0|1\n"
+	       "                            --dump-after-pass: write the model when the next pass\n"
+	       "                            begins (the captured one has ended), once\n"
 	       "  ONNXHOOK_MAX_NODES=N      stop recording a pass that never ends at N nodes (default\n"
 	       "                            1000000): one warning, and the model holds the graph so far\n"
 	       "  ONNXHOOK_MAX_BYTES=N      the same bound on the bytes of weights copied (default: half\n"
@@ -274,6 +280,9 @@ static void find_library(char *out)
 
 struct elf_info {
 	bool elf;       /* an ELF file of this machine's class and byte order */
+	bool is64;      /* ELFCLASS64 */
+	uint16_t type, machine; /* e_type (ET_DYN: a shared object or PIE), e_machine */
+	char soname[64]; /* DT_SONAME, if any */
 	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
 	bool host;      /* DT_NEEDED names a host library */
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
@@ -334,7 +343,7 @@ static void elf_inspect(const char *path, struct elf_info *info)
 	unsigned char ident[EI_NIDENT];
 	struct phdr ph, dyn = {0}, loads[32];
 	size_t n_loads = 0;
-	uint64_t phoff, strtab = 0, strsz = 0, needed[64];
+	uint64_t phoff, strtab = 0, strsz = 0, needed[64], soname = UINT64_MAX;
 	size_t n_needed = 0;
 	uint16_t phnum, phentsize;
 	bool is64;
@@ -352,12 +361,15 @@ static void elf_inspect(const char *path, struct elf_info *info)
 		if (!read_at(fd, &e, sizeof(e), 0))
 			goto out;
 		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+		info->type = e.e_type, info->machine = e.e_machine;
 	} else {
 		Elf32_Ehdr e;
 		if (!read_at(fd, &e, sizeof(e), 0))
 			goto out;
 		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
+		info->type = e.e_type, info->machine = e.e_machine;
 	}
+	info->is64 = is64;
 	if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)))
 		goto out;
 	info->elf = true;
@@ -395,6 +407,8 @@ static void elf_inspect(const char *path, struct elf_info *info)
 			strsz = val;
 		else if (tag == DT_NEEDED && n_needed < sizeof(needed) / sizeof(needed[0]))
 			needed[n_needed++] = val;
+		else if (tag == DT_SONAME)
+			soname = val;
 	}
 	for (size_t i = 0; i < n_loads; i++) {
 		if (strtab < loads[i].vaddr || strtab - loads[i].vaddr >= loads[i].filesz)
@@ -411,10 +425,37 @@ static void elf_inspect(const char *path, struct elf_info *info)
 			name[n] = '\0';
 			note_needed(info, name);
 		}
+		if (soname < strsz && pread(fd, info->soname, sizeof(info->soname) - 1,
+					    (off_t)(base + soname)) <= 0)
+			info->soname[0] = '\0';
 		break;
 	}
 out:
 	close(fd);
+}
+
+/* The library about to be preloaded is ours: an ELF shared object of this machine named
+ * libonnxhook.so (its DT_SONAME). Anything else (ONNXHOOK_LIBRARY=/etc/passwd) would only make
+ * ld.so print an error of its own and the run record nothing. */
+static void check_library(const char *library)
+{
+	const char *env = getenv("ONNXHOOK_LIBRARY");
+	struct elf_info lib, self;
+	char why[160];
+
+	elf_inspect(library, &lib);
+	elf_inspect("/proc/self/exe", &self);
+	if (!lib.elf || lib.type != ET_DYN)
+		snprintf(why, sizeof(why), "not an ELF shared object");
+	else if (self.elf && (lib.is64 != self.is64 || lib.machine != self.machine))
+		snprintf(why, sizeof(why), "an ELF shared object for another machine");
+	else if (strcmp(lib.soname, "libonnxhook.so"))
+		snprintf(why, sizeof(why), "an ELF shared object whose soname is %s%s%s, not libonnxhook.so",
+			 lib.soname[0] ? "'" : "", lib.soname[0] ? lib.soname : "missing", lib.soname[0] ? "'" : "");
+	else
+		return;
+	die(EXIT_OWN, "%s%s: %s; set ONNXHOOK_LIBRARY to onnxhook's libonnxhook.so", env && *env ? "ONNXHOOK_LIBRARY=" : "",
+	    env && *env ? env : library, why);
 }
 
 /* ---- the program: finding and checking it --------------------------------------------------- */
@@ -487,6 +528,29 @@ static void check_program(const char *name, const char *path, struct elf_info *i
 		say("note: %s does not link %s; tracing anyway (it may load one at run time, or be a "
 		    "launcher script)", name, sonames);
 	}
+}
+
+/* Refuses, before the program runs, an output the preload would refuse at exit (it would fall
+ * back to $TMPDIR then): a directory, a terminal, a socket, a new file in /dev, /proc or /sys. A
+ * descriptor (/dev/stdout, /dev/fd/N) is judged here as the program inherits it. */
+static void check_outputs(const struct onnxhook_config *cfg, const char *program)
+{
+	const char *base = strrchr(program, '/');
+	char path[4096];
+	int r;
+
+	base = base ? base + 1 : program;
+	/* (%p is the program's pid, not known yet: ours stands in; it names no directory.) */
+	if (onnxhook_path_expand(cfg->output, getpid(), base, path, sizeof(path)) == 0) {
+		if (cfg->output_explicit && (r = onnxhook_output_kind(path)) < 0)
+			die(EXIT_OWN, "cannot write the model to %s: %s", path, onnxhook_output_strerror(r));
+		if (!cfg->output_explicit && onnxhook_output_in_system_dir(path))
+			die(EXIT_OWN, "the working directory is in /dev, /proc or /sys, where onnxhook creates no "
+				      "file: run it elsewhere, or give --output");
+	}
+	if (cfg->dot[0] && onnxhook_path_expand(cfg->dot, getpid(), base, path, sizeof(path)) == 0 &&
+	    (r = onnxhook_output_kind(path)) < 0)
+		die(EXIT_OWN, "cannot write the Graphviz file to %s: %s", path, onnxhook_output_strerror(r));
 }
 
 /* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
@@ -603,24 +667,11 @@ static bool parse_model(char *line, struct model *m)
 	return v1 && m->path[0];
 }
 
-static const char *human(unsigned long long n, const char *unit, char *buf, size_t len)
-{
-	if (n >= 1000000000ull)
-		snprintf(buf, len, "%.2f G%s", (double)n / 1e9, unit);
-	else if (n >= 1000000ull)
-		snprintf(buf, len, "%.2f M%s", (double)n / 1e6, unit);
-	else if (n >= 1000ull)
-		snprintf(buf, len, "%.1f k%s", (double)n / 1e3, unit);
-	else
-		snprintf(buf, len, "%llu%s%s", n, unit[0] ? " " : "", unit);
-	return buf;
-}
-
 static void print_model(const struct model *m, const char *cwd, bool show_pid)
 {
 	size_t n = strlen(cwd);
 	const char *shown = m->path;
-	char a[32], b[32];
+	char a[ONNXHOOK_FORMAT_MAX], b[ONNXHOOK_FORMAT_MAX];
 
 	/* Shown relative to where onnxhook was started, when it is below it. */
 	if (n > 1 && !strncmp(m->path, cwd, n) && m->path[n] == '/')
@@ -653,14 +704,15 @@ static void print_model(const struct model *m, const char *cwd, bool show_pid)
 	say("%s", line);
 	say("  %lu input%s, %lu output%s", m->inputs, m->inputs == 1 ? "" : "s", m->outputs,
 	    m->outputs == 1 ? "" : "s");
+	/* The preload's summary line's sizes: "855 parameters, 4.6 KB", "11.70M parameters, 46.8 MB". */
+	onnxhook_format_count(m->parameters, a, sizeof(a));
+	onnxhook_format_bytes(m->bytes, b, sizeof(b));
 	if (m->data_bytes) {
-		char d[32];
-		say("  %s parameters, %s + %s in %s.data, written in %.2f s",
-		    human(m->parameters, "", a, sizeof(a)), human(m->bytes, "B", b, sizeof(b)),
-		    human(m->data_bytes, "B", d, sizeof(d)), shown, m->seconds);
+		char d[ONNXHOOK_FORMAT_MAX];
+		say("  %s parameters, %s + %s in %s.data, written in %.2f s", a, b,
+		    onnxhook_format_bytes(m->data_bytes, d, sizeof(d)), shown, m->seconds);
 	} else {
-		say("  %s parameters, %s, written in %.2f s", human(m->parameters, "", a, sizeof(a)),
-		    human(m->bytes, "B", b, sizeof(b)), m->seconds);
+		say("  %s parameters, %s, written in %.2f s", a, b, m->seconds);
 	}
 	if (m->incomplete)
 		say("  incomplete: recording stopped early (see the warning above)");
@@ -824,7 +876,8 @@ static int make_report(char *path, size_t len, char *escaped, size_t elen)
 int main(int argc, char **argv)
 {
 	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
-	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_LIST_SYMBOLS, OPT_PRINT_LIBRARY };
+	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_DUMP_AFTER_PASS, OPT_LIST_SYMBOLS,
+	       OPT_PRINT_LIBRARY };
 	static const struct option options[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"pass", required_argument, NULL, OPT_PASS},
@@ -836,6 +889,7 @@ int main(int argc, char **argv)
 		{"test-data", no_argument, NULL, OPT_TEST_DATA},
 		{"dump-on-signal", no_argument, NULL, OPT_DUMP_ON_SIGNAL},
 		{"dump-on-crash", no_argument, NULL, OPT_DUMP_ON_CRASH},
+		{"dump-after-pass", no_argument, NULL, OPT_DUMP_AFTER_PASS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"list-symbols", no_argument, NULL, OPT_LIST_SYMBOLS},
@@ -885,6 +939,9 @@ int main(int argc, char **argv)
 		case OPT_DUMP_ON_CRASH:
 			set_var("--dump-on-crash", "ONNXHOOK_DUMP_ON_CRASH", "1");
 			break;
+		case OPT_DUMP_AFTER_PASS:
+			set_var("--dump-after-pass", "ONNXHOOK_DUMP_AFTER_PASS", "1");
+			break;
 		case 'q':
 			set_var("--quiet", "ONNXHOOK_LOG", "quiet");
 			break;
@@ -915,6 +972,7 @@ int main(int argc, char **argv)
 		}
 	}
 	find_library(library);
+	check_library(library);
 	if (print_library) {
 		puts(library);
 		return 0;
@@ -936,6 +994,7 @@ int main(int argc, char **argv)
 	if ((r = resolve(argv[optind], program, sizeof(program))) < 0)
 		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", argv[optind],
 		    r == -ENOENT && !strchr(argv[optind], '/') ? "command not found" : strerror(-r));
+	check_outputs(&cfg, program);
 	check_program(argv[optind], program, &info);
 
 	set_preload(library);
@@ -956,12 +1015,21 @@ int main(int argc, char **argv)
 			say("%s was killed by SIG%s%s", argv[optind], sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
 			    WCOREDUMP(status) ? " (core dumped)" : "");
 		if (!models && (info.host || !info.elf)) {
-			bool dumpable = sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
-			if (dumpable ? !cfg.dump_on_signal : !cfg.dump_on_crash)
-				say("no model written: --%s writes one when %s", dumpable ? "dump-on-signal" : "dump-on-crash",
-				    dumpable ? "SIGTERM, SIGINT or SIGHUP ends the program" : "the program crashes (best effort)");
+			bool end = sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+			bool crash = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGABRT;
+			if (end && !cfg.dump_on_signal)
+				say("no model written: --dump-on-signal writes one when SIGTERM, SIGINT or SIGHUP ends the program");
+			else if (crash && !cfg.dump_on_crash)
+				say("no model written: --dump-on-crash writes one when the program crashes (best effort)");
+			else if (!end && !crash && !cfg.dump_after_pass)
+				/* SIGKILL cannot be caught, and the others are no end onnxhook dumps on. */
+				say("no model written: %s SIG%s; --dump-after-pass writes the model as soon as the "
+				    "captured pass ends, so that a later kill loses nothing",
+				    sig == SIGKILL ? "nothing can catch" : "onnxhook writes no model on",
+				    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			else
-				say("no model written (the program recorded nothing, or died while writing)");
+				say("no model written (the program recorded nothing%s, or died while writing)",
+				    cfg.dump_after_pass ? ", or was killed before its captured pass ended" : "");
 		} else if (!models) {
 			say("no model written: %s made no call to a hooked function", argv[optind]);
 		}

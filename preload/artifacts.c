@@ -239,7 +239,8 @@ static void write_dot(struct onnxhook_graph *g, const struct onnxhook_config *cf
 	}
 	r = onnxhook_dot_write(g, exe, path);
 	if (r < 0)
-		onnxhook_error("cannot write the Graphviz file %s: %s (the model is written)", path, strerror(-r));
+		onnxhook_error("cannot write the Graphviz file %s: %s (the model is written)", path,
+			       onnxhook_output_strerror(r));
 	else
 		onnxhook_debug("wrote %s", path);
 }
@@ -251,7 +252,9 @@ static void write_test_data(struct onnxhook_graph *g, const char *model_path)
 	struct stat sb;
 	int r;
 
-	if (stat(model_path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	/* Not beside what is written into (/dev/stdout on a file is a regular file, in /dev). */
+	if (onnxhook_output_kind(model_path) != ONNXHOOK_OUTPUT_FILE || stat(model_path, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode)) {
 		onnxhook_warn("no test data written: the model went to %s, not a file in a directory",
 			      model_path);
 		return;

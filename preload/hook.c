@@ -253,6 +253,8 @@ bool onnxhook_record_again(void)
 	return again;
 }
 
+static void dump_after_pass(void);
+
 /* The call just made starts pass pass_no + 1 (nothing of it is recorded yet). */
 static void new_pass(const char *symbol)
 {
@@ -269,6 +271,7 @@ static void new_pass(const char *symbol)
 		/* Captured: from now on every hook is a plain pass-through. */
 		captured = true;
 		atomic_store(&onnxhook_recording, false);
+		dump_after_pass();
 	}
 }
 
@@ -356,8 +359,8 @@ static bool written_by_another(char *path, size_t len)
 	struct stat now;
 	char with_pid[4096];
 
-	if (stat(path, &now) < 0 || !S_ISREG(now.st_mode))
-		return false; /* nothing there yet, or a device written into (/dev/null) */
+	if (onnxhook_output_kind(path) != ONNXHOOK_OUTPUT_FILE || stat(path, &now) < 0)
+		return false; /* nothing there yet, or written into (/dev/null, /dev/stdout) */
 	if (output_existed && now.st_dev == output_at_start.st_dev &&
 	    now.st_ino == output_at_start.st_ino && now.st_size == output_at_start.st_size &&
 	    now.st_mtim.tv_sec == output_at_start.st_mtim.tv_sec &&
@@ -429,17 +432,35 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	return true;
 }
 
+/* Why the model got no external data file although one was due (st->data_refused). */
+static const char *data_refused_why(const struct onnxhook_write_stats *st, const char *path)
+{
+	static char why[160];
+
+	if (st->data_refused == ONNXHOOK_DATA_NO_PLACE)
+		return "a device, FIFO or descriptor has no place beside it for a data file (external "
+		       "data cannot go to a pipe)";
+	snprintf(why, sizeof(why), "the data file's name, %zu bytes with \".data\", would pass NAME_MAX "
+		 "(%d bytes)", strlen(strrchr(path, '/') ? strrchr(path, '/') + 1 : path) + 5, NAME_MAX);
+	return why;
+}
+
+static bool st_data_refused_past_limit(int r, const struct onnxhook_write_stats *st)
+{
+	return (r == -EFBIG || r == -ENAMETOOLONG) && st->data_refused;
+}
+
 /* crash: a dump from a crash handler does only what the model needs: provenance (it asks the
  * dynamic linker, which the fault may have interrupted), the dot file and the test data are
  * left out. */
 static void write_model(bool crash)
 {
 	char exe[256], path[4096], final[4096], ops[1024];
-	struct onnxhook_write_stats st;
+	struct onnxhook_write_stats st = {0};
 	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION,
 					   .debug_outputs = config.debug_outputs,
 					   .external_data = config.external_data};
-	char data[160] = "";
+	char data[160] = "", count[ONNXHOOK_FORMAT_MAX], size[ONNXHOOK_FORMAT_MAX];
 	double t0 = now();
 	int r;
 
@@ -459,13 +480,18 @@ static void write_model(bool crash)
 		if (onnxhook_graph_dynamic_batch(&graph, why, sizeof(why)) < 0)
 			onnxhook_error("ONNXHOOK_BATCH=dynamic: %s; the model keeps the traced batch size", why);
 	}
-	r = path[0] ? onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st)
-		    : -ENAMETOOLONG;
+	r = !path[0] ? -ENAMETOOLONG : config.output_explicit ? onnxhook_output_kind(path) : 0;
+	if (r >= 0)
+		r = onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st);
 	if (r < 0) {
 		/* Nothing lost: the trace goes to the temporary directory instead. */
 		const char *tmpdir = secure_getenv("TMPDIR");
 		char alt[4096];
-		onnxhook_error("cannot write %s: %s", path, strerror(-r));
+		if (path[0] && st_data_refused_past_limit(r, &st))
+			onnxhook_error("cannot write %s: past protobuf's 2 GiB limit its weights need a data "
+				       "file, and %s", path, data_refused_why(&st, path));
+		else
+			onnxhook_error("cannot write %s: %s", path, onnxhook_output_strerror(r));
 		if (snprintf(alt, sizeof(alt), "%s/%s.%ld.onnx", tmpdir && *tmpdir ? tmpdir : "/tmp",
 			     exe, (long)getpid()) >= (int)sizeof(alt))
 			snprintf(alt, sizeof(alt), "/tmp/onnxhook.%ld.onnx", (long)getpid());
@@ -475,22 +501,25 @@ static void write_model(bool crash)
 			return;
 		}
 	}
+	if (st.data_refused && !st.n_external && opts.external_data == ONNXHOOK_EXTERNAL_ALWAYS)
+		onnxhook_error("%s: ONNXHOOK_EXTERNAL_DATA=always not followed: %s; its weights are inside "
+			       "the model", final, data_refused_why(&st, final));
 	if (st.external_forced)
 		onnxhook_error("%s: with its weights inside the model would be %.2f GB, past protobuf's "
 			       "2 GiB limit: ONNXHOOK_EXTERNAL_DATA=never not followed, weights written to %s.data",
 			       final, (double)st.inline_bytes / 1e9, final);
 	if (st.n_external) {
 		const char *base = strrchr(final, '/');
-		bool gb = st.data_bytes >= 1000000000;
-		snprintf(data, sizeof(data), ", %.*f %s in %.100s.data", gb ? 2 : 1,
-			 (double)st.data_bytes / (gb ? 1e9 : 1e6), gb ? "GB" : "MB", base ? base + 1 : final);
+		snprintf(data, sizeof(data), ", %s in %.100s.data",
+			 onnxhook_format_bytes(st.data_bytes, size, sizeof(size)), base ? base + 1 : final);
 	}
 	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
 	if (!config.report[0] || !write_report(final, ops, &st, now() - t0))
-		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %.2fM parameters, %.1f MB%s, %.2f s%s",
+		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %s parameters, %s%s, %.2f s%s",
 			      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
-			      st.n_outputs == 1 ? "" : "s", (double)st.parameters / 1e6, (double)st.bytes / 1e6,
-			      data, now() - t0, graph.failed ? " (incomplete: recording stopped early)" : "");
+			      st.n_outputs == 1 ? "" : "s", onnxhook_format_count(st.parameters, count, sizeof(count)),
+			      onnxhook_format_bytes(st.bytes, size, sizeof(size)), data, now() - t0,
+			      graph.failed ? " (incomplete: recording stopped early)" : "");
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);
@@ -509,6 +538,15 @@ static void finish_locked(bool crash)
 			write_model(crash);
 	}
 	finished = true;
+}
+
+/* ONNXHOOK_DUMP_AFTER_PASS: called from new_pass() (recorder lock held) when the captured pass has
+ * ended. The model is written now rather than at exit, so a program killed later (SIGKILL, a
+ * daemon that never exits) loses nothing; finished keeps the exit paths from writing it again. */
+static void dump_after_pass(void)
+{
+	if (config.dump_after_pass)
+		finish_locked(false);
 }
 
 void onnxhook_finish(void)

@@ -118,6 +118,7 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		{"ONNXHOOK_DEBUG_OUTPUTS", offsetof(struct onnxhook_config, debug_outputs)},
 		{"ONNXHOOK_DUMP_ON_SIGNAL", offsetof(struct onnxhook_config, dump_on_signal)},
 		{"ONNXHOOK_DUMP_ON_CRASH", offsetof(struct onnxhook_config, dump_on_crash)},
+		{"ONNXHOOK_DUMP_AFTER_PASS", offsetof(struct onnxhook_config, dump_after_pass)},
 		{"ONNXHOOK_STACK", offsetof(struct onnxhook_config, stack)},
 		{"ONNXHOOK_TEST_DATA", offsetof(struct onnxhook_config, test_data)},
 	}, limits[] = {

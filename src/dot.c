@@ -40,21 +40,11 @@ static void put_escaped(FILE *f, const char *s)
 	}
 }
 
-/* "37.6 KB": decimal units, as the summary line's MB. */
 static void put_bytes(FILE *f, uint64_t b)
 {
-	static const char *const unit[] = {"KB", "MB", "GB", "TB"};
-	double v = (double)b;
-	int u = -1;
+	char s[ONNXHOOK_FORMAT_MAX];
 
-	while (v >= 999.95 && u < 3) {
-		v /= 1000;
-		u++;
-	}
-	if (u < 0)
-		fprintf(f, "%llu B", (unsigned long long)b);
-	else
-		fprintf(f, "%.1f %s", v, unit[u]);
+	fputs(onnxhook_format_bytes(b, s, sizeof(s)), f); /* "37.6 KB", as the summary line */
 }
 
 static bool all_equal(const struct onnxhook_attr *a, int64_t *v)
@@ -200,9 +190,10 @@ static int dot_to(FILE *f, struct onnxhook_graph *g, const char *title)
 		put_escaped(f, title);
 		fputs(": ", f);
 	}
-	fprintf(f, "%zu nodes, %u input%s, %u output%s, %.2fM parameters\"];\n", g->n_nodes,
+	char count[ONNXHOOK_FORMAT_MAX];
+	fprintf(f, "%zu nodes, %u input%s, %u output%s, %s parameters\"];\n", g->n_nodes,
 		g->n_inputs, g->n_inputs == 1 ? "" : "s", n_outputs, n_outputs == 1 ? "" : "s",
-		(double)params / 1e6);
+		onnxhook_format_count(params, count, sizeof(count)));
 	fputs("\tnode [shape=box, style=\"rounded,filled\", fillcolor=\"#eeeeee\", fontname=\"Helvetica\", "
 	      "fontsize=11, margin=\"0.12,0.04\"];\n", f);
 	fputs("\tedge [fontname=\"Helvetica\", fontsize=9, color=\"#606060\", fontcolor=\"#404040\"];\n", f);

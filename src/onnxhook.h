@@ -50,6 +50,7 @@ struct onnxhook_config {
 	bool debug_outputs;
 	bool dump_on_signal; /* SIGTERM, SIGINT, SIGHUP */
 	bool dump_on_crash;  /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT (best effort) */
+	bool dump_after_pass; /* write the model when the captured pass ends, not at exit */
 	uint64_t max_nodes;  /* 0: the default */
 	uint64_t max_bytes;  /* weights held; 0: the default */
 	bool dynamic_batch;  /* ONNXHOOK_BATCH=dynamic: dim 0 of inputs and outputs is "batch" */
@@ -416,6 +417,13 @@ struct onnxhook_write_stats {
 	uint32_t n_external;    /* initializers in the external data file (0: none written) */
 	uint64_t data_bytes;    /* its size */
 	bool external_forced;   /* NEVER asked, but the model could not be written inline */
+	/* External data was due (ALWAYS, or past the limit) but no data file can be: the model is
+	 * inline, or (past the limit) onnxhook_write fails with -EFBIG / -ENAMETOOLONG. */
+	enum onnxhook_data_refused {
+		ONNXHOOK_DATA_PLACED,
+		ONNXHOOK_DATA_NO_PLACE,       /* written into a device, FIFO or descriptor */
+		ONNXHOOK_DATA_NAME_TOO_LONG,  /* "<name>.data" would pass NAME_MAX */
+	} data_refused;
 };
 
 /* Writes the model to path atomically: a temporary file beside it (O_EXCL, no symlink
@@ -423,8 +431,11 @@ struct onnxhook_write_stats {
  * ".1", ".2", … before the extension instead. final_path receives the name written.
  * With external data (o->external_data, or AUTO past the limit) the initializers of at least
  * ONNXHOOK_EXTERNAL_MIN bytes go to "<final_path>.data", published just before the model and
- * named with it (a default name takes a number free for both). A character device gets the
- * model inline, or -EFBIG past the limit. */
+ * named with it (a default name takes a number free for both). What onnxhook_output_kind()
+ * says is written into gets the model inline, or -EFBIG past the limit; so does a name whose
+ * "<name>.data" would pass NAME_MAX (-ENAMETOOLONG past the limit); st->data_refused says so.
+ * A path refused by onnxhook_output_kind() (replace), or in /dev, /proc or /sys (default
+ * names), fails with its error and nothing written. */
 int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
 		   bool replace, char *final_path, size_t final_len,
 		   struct onnxhook_write_stats *st);
@@ -433,22 +444,45 @@ int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o
 int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
 		       size_t *len);
 
+/* Sizes as the summaries show them: a count exactly below a million ("855"), then "1.23M",
+ * "4.56G"; bytes as "512 B", "4.6 KB", "46.8 MB", "2.47 GB" (decimal units). Return buf. */
+#define ONNXHOOK_FORMAT_MAX 32
+const char *onnxhook_format_count(uint64_t n, char *buf, size_t len);
+const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len);
+
 /* "Conv 20, Relu 17, ..." ordered by first appearance. */
 void onnxhook_graph_op_summary(const struct onnxhook_graph *g, char *buf, size_t len);
 
 /* ---- beside the model: Graphviz picture, test data ----------------------------------------- */
 
 /* Writes data to path atomically: a temporary file beside it (O_EXCL, no symlink following),
- * then rename, so a reader never finds it half-written; a character device (/dev/stdout) is
- * written into. 0 or a negative errno (the temporary is removed). */
+ * then rename, so a reader never finds it half-written; what onnxhook_output_kind() says is
+ * written into (/dev/stdout, a FIFO) is written into. 0 or a negative errno (the temporary is
+ * removed). */
 int onnxhook_file_replace(const char *path, const void *data, size_t len);
 
-/* How an output (the model, its picture) goes to path, by what is there now: ONNXHOOK_OUTPUT_FILE
- * (nothing, or a regular file or symlink to one: replaced by rename), ONNXHOOK_OUTPUT_DEVICE (a
- * character device such as /dev/stdout: written into), or -EISDIR (a directory) / -ENOTSUP (a
- * pipe, socket or block device). */
-enum { ONNXHOOK_OUTPUT_FILE, ONNXHOOK_OUTPUT_DEVICE };
+/* How an output (the model, its picture) goes to path, by what is there now:
+ * ONNXHOOK_OUTPUT_FILE (nothing, or a regular file or a symlink to one, in an ordinary
+ * directory: replaced by rename, which replaces a symlink and never writes through it);
+ * ONNXHOOK_OUTPUT_INTO (written into, never replaced: a character device such as /dev/null, a
+ * FIFO, or an open descriptor of this process named as /dev/stdout, /dev/fd/N,
+ * /proc/self/fd/N or by a symlink leading there, whatever it is open on: a file, a pipe, a
+ * socket). Refused: -EISDIR (a directory), -ENOTSUP (a block device, a socket by path), -EPERM
+ * (a new or regular file in /dev, /proc or /sys: no file is ever created or renamed over
+ * there; /dev/shm is an ordinary directory), -EBADF (a descriptor not open for writing),
+ * -ENOTTY (a terminal), or the error opening a character device. onnxhook_output_strerror()
+ * says so in words. */
+enum { ONNXHOOK_OUTPUT_FILE, ONNXHOOK_OUTPUT_INTO };
 int onnxhook_output_kind(const char *path);
+const char *onnxhook_output_strerror(int r);
+/* Whether path's directory (resolved) is /dev, /proc, /sys or below (but /dev/shm), or on procfs,
+ * sysfs or devpts: no file is created there. */
+bool onnxhook_output_in_system_dir(const char *path);
+/* Writes into path (ONNXHOOK_OUTPUT_INTO): a descriptor as it is (a file at its offset), a path
+ * opened for writing (a FIFO waits for its reader). write_fn(fd, ctx) writes; SIGPIPE is blocked
+ * meanwhile and the one a gone reader raised is taken back, so the program is not killed (the
+ * result is -EPIPE). 0 or a negative errno. */
+int onnxhook_output_into(const char *path, int (*write_fn)(int fd, void *ctx), void *ctx);
 
 /* The graph as Graphviz dot source: a box per node (op, name, key attributes, its initializers
  * as "weight 64x3x7x7 (37.6 KB)"), ovals for input_N and output_N, each edge labelled with its

@@ -210,8 +210,13 @@ int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
 
 int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len)
 {
+	const char *slash = strrchr(base, '/');
+	int dirlen = slash ? (int)(slash - base + 1) : 0;
+
 	for (unsigned k = 0;; k++) {
-		if (snprintf(tmp, len, "%s.tmp.%ld%s%.0u", base, (long)getpid(), k ? "." : "", k) >=
+		/* In base's directory (rename(2) cannot cross file systems), but a short name of its
+		 * own: "<name>.tmp.<pid>" would pass NAME_MAX for a valid name of 246 bytes or more. */
+		if (snprintf(tmp, len, "%.*s.onnxhook.%ld.%u.tmp", dirlen, base, (long)getpid(), k) >=
 		    (int)len)
 			return -ENAMETOOLONG;
 		int fd = dir ? mkdirat(dirfd, tmp, 0777)
@@ -255,4 +260,31 @@ size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v)
 	while ((v /= 10) && n < 20);
 	digits[sizeof(digits) - 1] = '\0';
 	return onnxhook_append(buf, len, o, digits + sizeof(digits) - 1 - n);
+}
+
+const char *onnxhook_format_count(uint64_t n, char *buf, size_t len)
+{
+	/* Thresholds where the rounded figure would reach 1000 of the smaller unit. */
+	if (n >= 999995000ull)
+		snprintf(buf, len, "%.2fG", (double)n / 1e9);
+	else if (n >= 1000000ull)
+		snprintf(buf, len, "%.2fM", (double)n / 1e6);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	return buf;
+}
+
+const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 999995000000ull)
+		snprintf(buf, len, "%.2f TB", (double)n / 1e12);
+	else if (n >= 999950000ull)
+		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
+	else if (n >= 999950ull)
+		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
+	else if (n >= 1000ull)
+		snprintf(buf, len, "%.1f KB", (double)n / 1e3);
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	return buf;
 }

@@ -22,8 +22,9 @@ size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v);
 /* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. A
  * reader gone is -EPIPE, never a SIGPIPE in the program. */
 int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
-/* Creates "<base>.tmp.<pid>" (".1", ".2"… if taken) exclusively, never through a symlink;
- * its name in tmp. The descriptor, or a negative errno. */
+/* Creates "<dir of base>/.onnxhook.<pid>.<k>.tmp" (k = 0, 1, … the first free) exclusively,
+ * never through a symlink; its name in tmp. The name is short whatever base's length, so any
+ * valid final name works. The descriptor, or a negative errno. */
 int onnxhook_open_temp(const char *base, char *tmp, size_t len);
 /* The same name rule relative to dirfd (AT_FDCWD: as open_temp), a file opened for writing or
  * (dir) a directory opened O_DIRECTORY: the descriptor, or a negative errno. */

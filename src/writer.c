@@ -2,6 +2,7 @@
 /* The ONNX writer: graph -> protobuf-c ModelProto -> streamed to a temporary file -> rename. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,7 +608,7 @@ static int write_external(int fd, const struct external *x)
 
 /* Where the model goes and how: inline, or with its big initializers in an external file. */
 static int plan(struct arena *a, Onnx__ModelProto *model, const struct onnxhook_write_opts *o,
-		bool device, struct external *x, struct onnxhook_write_stats *st)
+		enum onnxhook_data_refused nowhere, struct external *x, struct onnxhook_write_stats *st)
 {
 	const uint64_t limit = o->inline_limit ? o->inline_limit : INT32_MAX;
 	bool big;
@@ -618,9 +619,11 @@ static int plan(struct arena *a, Onnx__ModelProto *model, const struct onnxhook_
 	 * field: the prefix would wrap. With external data every packed field is small.) */
 	st->inline_bytes = onnx__model_proto__get_packed_size(model);
 	big = st->inline_bytes > limit;
-	if (device)
-		/* No file beside a device: inline when it fits; else the caller writes elsewhere. */
-		return big ? -EFBIG : 0;
+	if (nowhere && (big || o->external_data == ONNXHOOK_EXTERNAL_ALWAYS)) {
+		/* No data file possible: inline when it fits; else the caller writes elsewhere. */
+		st->data_refused = nowhere;
+		return !big ? 0 : nowhere == ONNXHOOK_DATA_NO_PLACE ? -EFBIG : -ENAMETOOLONG;
+	}
 	if (!big && o->external_data != ONNXHOOK_EXTERNAL_ALWAYS)
 		return 0;
 	/* NEVER past the limit: a file protobuf cannot read is no model; nothing may be lost,
@@ -835,20 +838,35 @@ static int write_pair(const Onnx__ModelProto *model, struct external *x, const c
 	return r;
 }
 
-/* A character device (/dev/null, /dev/stdout) is written into, never replaced: renaming over
- * it would put a regular file where the device was. */
-static int write_to_device(const Onnx__ModelProto *model, const char *path, char *final_path,
-			   size_t final_len, struct onnxhook_write_stats *st)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	int r;
+struct into {
+	const Onnx__ModelProto *model;
+	uint64_t *bytes;
+};
 
-	if (fd < 0)
-		return -errno;
-	r = pack_to_fd(model, fd, &st->bytes);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+static int pack_into(int fd, void *ctx)
+{
+	struct into *i = ctx;
+
+	return pack_to_fd(i->model, fd, i->bytes);
+}
+
+/* A device, FIFO or descriptor (/dev/null, /dev/stdout, /dev/fd/3) is written into, never
+ * replaced: renaming over it would put a regular file where the device or link was. */
+static int write_into(const Onnx__ModelProto *model, const char *path, char *final_path,
+		      size_t final_len, struct onnxhook_write_stats *st)
+{
+	struct into i = {model, &st->bytes};
+	int r = onnxhook_output_into(path, pack_into, &i);
+
 	return r < 0 ? r : numbered(path, 0, final_path, final_len);
+}
+
+/* "<name>.data" beside the model must be a valid name too. */
+static bool data_name_too_long(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return strlen(slash ? slash + 1 : path) + strlen(".data") > NAME_MAX;
 }
 
 int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, const char *path,
@@ -857,18 +875,25 @@ int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o
 	struct arena a = {0};
 	Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
 	struct external x = {0};
-	bool device = false;
+	enum onnxhook_data_refused nowhere = ONNXHOOK_DATA_PLACED;
+	bool into = false;
 	int r;
 
 	if (replace) {
 		if ((r = onnxhook_output_kind(path)) < 0)
 			return r;
-		device = r == ONNXHOOK_OUTPUT_DEVICE;
+		into = r == ONNXHOOK_OUTPUT_INTO;
+	} else if (onnxhook_output_in_system_dir(path)) {
+		return -EPERM;
 	}
-	if ((r = build(&a, g, o, &model, st)) < 0 || (r = plan(&a, &model, o, device, &x, st)) < 0)
+	if (into)
+		nowhere = ONNXHOOK_DATA_NO_PLACE;
+	else if (data_name_too_long(path))
+		nowhere = ONNXHOOK_DATA_NAME_TOO_LONG;
+	if ((r = build(&a, g, o, &model, st)) < 0 || (r = plan(&a, &model, o, nowhere, &x, st)) < 0)
 		goto out;
-	if (device)
-		r = write_to_device(&model, path, final_path, final_len, st);
+	if (into)
+		r = write_into(&model, path, final_path, final_len, st);
 	else if (x.n)
 		r = write_pair(&model, &x, path, replace, final_path, final_len, st);
 	else

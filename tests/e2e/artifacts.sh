@@ -34,7 +34,7 @@ run() {
 	echo $? >"$dir/$name/status"
 }
 status() { cat "$dir/$1/status"; }
-leftovers() { find "$dir/$1" -name '*.tmp*' -o -name '*.old.*' | head -n 3; }
+leftovers() { find "$dir/$1" -name '*.tmp*' -o -name '.onnxhook.*' -o -name '*.old.*' | head -n 3; }
 
 # The model's counts as graphviz must see them: boxes for nodes, inputs and outputs; an edge per
 # data input of a node (initializers are inside the boxes) and one into each output.

@@ -134,7 +134,7 @@ for mode in always auto never; do
         fail "onnxruntime ($mode): $(cat "small-$mode.ort")"
 done
 say "small: always -> 6 initializers in small-always.onnx.data, auto and never inline; checker and onnxruntime OK"
-ls ./*.tmp* >/dev/null 2>&1 && fail "temporary files left: $(ls ./*.tmp*)"
+ls ./.onnxhook.* >/dev/null 2>&1 && fail "temporary files left: $(ls ./.onnxhook.*)"
 
 # ---- big (2.47 GB of weights), auto ----
 gen_input 14336
@@ -178,7 +178,7 @@ r=$(inspect never.onnx never.onnx.data) || fail "never.onnx: bad initializers"
 read -r ext _ _ _ _ <<<"$r"
 [ "$ext" = 6 ] || fail "never: $ext initializers external"
 sed -n 's/^onnxhook: /bigmodel: never: onnxhook said: /p' never.stderr
-ls ./*.tmp* >/dev/null 2>&1 && fail "temporary files left: $(ls ./*.tmp*)"
+ls ./.onnxhook.* >/dev/null 2>&1 && fail "temporary files left: $(ls ./.onnxhook.*)"
 
 cd / && rm -rf "$dir"
 say "OK ($(($(date +%s) - t_start)) s)"

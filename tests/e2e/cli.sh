@@ -3,9 +3,9 @@
 # End-to-end: the onnxhook command, from the build tree and from a `meson install --destdir` tree:
 # library lookup, options, checks before running, exit status, LD_PRELOAD kept, summary, report,
 # --list-symbols, the man page.
-# usage: cli.sh ONNXHOOK PRELOAD SEEDNET MANPAGE|-   (MESON_BUILD_ROOT: the build to install)
+# usage: cli.sh ONNXHOOK PRELOAD SEEDNET MANPAGE|- EXITS   (MESON_BUILD_ROOT: the build to install)
 set -u
-cli=$(realpath "$1") preload=$(realpath "$2") seednet=$(realpath "$3") man=$4
+cli=$(realpath "$1") preload=$(realpath "$2") seednet=$(realpath "$3") man=$4 exits=$(realpath "$5")
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$src/tests/e2e/preload-env.sh" "$preload" # ASAN_OPTIONS for a sanitized build
 python=/usr/bin/python3
@@ -101,7 +101,7 @@ run build env TMPDIR="$dir/tmpdir" "$cli" -o m.onnx "$seednet"
 expect build 0 '^onnxhook: wrote m\.onnx$' "trace from the build tree"
 grep -q '^onnxhook:   5 nodes: Conv 3, Relu 1, Add 1$' "$dir/build/stderr" &&
 	grep -q '^onnxhook:   1 input, 1 output$' "$dir/build/stderr" &&
-	grep -Eq '^onnxhook:   28 parameters, [0-9.]+ kB, written in [0-9.]+ s$' "$dir/build/stderr" ||
+	grep -Eq '^onnxhook:   28 parameters, [0-9.]+ KB, written in [0-9.]+ s$' "$dir/build/stderr" ||
 	fail "summary block: $(err build)"
 grep -v '^onnxhook: ' "$dir/build/stderr" | grep -q . && fail "stderr lines not from onnxhook: $(err build)"
 cmp -s "$dir/build/stdout" "$dir/plain/stdout" || fail "the app's stdout changed under onnxhook"
@@ -146,6 +146,21 @@ else
 	run override-bad env ONNXHOOK_LIBRARY="$dir/nonexistent.so" "$cli" /bin/true
 	expect override-bad 125 '^onnxhook: error: ONNXHOOK_LIBRARY=' "ONNXHOOK_LIBRARY naming no file"
 fi
+# ONNXHOOK_LIBRARY naming something that is not ours: one line, 125, nothing run (ld.so would
+# print its own error and the run would record nothing).
+tiny=$(ldd "$seednet" | awk '/libtinynn/ { print $3 }')
+i=0
+while IFS='|' read -r lib want; do
+	i=$((i + 1))
+	run "notours$i" env ONNXHOOK_LIBRARY="$lib" "$cli" touch ran
+	expect "notours$i" 125 "^onnxhook: error: ONNXHOOK_LIBRARY=$lib: $want; set ONNXHOOK_LIBRARY to onnxhook's libonnxhook\.so$" \
+		"ONNXHOOK_LIBRARY=$lib"
+	[ "$(grep -c . "$dir/notours$i/stderr")" = 1 ] && [ ! -e "$dir/notours$i/ran" ] ||
+		fail "ONNXHOOK_LIBRARY=$lib: more than one line, or the program ran: $(err "notours$i")"
+done <<EOF
+/etc/passwd|not an ELF shared object
+$tiny|an ELF shared object whose soname is 'libtinynn\.so\.0', not libonnxhook\.so
+EOF
 
 # 4. Exit status: the program's own; a program killed by signal N kills onnxhook with N (a shell
 #    shows 128+N), with no core of onnxhook's own; a signal sent to onnxhook goes on.
@@ -155,6 +170,20 @@ died exit3-raw "$cli" -q -- sh -c 'exit 3'
 [ "$(how exit3-raw)" = "exit 3" ] && ok "exit 3, seen without a shell" || fail "exit 3 without a shell: $(how exit3-raw)"
 run killed "$cli" -- sh -c 'kill -KILL $$'
 expect killed 137 '^onnxhook: sh was killed by SIGKILL$' "killed by SIGKILL"
+# A traced program killed by SIGKILL: nothing can catch it; --dump-after-pass is what helps, and
+# with it the model written when the second pass began is summarized once.
+run killed-traced "$cli" -o m.onnx "$exits" pass2-sigkill
+expect killed-traced 137 '^onnxhook: no model written: nothing can catch SIGKILL; --dump-after-pass writes the model as soon as the captured pass ends, so that a later kill loses nothing$' \
+	"a traced program killed by SIGKILL: the hint"
+grep -q -- --dump-on-crash "$dir/killed-traced/stderr" && fail "SIGKILL hint names --dump-on-crash: $(err killed-traced)"
+run after-pass "$cli" --dump-after-pass -o m.onnx "$exits" pass2-sigkill
+expect after-pass 137 '^onnxhook: .*/exits was killed by SIGKILL$' "--dump-after-pass, then SIGKILL"
+[ "$(grep -c '^onnxhook: wrote m\.onnx$' "$dir/after-pass/stderr")" = 1 ] && [ -f "$dir/after-pass/m.onnx" ] &&
+	! grep -q 'no model written' "$dir/after-pass/stderr" && check_model "$dir/after-pass/m.onnx" --expect-ops Conv=1,Relu=1 ||
+	fail "--dump-after-pass: $(err after-pass)"
+run after-pass-exit "$cli" --dump-after-pass -o m.onnx "$exits" pass2
+[ "$(status after-pass-exit)" = 0 ] && [ "$(grep -c '^onnxhook: wrote' "$dir/after-pass-exit/stderr")" = 1 ] &&
+	ok "--dump-after-pass, then a normal exit: one model, one summary" || fail "--dump-after-pass and exit: $(err after-pass-exit)"
 run termed "$cli" -q -- sh -c 'kill -TERM $$'
 [ "$(status termed)" = 143 ] && ! grep -q . "$dir/termed/stderr" && ok "SIGTERM: 143, -q: no message" ||
 	fail "SIGTERM: status $(status termed), stderr: $(err termed)"
@@ -306,14 +335,15 @@ done <<EOF
 ^onnxhook: error: option '--quiet=1' takes no value$|$cli --quiet=1 touch ran
 ^onnxhook: error: no PROGRAM to run$|$cli -q
 ^onnxhook: error: invalid ONNXHOOK_LOG='loud': expected info, quiet or debug \(from the environment\)$|env ONNXHOOK_LOG=loud $cli touch ran
+^onnxhook: error: invalid ONNXHOOK_DUMP_AFTER_PASS='yes': expected 0 or 1 \(from the environment\)$|env ONNXHOOK_DUMP_AFTER_PASS=yes $cli touch ran
 EOF
 run empty "$cli" -o '' touch ran
 expect empty 125 "^onnxhook: error: --output needs a value$" "-o ''"
 
 # 9. The options reach the preload as its variables; values the model shows.
 run vars "$cli" -q -o x.onnx --pass all --dynamic-batch --opset 13 --external-data never --no-stack \
-	--dot g.dot --test-data --dump-on-signal --dump-on-crash -- sh -c 'env | grep ^ONNXHOOK_ | sort'
-want="ONNXHOOK_BATCH=dynamic ONNXHOOK_DOT=g.dot ONNXHOOK_DUMP_ON_CRASH=1 ONNXHOOK_DUMP_ON_SIGNAL=1
+	--dot g.dot --test-data --dump-on-signal --dump-on-crash --dump-after-pass -- sh -c 'env | grep ^ONNXHOOK_ | sort'
+want="ONNXHOOK_BATCH=dynamic ONNXHOOK_DOT=g.dot ONNXHOOK_DUMP_AFTER_PASS=1 ONNXHOOK_DUMP_ON_CRASH=1 ONNXHOOK_DUMP_ON_SIGNAL=1
 ONNXHOOK_EXTERNAL_DATA=never ONNXHOOK_LOG=quiet ONNXHOOK_OPSET=13 ONNXHOOK_OUTPUT=x.onnx ONNXHOOK_PASS=all
 ONNXHOOK_STACK=0 ONNXHOOK_TEST_DATA=1"
 got=$(grep -v '^ONNXHOOK_REPORT=' "$dir/vars/stdout" | tr '\n' ' ')

@@ -51,8 +51,10 @@ done
 # 2. Default name %e.%p.onnx in the working directory; empty values mean unset.
 run default ONNXHOOK_LOG= ONNXHOOK_PASS= --
 f=$(cd "$dir/default" && ls seednet.*.onnx 2>/dev/null)
-if [[ "$f" =~ ^seednet\.[0-9]+\.onnx$ ]] && grep -q "^onnxhook: wrote $f: 5 nodes" "$dir/default/stderr"; then
-	ok "default name $f"
+# (A small model's sizes exactly: "28 parameters, 1.7 KB", not "0.00M parameters, 0.0 MB".)
+if [[ "$f" =~ ^seednet\.[0-9]+\.onnx$ ]] &&
+	grep -Eq "^onnxhook: wrote $f: 5 nodes \(Conv 3, Relu 1, Add 1\), 1 input, 1 output, 28 parameters, [0-9]\.[0-9] KB, [0-9.]+ s$" "$dir/default/stderr"; then
+	ok "default name $f, $(grep -o '28 parameters, .* KB' "$dir/default/stderr")"
 else
 	fail "default name: got '$f', stderr: $(cat "$dir/default/stderr")"
 fi

@@ -176,7 +176,7 @@ expect_diagnostics() {
     [ "$n" = "$expect_warnings" ] || { show "$1"; fail "the traced run printed $n warnings, expected $expect_warnings"; }
 }
 expect_diagnostics "$dir/trace.stderr"
-leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
+leftover=$(find "$dir" -maxdepth 1 -name '.onnxhook.*.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 
 # ---- 3. the onnx checker and our conventions ----
@@ -198,7 +198,7 @@ expect_diagnostics "$dir/hooked.stderr"
 [ -s "$dir/ref.bin" ] || fail "the app wrote no output to --out"
 cmp "$dir/ref.bin" "$dir/hooked.bin" >&2 || fail "the app's output differs with the hook"
 [ -s "$dir/hooked.onnx" ] || fail "the traced run on the random input wrote no model"
-leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
+leftover=$(find "$dir" -maxdepth 1 -name '.onnxhook.*.tmp*' | head -n 5)
 [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 say "behaviour identical with and without the hook ($(stat -c %s "$dir/ref.bin") output bytes)"
 

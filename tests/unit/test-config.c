@@ -47,6 +47,7 @@ START_TEST(defaults)
 	ck_assert(!cfg.test_data);
 	ck_assert_str_eq(cfg.dot, "");
 	ck_assert_str_eq(cfg.report, "");
+	ck_assert(!cfg.dump_after_pass);
 }
 END_TEST
 
@@ -61,7 +62,9 @@ START_TEST(export_values)
 	env_set("ONNXHOOK_TEST_DATA", "1");
 	env_set("ONNXHOOK_DOT", "g-%p.dot");
 	env_set("ONNXHOOK_REPORT", "/tmp/report");
+	env_set("ONNXHOOK_DUMP_AFTER_PASS", "1");
 	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert(cfg.dump_after_pass);
 	ck_assert(cfg.dynamic_batch);
 	ck_assert_int_eq(cfg.external_data, ONNXHOOK_EXTERNAL_ALWAYS);
 	ck_assert(!cfg.stack);
@@ -164,6 +167,8 @@ START_TEST(invalid_values_name_variable_and_choices)
 	expect_invalid("ONNXHOOK_DOT", "g-%x.dot", "%");
 	expect_invalid("ONNXHOOK_DOT", "dir/", "directory");
 	expect_invalid("ONNXHOOK_REPORT", "r%", "%");
+	expect_invalid("ONNXHOOK_DUMP_AFTER_PASS", "yes", "0 or 1");
+	expect_invalid("ONNXHOOK_DUMP_AFTER_PASS", "2", "0 or 1");
 }
 END_TEST
 

@@ -2,6 +2,7 @@
 /* Unit tests: the Graphviz writer — labels, escaping, counts that dot itself reports, atomic files. */
 #include "unit.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +106,7 @@ START_TEST(labels_shapes_and_initializers)
 	ck_assert_int_eq(onnxhook_dot_write(&g, "app", path), 0);
 	s = slurp(path);
 	ck_assert_ptr_nonnull(strstr(s, "rankdir=TB"));
-	ck_assert_ptr_nonnull(strstr(s, "label=\"app: 3 nodes, 1 input, 1 output, 0.00M parameters\""));
+	ck_assert_ptr_nonnull(strstr(s, "label=\"app: 3 nodes, 1 input, 1 output, 112 parameters\""));
 	/* the op, its name, its key attributes (dilation 1 is the default: left out), its weights */
 	ck_assert_ptr_nonnull(strstr(s, "n0 [fillcolor=\"#cfe2f3\", label=\"Conv\\nConv_0\\nkernel 3x3, "
 					"stride 1, pad 1\\nweight 4x3x3x3 (432 B)\\nbias 4 (16 B)\"]"));
@@ -214,12 +215,23 @@ START_TEST(the_models_rule_for_the_path)
 	build_graph(NULL);
 	snprintf(path, sizeof(path), "%s/new", dir);
 	ck_assert_int_eq(onnxhook_output_kind(path), ONNXHOOK_OUTPUT_FILE);
-	ck_assert_int_eq(onnxhook_output_kind("/dev/null"), ONNXHOOK_OUTPUT_DEVICE);
+	ck_assert_int_eq(onnxhook_output_kind("/dev/null"), ONNXHOOK_OUTPUT_INTO);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	ck_assert_int_eq(onnxhook_output_kind(fifo), -ENOTSUP);
-	ck_assert_int_eq(onnxhook_dot_write(&g, "app", fifo), -ENOTSUP);
-	ck_assert_int_eq(onnxhook_write(&g, &o, fifo, true, final, sizeof(final), &st), -ENOTSUP);
+	/* a FIFO is written into (streamed to its reader), both the picture and the model */
+	ck_assert_int_eq(onnxhook_output_kind(fifo), ONNXHOOK_OUTPUT_INTO);
+	int reader = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ck_assert_int_ge(reader, 0);
+	ck_assert_int_eq(onnxhook_dot_write(&g, "app", fifo), 0);
+	char head[16] = "";
+	ck_assert_int_gt(read(reader, head, sizeof(head) - 1), 0);
+	ck_assert_ptr_nonnull(strstr(head, "digraph"));
+	while (read(reader, head, sizeof(head)) > 0)
+		;
+	ck_assert_int_eq(onnxhook_write(&g, &o, fifo, true, final, sizeof(final), &st), 0);
+	ck_assert_int_eq(read(reader, head, sizeof(head)), sizeof(head));
+	close(reader);
+	ck_assert_str_eq(final, fifo);
 	ck_assert_int_eq(onnxhook_output_kind(dir), -EISDIR);
 	ck_assert_int_eq(onnxhook_write(&g, &o, dir, true, final, sizeof(final), &st), -EISDIR);
 	/* a symlink to a file: replaced (a file); one to a directory: refused like the directory */
@@ -227,7 +239,7 @@ START_TEST(the_models_rule_for_the_path)
 	ck_assert_int_eq(onnxhook_output_kind(path), -EISDIR);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(symlink(fifo, path), 0);
-	ck_assert_int_eq(onnxhook_output_kind(path), -ENOTSUP);
+	ck_assert_int_eq(onnxhook_output_kind(path), ONNXHOOK_OUTPUT_INTO);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(onnxhook_dot_write(&g, "app", path), 0);
 	ck_assert_int_eq(onnxhook_output_kind(path), ONNXHOOK_OUTPUT_FILE);

@@ -553,7 +553,7 @@ int rename(const char *from, const char *to)
 {
 	size_t n = strlen(from);
 
-	if (fail_rename_to && !strcmp(to, fail_rename_to) && strstr(from, ".tmp.") &&
+	if (fail_rename_to && !strcmp(to, fail_rename_to) && strstr(from, "/.onnxhook.") &&
 	    !(n > 4 && !strcmp(from + n - 4, ".old"))) {
 		errno = EACCES;
 		return -1;
@@ -601,7 +601,7 @@ START_TEST(external_replace_keeps_the_old_pair_on_failure)
 	put(path, "old model");
 	put(data, "old data");
 	/* a stale link name from a crashed run of the same pid, then the model's rename fails */
-	snprintf(stale, sizeof(stale), "%s.tmp.%ld.old", data, (long)getpid());
+	snprintf(stale, sizeof(stale), "%s/.onnxhook.%ld.0.tmp.old", dir, (long)getpid());
 	put(stale, "stale");
 	fail_rename_to = path;
 	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -EACCES);
@@ -628,6 +628,146 @@ START_TEST(external_replace_keeps_the_old_pair_on_failure)
 }
 END_TEST
 
+/* "dir/zzz…<n bytes in all>…" */
+static void long_name(char *path, size_t len, size_t n, const char *ext)
+{
+	int o = snprintf(path, len, "%s/", dir);
+
+	ck_assert_uint_lt(o + n, len);
+	memset(path + o, 'z', n - strlen(ext));
+	strcpy(path + o + n - strlen(ext), ext);
+}
+
+/* Any valid file name works: the temporary names are short whatever the final name's length
+ * ("<name>.tmp.<pid>" passed NAME_MAX from 246 bytes on). */
+START_TEST(names_up_to_name_max_work)
+{
+	static const size_t lengths[] = {246, 250, 255};
+	char path[512], final[512], dot[512];
+	struct onnxhook_write_stats st;
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		long_name(path, sizeof(path), lengths[i], ".onnx");
+		ck_assert_int_eq(onnxhook_write(&g, &opts, path, true, final, sizeof(final), &st), 0);
+		ck_assert_str_eq(final, path);
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_uint_eq(st.bytes, (uint64_t)sb.st_size);
+		ck_assert_int_eq(onnxhook_write(&g, &opts, path, true, final, sizeof(final), &st), 0);
+		long_name(dot, sizeof(dot), lengths[i], ".dot");
+		ck_assert_int_eq(onnxhook_dot_write(&g, "g", dot), 0);
+		ck_assert_int_eq(stat(dot, &sb), 0);
+		ck_assert_int_eq(unlink(dot), 0);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	/* the default name (never replacing) too */
+	long_name(path, sizeof(path), 255, ".onnx");
+	ck_assert_int_eq(onnxhook_write(&g, &opts, path, false, final, sizeof(final), &st), 0);
+	ck_assert_str_eq(final, path);
+	ck_assert_int_eq(count_entries(), 1);
+}
+END_TEST
+
+/* "<name>.data" of a name over 250 bytes passes NAME_MAX: the weights stay inside the model
+ * (st->data_refused says why); past the inline limit nothing can be written there at all (the
+ * caller falls back to $TMPDIR), and nothing is left behind. */
+START_TEST(no_data_file_name_past_name_max)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[512], final[512];
+	struct onnxhook_write_stats st;
+
+	add_big_convs();
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	long_name(path, sizeof(path), 250, ".onnx"); /* its .data: 255 bytes, still valid */
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_uint_eq(st.n_external, 2);
+	ck_assert_int_eq(st.data_refused, ONNXHOOK_DATA_PLACED);
+	ck_assert_int_eq(count_entries(), 2);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(unlink(strcat(path, ".data")), 0);
+
+	long_name(path, sizeof(path), 251, ".onnx");
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_str_eq(final, path);
+	ck_assert_uint_eq(st.n_external, 0);
+	ck_assert_int_eq(st.data_refused, ONNXHOOK_DATA_NAME_TOO_LONG);
+	ck_assert_uint_eq(st.bytes, st.inline_bytes);
+	ck_assert_int_eq(count_entries(), 1);
+	/* auto below the limit: no data file was due, nothing refused */
+	o.external_data = ONNXHOOK_EXTERNAL_AUTO;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_int_eq(st.data_refused, ONNXHOOK_DATA_PLACED);
+	ck_assert_int_eq(unlink(path), 0);
+	o.inline_limit = 4096;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), -ENAMETOOLONG);
+	ck_assert_int_eq(st.data_refused, ONNXHOOK_DATA_NAME_TOO_LONG);
+	ck_assert_int_eq(count_entries(), 0);
+}
+END_TEST
+
+/* /dev/stdout on a file, a pipe: the model is written into the descriptor, whole, inline. */
+START_TEST(written_into_a_descriptor)
+{
+	struct onnxhook_write_opts o = opts;
+	char path[64], final[256];
+	struct onnxhook_write_stats st;
+	uint8_t *mem, *got;
+	size_t len;
+	int p[2];
+
+	add_big_convs();
+	ck_assert_int_eq(onnxhook_write_mem(&g, &o, &mem, &len), 0);
+	ck_assert_uint_lt(len, 65536); /* fits in the pipe */
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	o.external_data = ONNXHOOK_EXTERNAL_ALWAYS;
+	ck_assert_int_eq(onnxhook_write(&g, &o, path, true, final, sizeof(final), &st), 0);
+	ck_assert_str_eq(final, path);
+	ck_assert_int_eq(st.data_refused, ONNXHOOK_DATA_NO_PLACE);
+	ck_assert_uint_eq(st.bytes, len);
+	got = malloc(len + 1);
+	ck_assert_int_eq(read(p[0], got, len + 1), (ssize_t)len);
+	ck_assert_mem_eq(got, mem, len);
+	close(p[0]);
+	close(p[1]);
+	free(got);
+	free(mem);
+	ck_assert_int_eq(count_entries(), 0);
+}
+END_TEST
+
+/* The summaries' sizes: small counts exactly (an 855-parameter model is not "0.00M"). */
+START_TEST(sizes_as_the_summaries_show_them)
+{
+	static const struct {
+		uint64_t n;
+		const char *count, *bytes;
+	} cases[] = {
+		{0, "0", "0 B"},
+		{855, "855", "855 B"},
+		{999, "999", "999 B"},
+		{1000, "1000", "1.0 KB"},
+		{4620, "4620", "4.6 KB"},
+		{999949, "999949", "999.9 KB"},
+		{999950, "999950", "1.0 MB"},
+		{1000000, "1.00M", "1.0 MB"},
+		{1234567, "1.23M", "1.2 MB"},
+		{11689512, "11.69M", "11.7 MB"},
+		{46842048, "46.84M", "46.8 MB"},
+		{999994999, "999.99M", "1.00 GB"},
+		{2470000000ull, "2.47G", "2.47 GB"},
+		{3000000000000ull, "3000.00G", "3.00 TB"},
+	};
+	char a[ONNXHOOK_FORMAT_MAX], b[ONNXHOOK_FORMAT_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_str_eq(onnxhook_format_count(cases[i].n, a, sizeof(a)), cases[i].count);
+		ck_assert_str_eq(onnxhook_format_bytes(cases[i].n, b, sizeof(b)), cases[i].bytes);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("writer");
@@ -645,6 +785,10 @@ int main(void)
 	tcase_add_test(tc, external_explicit_path_replaces_links_and_cleans_up);
 	tcase_add_test(tc, external_never_to_a_device);
 	tcase_add_test(tc, external_replace_keeps_the_old_pair_on_failure);
+	tcase_add_test(tc, names_up_to_name_max_work);
+	tcase_add_test(tc, no_data_file_name_past_name_max);
+	tcase_add_test(tc, written_into_a_descriptor);
+	tcase_add_test(tc, sizes_as_the_summaries_show_them);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -177,5 +177,13 @@ int main(int argc, char **argv)
 			return 11;
 		printf("child status %d\n", WEXITSTATUS(status));
 	}
+	if (!strcmp(mode, "sigkill")) /* killed before a second pass: nothing can catch SIGKILL */
+		raise(SIGKILL);
+	if (!strcmp(mode, "pass2-sigkill")) { /* the second pass begins (the first has ended), then SIGKILL */
+		infer();
+		raise(SIGKILL);
+	}
+	if (!strcmp(mode, "pass2")) /* two passes, then return */
+		infer();
 	return 0;
 }

@@ -164,7 +164,7 @@ same_files() { # same_files A B WHAT: byte-identical outputs
 
 no_leftovers() {
     local leftover
-    leftover=$(find "$dir" -maxdepth 1 -name '*.onnx.tmp*' | head -n 5)
+    leftover=$(find "$dir" -maxdepth 1 -name '.onnxhook.*.tmp*' | head -n 5)
     [ -z "$leftover" ] || fail "temporary files left behind: $leftover"
 }
 
