@@ -32,6 +32,19 @@ void onnxhook_log(enum onnxhook_log_level level, const char *fmt, ...)
 #define onnxhook_info(...) onnxhook_log(ONNXHOOK_LOG_INFO, __VA_ARGS__)
 #define onnxhook_debug(...) onnxhook_log(ONNXHOOK_LOG_DEBUG, __VA_ARGS__)
 
+/* ---- memory ------------------------------------------------------------------------------ */
+
+/* Where the writer and the hash maps get memory on the calling thread: libc's malloc and free
+ * unless set. A dump from a signal handler points them at memory of its own (malloc may be
+ * what the signal interrupted). alloc returns NULL when out of memory; free may do nothing.
+ * NULL restores malloc and free. */
+struct onnxhook_allocator {
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *p);
+	void *ctx;
+};
+void onnxhook_set_allocator(const struct onnxhook_allocator *a);
+
 /* ---- configuration ----------------------------------------------------------------------- */
 
 /* Where initializers' bytes go (ONNXHOOK_EXTERNAL_DATA). */

@@ -116,11 +116,11 @@ int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val)
 {
 	if ((m->n + 1) * 4 > m->cap * 3) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
-		uint64_t *keys = malloc(cap * sizeof(*keys));
-		uint32_t *vals = malloc(cap * sizeof(*vals));
+		uint64_t *keys = onnxhook_mem_alloc(cap * sizeof(*keys));
+		uint32_t *vals = onnxhook_mem_alloc(cap * sizeof(*vals));
 		if (!keys || !vals) {
-			free(keys);
-			free(vals);
+			onnxhook_mem_free(keys);
+			onnxhook_mem_free(vals);
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < cap; i++)
@@ -134,8 +134,8 @@ int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val)
 			keys[s] = m->keys[i];
 			vals[s] = m->vals[i];
 		}
-		free(m->keys);
-		free(m->vals);
+		onnxhook_mem_free(m->keys);
+		onnxhook_mem_free(m->vals);
 		m->keys = keys;
 		m->vals = vals;
 		m->cap = cap;
@@ -165,8 +165,8 @@ uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t 
 
 void onnxhook_hmap_free(struct onnxhook_hmap *m)
 {
-	free(m->keys);
-	free(m->vals);
+	onnxhook_mem_free(m->keys);
+	onnxhook_mem_free(m->vals);
 	memset(m, 0, sizeof(*m));
 }
 
