@@ -119,7 +119,7 @@ int onnxhook_in_signal_handler(void);
 /* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT: the process may be corrupt. */
 bool onnxhook_is_crash_signal(int sig);
 
-/* sigsafe.c: run_on_own_stack() calls fn(arg) on a stack of its own (8 MiB reserved, a guard
+/* sigsafe.c: run_on_own_stack() calls fn(arg) on a stack of its own (1 MiB reserved, a guard
  * page below, mapped on first use) whatever stack the caller is on: 0, or a negative errno if
  * it cannot be mapped. sigarena_use(true) points this thread's core allocations
  * (onnxhook_set_allocator) at mappings of their own, never freed; false restores malloc. Both
