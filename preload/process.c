@@ -123,7 +123,7 @@ static void before_exec(void)
 	if (!__atomic_load_n(&exec_resolved, __ATOMIC_ACQUIRE))
 		resolve_exec(); /* exec'd from a constructor that ran before ours */
 	if (onnxhook_in_hook)
-		onnxhook_finish_from_signal(false);
+		onnxhook_finish_from_signal(-1); /* a handler of an unknown signal */
 	else
 		onnxhook_finish();
 }
