@@ -158,6 +158,180 @@ bool onnxhook_object_of(const void *addr, struct onnxhook_object *o)
 	return o->hi != 0;
 }
 
+/* The same from a signal handler, for provenance: dl_iterate_phdr takes the dynamic linker's
+ * lock and realpath may allocate, and the handler may have interrupted either. The kernel's
+ * list of mappings names each one's file by its canonical path (what realpath gives), and the
+ * object's ELF header and notes are in its mappings: reading both takes no lock of ours. */
+struct maps_reader {
+	int fd;
+	bool eof;
+	size_t len, pos;
+	char buf[8192];
+};
+
+struct maps_entry {
+	uintptr_t lo, hi, off;
+	bool readable;
+	uintptr_t dev, inode; /* dev: major << 32 | minor */
+	char *path;           /* "" for anonymous memory */
+};
+
+/* The next line, NUL-terminated in place; false at the end. A line longer than the buffer is
+ * dropped (its tail does not parse as a mapping). */
+static bool maps_line(struct maps_reader *r, char **line)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (nl) {
+			*nl = '\0';
+			*line = r->buf + r->pos;
+			r->pos = (size_t)(nl + 1 - r->buf);
+			return true;
+		}
+		if (r->eof)
+			return false;
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+		if (r->len == sizeof(r->buf))
+			r->len = 0;
+		ssize_t k = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+		if (k > 0)
+			r->len += (size_t)k;
+		else if (k == 0 || errno != EINTR)
+			r->eof = true;
+	}
+}
+
+static char *hex(char *p, uintptr_t *v)
+{
+	char *start = p;
+
+	*v = 0;
+	for (;; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+		if (d < 0)
+			return p > start ? p : NULL;
+		*v = *v << 4 | (uintptr_t)d;
+	}
+}
+
+/* "lo-hi perms offset major:minor inode   path" */
+static bool maps_parse(char *p, struct maps_entry *e)
+{
+	uintptr_t major, minor;
+
+	if (!(p = hex(p, &e->lo)) || *p++ != '-' || !(p = hex(p, &e->hi)) || *p++ != ' ')
+		return false;
+	e->readable = *p == 'r';
+	while (*p && *p != ' ')
+		p++;
+	if (*p++ != ' ' || !(p = hex(p, &e->off)) || *p++ != ' ' || !(p = hex(p, &major)) ||
+	    *p++ != ':' || !(p = hex(p, &minor)) || *p++ != ' ')
+		return false;
+	e->dev = major << 32 | minor;
+	e->inode = 0;
+	for (; *p >= '0' && *p <= '9'; p++)
+		e->inode = e->inode * 10 + (uintptr_t)(*p - '0');
+	while (*p == ' ')
+		p++;
+	e->path = p;
+	return true;
+}
+
+static bool maps_open(struct maps_reader *r)
+{
+	r->fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	r->eof = false;
+	r->len = r->pos = 0;
+	return r->fd >= 0;
+}
+
+#define MAX_RANGES 16
+
+/* Whether [p, p + len) lies in one of the object's readable mappings. */
+static bool readable(const uintptr_t (*ranges)[2], int n, uintptr_t p, size_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (p >= ranges[i][0] && len <= ranges[i][1] - p)
+			return true;
+	return false;
+}
+
+/* The build-id from the object's own ELF header and PT_NOTE segments, as they are mapped. */
+static void mapped_build_id(struct onnxhook_object *o, uintptr_t base, const uintptr_t (*ranges)[2],
+			    int n)
+{
+	const ElfW(Ehdr) *eh = (const void *)base;
+	uintptr_t bias = 0;
+	bool found = false;
+
+	if (!readable(ranges, n, base, sizeof(*eh)) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+	    !readable(ranges, n, base + eh->e_phoff, (size_t)eh->e_phnum * sizeof(ElfW(Phdr))))
+		return;
+	const ElfW(Phdr) *ph = (const void *)(base + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum && !found; i++) {
+		/* At file offset 0, its address is page-aligned: the mapping starts there. */
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+			bias = base - ph[i].p_vaddr;
+			found = true;
+		}
+	}
+	for (int i = 0; found && i < eh->e_phnum && !o->build_id[0]; i++) {
+		uintptr_t at = bias + ph[i].p_vaddr;
+		if (ph[i].p_type == PT_NOTE && readable(ranges, n, at, ph[i].p_memsz))
+			note_build_id(o, (const char *)at, ph[i].p_memsz, ph[i].p_align == 8 ? 8 : 4);
+	}
+}
+
+static bool object_of_signal_safe(const void *addr, struct onnxhook_object *o)
+{
+	struct maps_reader r;
+	struct maps_entry e;
+	uintptr_t a = (uintptr_t)addr, dev = 0, inode = 0, base = 0, ranges[MAX_RANGES][2];
+	int n = 0;
+	char *line;
+
+	memset(o, 0, sizeof(*o));
+	if (!addr || !maps_open(&r))
+		return false;
+	while (!inode && maps_line(&r, &line)) {
+		if (maps_parse(line, &e) && a >= e.lo && a < e.hi && e.inode && e.path[0] == '/') {
+			size_t len = strlen(e.path), del = strlen(" (deleted)");
+			if (len > del && !strcmp(e.path + len - del, " (deleted)"))
+				len -= del;
+			if (len >= sizeof(o->path))
+				break;
+			memcpy(o->path, e.path, len);
+			dev = e.dev;
+			inode = e.inode;
+		}
+	}
+	close(r.fd);
+	if (!inode || !maps_open(&r))
+		return false;
+	/* Every mapping of that file: the one at file offset 0 holds the ELF header. */
+	while (maps_line(&r, &line)) {
+		if (!maps_parse(line, &e) || e.dev != dev || e.inode != inode)
+			continue;
+		if (!o->lo || e.lo < o->lo)
+			o->lo = e.lo;
+		if (e.hi > o->hi)
+			o->hi = e.hi;
+		if (e.off == 0 && !base)
+			base = e.lo;
+		if (e.readable && n < MAX_RANGES) {
+			ranges[n][0] = e.lo;
+			ranges[n++][1] = e.hi;
+		}
+	}
+	close(r.fd);
+	if (base)
+		mapped_build_id(o, base, (const uintptr_t(*)[2])ranges, n);
+	return o->hi != 0;
+}
+
 /* The real function a node's host call went to, from the hosts' symbol tables. */
 static void *real_function(const char *label)
 {
@@ -187,17 +361,23 @@ static bool list_add(char *list, size_t len, const char *s, bool dedup)
 	return true;
 }
 
-const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph *g, size_t *n)
+static char *command; /* the command line, read at start-up */
+
+void onnxhook_provenance_init(void)
+{
+	free(command);
+	command = command_line();
+}
+
+const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph *g, size_t *n,
+						    bool in_signal)
 {
 	static struct onnxhook_metadata meta[4];
-	static char *command;
 	static char libraries[2048], build_ids[1024];
 	const void *seen[256]; /* more than the hosts hook: beyond, lookups repeat */
 	size_t n_seen = 0;
 	const char *last = NULL;
 
-	free(command);
-	command = command_line();
 	libraries[0] = build_ids[0] = '\0';
 	/* Usually one host; a program using two gets both, in the order the graph first calls them.
 	 * Each real function is looked up once (a walk of the loaded objects and a realpath), and
@@ -215,7 +395,8 @@ const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph 
 		if (n_seen < sizeof(seen) / sizeof(seen[0]))
 			seen[n_seen++] = fn;
 		struct onnxhook_object o;
-		if (onnxhook_object_of(fn, &o) && list_add(libraries, sizeof(libraries), o.path, true))
+		if ((in_signal ? object_of_signal_safe(fn, &o) : onnxhook_object_of(fn, &o)) &&
+		    list_add(libraries, sizeof(libraries), o.path, true))
 			list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none", false);
 	}
 	meta[0] = (struct onnxhook_metadata){"onnxhook.version", ONNXHOOK_VERSION};

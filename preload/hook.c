@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "artifacts.h"
 #include "hook.h"
+#include "util.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,6 +32,7 @@ static char unmapped[256]; /* host layers recorded as custom-domain nodes, comma
  * write, another process of the same run wrote there. */
 static struct stat output_at_start;
 static bool output_existed;
+static char tmpdir[4096] = "/tmp"; /* $TMPDIR at start-up: where a model goes if its path fails */
 
 /* initial-exec: one TLS load, no __tls_get_addr call, on every hooked call. */
 __thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
@@ -148,6 +151,10 @@ static void init(void)
 		output_existed = onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) == 0 &&
 				 stat(path, &output_at_start) == 0;
 	}
+	const char *t = secure_getenv("TMPDIR");
+	if (t && *t && strlen(t) < sizeof(tmpdir))
+		strcpy(tmpdir, t);
+	onnxhook_provenance_init();
 	onnxhook_graph_init(&graph);
 	graph.test_data = config.test_data; /* inputs and outputs are copied as they are recorded */
 	onnxhook_graph_on_changed(warn_changed);
@@ -377,6 +384,15 @@ static bool written_by_another(char *path, size_t len)
 	return true;
 }
 
+/* A dump from a signal handler must not call what may allocate or take a lock: printf's
+ * floating point (glibc's may allocate) and strerror (it may translate, under a lock) are out. */
+static const char *errtext(int e)
+{
+	const char *s = strerrordesc_np(e);
+
+	return s ? s : "unknown error";
+}
+
 /* ONNXHOOK_REPORT (the onnxhook command's summary): one line per model, appended with a single
  * write(2) so that the processes of one run never interleave. Tab-separated key=value fields;
  * in values, %, tab, newline and other control bytes are %XX. Called once, under the recorder
@@ -385,7 +401,7 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 			 double seconds)
 {
 	static char path[4096], where[8192 + 2], esc[3 * sizeof(where)], line[sizeof(esc) + 4096];
-	char exe[256], cwd[4096] = "";
+	char exe[256], cwd[4096] = "", secs[32];
 	size_t o = 0, n = 0;
 	int fd, len;
 
@@ -412,10 +428,10 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	}
 	len += snprintf(line + len, sizeof(line) - (size_t)len,
 			"\tinputs=%u\toutputs=%u\tparameters=%llu\tbytes=%llu\tdata_bytes=%llu"
-			"\tseconds=%.3f\tincomplete=%d\n",
+			"\tseconds=%s\tincomplete=%d\n",
 			st->n_inputs, st->n_outputs, (unsigned long long)st->parameters,
-			(unsigned long long)st->bytes,
-			(unsigned long long)(st->n_external ? st->data_bytes : 0), seconds, graph.failed ? 1 : 0);
+			(unsigned long long)st->bytes, (unsigned long long)(st->n_external ? st->data_bytes : 0),
+			onnxhook_format_fixed(secs, sizeof(secs), seconds, 3), graph.failed ? 1 : 0);
 	if (len >= (int)sizeof(line))
 		return false;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -426,7 +442,7 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	}
 	if (n != (size_t)len) {
 		onnxhook_error("cannot append to ONNXHOOK_REPORT=%s: %s", path,
-			       fd < 0 || n == 0 ? strerror(errno) : "short write");
+			       fd < 0 || n == 0 ? errtext(errno) : "short write");
 		return false;
 	}
 	return true;
@@ -450,12 +466,13 @@ static bool st_data_refused_past_limit(int r, const struct onnxhook_write_stats 
 	return (r == -EFBIG || r == -ENAMETOOLONG) && st->data_refused;
 }
 
-/* crash: a dump from a crash handler does only what the model needs: provenance (it asks the
- * dynamic linker, which the fault may have interrupted), the dot file and the test data are
- * left out. */
-static void write_model(bool crash)
+/* How the model is written: at an exit, or from a signal handler (see
+ * onnxhook_finish_from_signal), after a crash without provenance. */
+enum dump { DUMP_EXIT, DUMP_SIGNAL, DUMP_CRASH };
+
+static void write_model(enum dump mode)
 {
-	char exe[256], path[4096], final[4096], ops[1024];
+	char exe[256], path[4096], final[4096], ops[1024], num[3][32];
 	struct onnxhook_write_stats st = {0};
 	struct onnxhook_write_opts opts = {.opset = config.opset, .producer_version = ONNXHOOK_VERSION,
 					   .debug_outputs = config.debug_outputs,
@@ -466,8 +483,8 @@ static void write_model(bool crash)
 
 	exe_name(exe, sizeof(exe));
 	opts.graph_name = exe;
-	if (!crash)
-		opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata);
+	if (mode != DUMP_CRASH)
+		opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata, mode == DUMP_SIGNAL);
 	if (onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) < 0) {
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);
 		path[0] = '\0';
@@ -475,7 +492,11 @@ static void write_model(bool crash)
 	if (path[0] && config.output_explicit && written_by_another(path, sizeof(path)))
 		onnxhook_warn("%s was written by another process since this one started; writing %s",
 			      config.output, path);
-	if (config.dynamic_batch) {
+	if (config.dynamic_batch && mode != DUMP_EXIT) {
+		/* The rewrite adds constants to the graph, with malloc. */
+		onnxhook_error("ONNXHOOK_BATCH=dynamic is not applied in a dump from a signal handler; "
+			       "the model keeps the traced batch size");
+	} else if (config.dynamic_batch) {
 		char why[256];
 		if (onnxhook_graph_dynamic_batch(&graph, why, sizeof(why)) < 0)
 			onnxhook_error("ONNXHOOK_BATCH=dynamic: %s; the model keeps the traced batch size", why);
@@ -483,21 +504,24 @@ static void write_model(bool crash)
 	r = !path[0] ? -ENAMETOOLONG : config.output_explicit ? onnxhook_output_kind(path) : 0;
 	if (r >= 0)
 		r = onnxhook_write(&graph, &opts, path, config.output_explicit, final, sizeof(final), &st);
+	if (r == -ENOMEM && mode != DUMP_EXIT) {
+		/* The memory mapped for it ran out: another place would not help. */
+		onnxhook_error("cannot write %s from a signal handler: %s; no model written", path, errtext(-r));
+		return;
+	}
 	if (r < 0) {
 		/* Nothing lost: the trace goes to the temporary directory instead. */
-		const char *tmpdir = secure_getenv("TMPDIR");
 		char alt[4096];
 		if (path[0] && st_data_refused_past_limit(r, &st))
 			onnxhook_error("cannot write %s: past protobuf's 2 GiB limit its weights need a data "
 				       "file, and %s", path, data_refused_why(&st, path));
 		else
 			onnxhook_error("cannot write %s: %s", path, onnxhook_output_strerror(r));
-		if (snprintf(alt, sizeof(alt), "%s/%s.%ld.onnx", tmpdir && *tmpdir ? tmpdir : "/tmp",
-			     exe, (long)getpid()) >= (int)sizeof(alt))
+		if (snprintf(alt, sizeof(alt), "%s/%s.%ld.onnx", tmpdir, exe, (long)getpid()) >= (int)sizeof(alt))
 			snprintf(alt, sizeof(alt), "/tmp/onnxhook.%ld.onnx", (long)getpid());
 		r = onnxhook_write(&graph, &opts, alt, false, final, sizeof(final), &st);
 		if (r < 0) {
-			onnxhook_error("cannot write %s either: %s; no model written", alt, strerror(-r));
+			onnxhook_error("cannot write %s either: %s; no model written", alt, errtext(-r));
 			return;
 		}
 	}
@@ -505,9 +529,9 @@ static void write_model(bool crash)
 		onnxhook_error("%s: ONNXHOOK_EXTERNAL_DATA=always not followed: %s; its weights are inside "
 			       "the model", final, data_refused_why(&st, final));
 	if (st.external_forced)
-		onnxhook_error("%s: with its weights inside the model would be %.2f GB, past protobuf's "
+		onnxhook_error("%s: with its weights inside the model would be %s GB, past protobuf's "
 			       "2 GiB limit: ONNXHOOK_EXTERNAL_DATA=never not followed, weights written to %s.data",
-			       final, (double)st.inline_bytes / 1e9, final);
+			       final, onnxhook_format_fixed(num[0], sizeof(num[0]), (double)st.inline_bytes / 1e9, 2), final);
 	if (st.n_external) {
 		const char *base = strrchr(final, '/');
 		snprintf(data, sizeof(data), ", %s in %.100s.data",
@@ -515,27 +539,32 @@ static void write_model(bool crash)
 	}
 	onnxhook_graph_op_summary(&graph, ops, sizeof(ops));
 	if (!config.report[0] || !write_report(final, ops, &st, now() - t0))
-		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %s parameters, %s%s, %.2f s%s",
+		onnxhook_info("wrote %s: %u nodes (%s), %u input%s, %u output%s, %s parameters, %s%s, %s s%s",
 			      final, st.n_nodes, ops, st.n_inputs, st.n_inputs == 1 ? "" : "s", st.n_outputs,
 			      st.n_outputs == 1 ? "" : "s", onnxhook_format_count(st.parameters, count, sizeof(count)),
-			      onnxhook_format_bytes(st.bytes, size, sizeof(size)), data, now() - t0,
+			      onnxhook_format_bytes(st.bytes, size, sizeof(size)), data, onnxhook_format_fixed(num[2], sizeof(num[2]), now() - t0, 2),
 			      graph.failed ? " (incomplete: recording stopped early)" : "");
 	if (unmapped[0])
 		onnxhook_warn("%s holds layers no standard ONNX op reproduces (%s): onnxruntime cannot run it",
 			      final, unmapped);
-	if (!crash)
+	if (mode == DUMP_EXIT)
 		onnxhook_write_artifacts(&graph, &config, exe, final);
+	else if (config.dot[0] || config.test_data)
+		onnxhook_warn("a dump from a signal handler writes the model only: no %s",
+			      config.dot[0] && config.test_data ? "Graphviz file or test data"
+			      : config.dot[0]			? "Graphviz file"
+								: "test data");
 }
 
 /* Writes the model once, if this process recorded anything. Every exit path ends here. */
-static void finish_locked(bool crash)
+static void finish_locked(enum dump mode)
 {
 	if (!finished && graph_pid == getpid() && graph.n_nodes > 0) {
 		if (config.pass != ONNXHOOK_PASS_ALL && pass_no < config.pass)
 			onnxhook_error("ONNXHOOK_PASS=%u, but the program ran %u pass%s; no model written",
 				       config.pass, pass_no, pass_no == 1 ? "" : "es");
 		else
-			write_model(crash);
+			write_model(mode);
 	}
 	finished = true;
 }
@@ -551,27 +580,57 @@ static void dump_after_pass(void)
 
 void onnxhook_finish(void)
 {
+	int sig;
+
 	/* A vfork child shares the parent's memory: it must not touch the recorder at all. */
 	if (graph_pid != getpid())
 		return;
+	/* An exit path taken inside a signal handler (_exit from a SIGTERM handler). */
+	if ((sig = onnxhook_in_signal_handler()) != 0) {
+		onnxhook_finish_from_signal(sig);
+		return;
+	}
 	/* Calls made from here on (other destructors, other threads) pass through. */
 	atomic_store(&onnxhook_recording, false);
 	onnxhook_in_hook = 1;
 	lock_recorder();
-	finish_locked(false);
+	finish_locked(DUMP_EXIT);
 	unlock_recorder();
 }
 
-bool onnxhook_finish_from_signal(bool crash)
+/* On the stack of its own, with memory of its own: malloc is what the signal may have
+ * interrupted. */
+static void dump_on_own_stack(void *arg)
 {
+	onnxhook_sigarena_use(true);
+	finish_locked(*(const enum dump *)arg);
+	onnxhook_sigarena_use(false);
+}
+
+bool onnxhook_finish_from_signal(int sig)
+{
+	char name[16] = "a signal";
+	enum dump mode = onnxhook_is_crash_signal(sig) ? DUMP_CRASH : DUMP_SIGNAL;
+	int r;
+
 	if (graph_pid != getpid())
 		return false;
 	atomic_store(&onnxhook_recording, false);
 	onnxhook_in_hook = 1;
-	/* Best effort: the signal may have interrupted a thread inside the recorder. */
-	if (!trylock_recorder())
+	if (sig > 0 && sigabbrev_np(sig))
+		snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(sig));
+	/* Best effort: the signal may have interrupted a thread inside the recorder (this one, or
+	 * another that may itself wait for a lock this one holds). */
+	if (!trylock_recorder()) {
+		/* Unlocked reads, for the message only. */
+		if (!__atomic_load_n(&finished, __ATOMIC_RELAXED) && __atomic_load_n(&graph.n_nodes, __ATOMIC_RELAXED))
+			onnxhook_error("%s arrived while the recorder was busy; no model written", name);
 		return false;
-	finish_locked(crash);
+	}
+	if (!finished && graph_pid == getpid() && graph.n_nodes > 0 &&
+	    (r = onnxhook_run_on_own_stack(dump_on_own_stack, &mode)) < 0)
+		onnxhook_error("no stack to dump on after %s: %s; no model written", name, errtext(-r));
+	finished = true;
 	unlock_recorder();
 	return true;
 }

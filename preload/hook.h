@@ -67,12 +67,16 @@ void onnxhook_pass_boundary(void);
 /* A host layer was recorded as a custom-domain node: at exit, one warning lists them all. */
 void onnxhook_note_unmapped(const char *what);
 
-/* Every exit path: write the model once if this process recorded anything. */
+/* Every exit path: write the model once if this process recorded anything. Called from
+ * inside a signal handler (an exit path the handler took), it does what finish_from_signal
+ * does. */
 void onnxhook_finish(void);
-/* The same from a signal handler: gives up (false) if the recorder is busy. Not
- * async-signal-safe (it allocates): used only for signals that end the process anyway. After a
- * crash (SIGSEGV…) only the model is written: no provenance, dot file or test data. */
-bool onnxhook_finish_from_signal(bool crash);
+/* The same from a handler of signal sig (-1: a handler of an unknown signal), for a signal
+ * that ends the process: it neither allocates with malloc nor waits for a lock, and runs on a
+ * stack of its own (sigsafe.c). It gives up with one error line (false) if the recorder is busy
+ * or memory runs out. Only the model is written (no dot file or test data; after a crash such
+ * as SIGSEGV no provenance either), with its static batch. */
+bool onnxhook_finish_from_signal(int sig);
 
 /* stack.c (ONNXHOOK_STACK=1): call stacks name the nodes after the function instance that made
  * the call and give them the stack as doc_string. capture() unwinds the caller's stack; it must
@@ -108,6 +112,20 @@ void onnxhook_alloc_init(void);
 /* process.c: exit and signal hooks. */
 void onnxhook_process_init(const struct onnxhook_config *cfg);
 __attribute__((noreturn)) void onnxhook_real_exit(int status);
+/* The signal whose handler this thread is running (an exit path called from inside it): the
+ * handlers we chain to are known by their signal; any handler on an alternate signal stack
+ * counts too (-1: which signal is unknown). 0 outside handlers. */
+int onnxhook_in_signal_handler(void);
+/* SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT: the process may be corrupt. */
+bool onnxhook_is_crash_signal(int sig);
+
+/* sigsafe.c: run_on_own_stack() calls fn(arg) on a stack of its own (1 MiB reserved, a guard
+ * page below, mapped on first use) whatever stack the caller is on: 0, or a negative errno if
+ * it cannot be mapped. sigarena_use(true) points this thread's core allocations
+ * (onnxhook_set_allocator) at mappings of their own, never freed; false restores malloc. Both
+ * are safe in a signal handler; one user at a time (the recorder lock). */
+int onnxhook_run_on_own_stack(void (*fn)(void *), void *arg);
+void onnxhook_sigarena_use(bool on);
 
 #define ONNXHOOK_DEFAULT_MAX_NODES 1000000
 

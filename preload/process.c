@@ -2,6 +2,7 @@
 /* Exit paths and signals: the model is written however the process ends. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,6 +25,31 @@ static struct sigaction app_action[NSIG];
 static const int end_signals[] = {SIGTERM, SIGINT, SIGHUP};
 static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 
+/* The signal whose handler of the app's we are running on this thread, or 0. */
+static __thread int handling __attribute__((tls_model("initial-exec")));
+
+bool onnxhook_is_crash_signal(int sig)
+{
+	for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
+		if (crash_signals[i] == sig)
+			return true;
+	return false;
+}
+
+int onnxhook_in_signal_handler(void)
+{
+	sigset_t blocked;
+	stack_t ss;
+
+	/* Our handler blocks every signal while the app's runs: a handler left by siglongjmp
+	 * unblocked its signal again, and `handling` is stale then. */
+	if (handling > 0 && pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0 && sigismember(&blocked, handling))
+		return handling;
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK))
+		return -1;
+	return 0;
+}
+
 void onnxhook_real_exit(int status)
 {
 	if (real__exit)
@@ -32,26 +58,30 @@ void onnxhook_real_exit(int status)
 	__builtin_unreachable();
 }
 
+/* Signal handlers call these. Uninstrumented: an ASan build would call
+ * __asan_handle_no_return before onnxhook_real_exit, which on an alternate signal stack reads
+ * /proc/self/maps with fopen (malloc) in the handler. */
+#define EXIT_PATH __attribute__((no_sanitize("address")))
+
 /* _exit and _Exit skip destructors: write the model first. In a vfork child the pid differs
  * from the recording process, so nothing is touched. */
-ONNXHOOK_EXPORT __attribute__((noreturn)) void _exit(int status)
+EXIT_PATH ONNXHOOK_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
 	onnxhook_finish();
 	onnxhook_real_exit(status);
 }
 
-ONNXHOOK_EXPORT __attribute__((noreturn)) void _Exit(int status)
+EXIT_PATH ONNXHOOK_EXPORT __attribute__((noreturn)) void _Exit(int status)
 {
 	onnxhook_finish();
 	onnxhook_real_exit(status);
 }
 
-/* quick_exit runs at_quick_exit handlers, then _exit from inside libc (not through us). */
-ONNXHOOK_EXPORT __attribute__((noreturn)) void quick_exit(int status)
+/* quick_exit runs at_quick_exit handlers, then _exit from inside libc (not through us). Its
+ * real one is looked up at start-up: dlsym is no call for a signal handler. */
+EXIT_PATH ONNXHOOK_EXPORT __attribute__((noreturn)) void quick_exit(int status)
 {
 	onnxhook_finish();
-	if (!real_quick_exit)
-		real_quick_exit = (void (*)(int))dlsym(RTLD_NEXT, "quick_exit");
 	if (real_quick_exit)
 		real_quick_exit(status);
 	onnxhook_real_exit(status);
@@ -93,7 +123,7 @@ static void before_exec(void)
 	if (!__atomic_load_n(&exec_resolved, __ATOMIC_ACQUIRE))
 		resolve_exec(); /* exec'd from a constructor that ran before ours */
 	if (onnxhook_in_hook)
-		onnxhook_finish_from_signal(false);
+		onnxhook_finish_from_signal(-1); /* a handler of an unknown signal */
 	else
 		onnxhook_finish();
 }
@@ -195,20 +225,20 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
 		return;
 	if (!is_default(&app)) {
 		/* The app's own handler decides; its exit path (exit, _exit) writes the model. */
+		int outer = handling;
 		if (app.sa_flags & SA_RESETHAND)
 			app_action[sig].sa_handler = SIG_DFL, app_action[sig].sa_flags = 0;
+		handling = sig; /* an exit path it takes dumps as from a signal handler */
 		if (app.sa_flags & SA_SIGINFO)
 			app.sa_sigaction(sig, info, uc);
 		else
 			app.sa_handler(sig);
+		handling = outer;
 		return;
 	}
 	/* The default action ends the process: dump (best effort, see README), then let the
 	 * default action happen so the exit status and any core dump stay as they were. */
-	bool crash = false;
-	for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
-		crash |= crash_signals[i] == sig;
-	onnxhook_finish_from_signal(crash);
+	onnxhook_finish_from_signal(sig);
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	ours[sig] = 0;
 	real_sigaction(sig, &dfl, NULL);
@@ -234,6 +264,7 @@ static void install(int sig)
 void onnxhook_process_init(const struct onnxhook_config *cfg)
 {
 	real__exit = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+	real_quick_exit = (void (*)(int))dlsym(RTLD_NEXT, "quick_exit");
 	real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
 	if (!real_sigaction)
 		return;

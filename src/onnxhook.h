@@ -32,6 +32,19 @@ void onnxhook_log(enum onnxhook_log_level level, const char *fmt, ...)
 #define onnxhook_info(...) onnxhook_log(ONNXHOOK_LOG_INFO, __VA_ARGS__)
 #define onnxhook_debug(...) onnxhook_log(ONNXHOOK_LOG_DEBUG, __VA_ARGS__)
 
+/* ---- memory ------------------------------------------------------------------------------ */
+
+/* Where the writer and the hash maps get memory on the calling thread: libc's malloc and free
+ * unless set. A dump from a signal handler points them at memory of its own (malloc may be
+ * what the signal interrupted). alloc returns NULL when out of memory; free may do nothing.
+ * NULL restores malloc and free. */
+struct onnxhook_allocator {
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *p);
+	void *ctx;
+};
+void onnxhook_set_allocator(const struct onnxhook_allocator *a);
+
 /* ---- configuration ----------------------------------------------------------------------- */
 
 /* Where initializers' bytes go (ONNXHOOK_EXTERNAL_DATA). */
@@ -447,6 +460,9 @@ int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opt
 /* Sizes as the summaries show them: a count exactly below a million ("855"), then "1.23M",
  * "4.56G"; bytes as "512 B", "4.6 KB", "46.8 MB", "2.47 GB" (decimal units). Return buf. */
 #define ONNXHOOK_FORMAT_MAX 32
+/* None prints a double with printf: they run in signal handlers too. fixed: v >= 0 with 1 to 3
+ * decimals, as "%.*f" prints it (rounding half up). */
+const char *onnxhook_format_fixed(char *buf, size_t len, double v, int decimals);
 const char *onnxhook_format_count(uint64_t n, char *buf, size_t len);
 const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len);
 

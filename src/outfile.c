@@ -170,8 +170,8 @@ const char *onnxhook_output_strerror(int r)
 		return "is a descriptor that is not open for writing";
 	case -ENOTTY:
 		return "is a terminal: redirect it to a file (> model.onnx) or a pipe";
-	default:
-		return strerror(-r);
+	default: /* not strerror: no locale, no buffer (this runs in signal handlers too) */
+		return strerrordesc_np(-r) ? strerrordesc_np(-r) : "unknown error";
 	}
 }
 

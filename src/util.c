@@ -116,11 +116,11 @@ int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val)
 {
 	if ((m->n + 1) * 4 > m->cap * 3) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
-		uint64_t *keys = malloc(cap * sizeof(*keys));
-		uint32_t *vals = malloc(cap * sizeof(*vals));
+		uint64_t *keys = onnxhook_mem_alloc(cap * sizeof(*keys));
+		uint32_t *vals = onnxhook_mem_alloc(cap * sizeof(*vals));
 		if (!keys || !vals) {
-			free(keys);
-			free(vals);
+			onnxhook_mem_free(keys);
+			onnxhook_mem_free(vals);
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < cap; i++)
@@ -134,8 +134,8 @@ int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val)
 			keys[s] = m->keys[i];
 			vals[s] = m->vals[i];
 		}
-		free(m->keys);
-		free(m->vals);
+		onnxhook_mem_free(m->keys);
+		onnxhook_mem_free(m->vals);
 		m->keys = keys;
 		m->vals = vals;
 		m->cap = cap;
@@ -165,8 +165,8 @@ uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t 
 
 void onnxhook_hmap_free(struct onnxhook_hmap *m)
 {
-	free(m->keys);
-	free(m->vals);
+	onnxhook_mem_free(m->keys);
+	onnxhook_mem_free(m->vals);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -262,29 +262,50 @@ size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v)
 	return onnxhook_append(buf, len, o, digits + sizeof(digits) - 1 - n);
 }
 
+const char *onnxhook_format_fixed(char *buf, size_t len, double v, int decimals)
+{
+	uint64_t scale = decimals >= 3 ? 1000 : decimals == 2 ? 100 : 10, x;
+	size_t o;
+
+	if (!(v >= 0 && v < 1e15))
+		v = 0;
+	x = (uint64_t)(v * (double)scale + 0.5);
+	o = onnxhook_append_u(buf, len, 0, x / scale);
+	o = onnxhook_append(buf, len, o, ".");
+	for (uint64_t d = scale / 10; d; d /= 10)
+		o = onnxhook_append_u(buf, len, o, x / d % 10);
+	return buf;
+}
+
+/* fixed(v, decimals) then unit: no printf of a double (these run in signal handlers). */
+static const char *scaled(char *buf, size_t len, double v, int decimals, const char *unit)
+{
+	onnxhook_format_fixed(buf, len, v, decimals);
+	onnxhook_append(buf, len, strlen(buf), unit);
+	return buf;
+}
+
 const char *onnxhook_format_count(uint64_t n, char *buf, size_t len)
 {
 	/* Thresholds where the rounded figure would reach 1000 of the smaller unit. */
 	if (n >= 999995000ull)
-		snprintf(buf, len, "%.2fG", (double)n / 1e9);
-	else if (n >= 1000000ull)
-		snprintf(buf, len, "%.2fM", (double)n / 1e6);
-	else
-		snprintf(buf, len, "%llu", (unsigned long long)n);
+		return scaled(buf, len, (double)n / 1e9, 2, "G");
+	if (n >= 1000000ull)
+		return scaled(buf, len, (double)n / 1e6, 2, "M");
+	onnxhook_append_u(buf, len, 0, n);
 	return buf;
 }
 
 const char *onnxhook_format_bytes(uint64_t n, char *buf, size_t len)
 {
 	if (n >= 999995000000ull)
-		snprintf(buf, len, "%.2f TB", (double)n / 1e12);
-	else if (n >= 999950000ull)
-		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
-	else if (n >= 999950ull)
-		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
-	else if (n >= 1000ull)
-		snprintf(buf, len, "%.1f KB", (double)n / 1e3);
-	else
-		snprintf(buf, len, "%llu B", (unsigned long long)n);
+		return scaled(buf, len, (double)n / 1e12, 2, " TB");
+	if (n >= 999950000ull)
+		return scaled(buf, len, (double)n / 1e9, 2, " GB");
+	if (n >= 999950ull)
+		return scaled(buf, len, (double)n / 1e6, 1, " MB");
+	if (n >= 1000ull)
+		return scaled(buf, len, (double)n / 1e3, 1, " KB");
+	onnxhook_append(buf, len, onnxhook_append_u(buf, len, 0, n), " B");
 	return buf;
 }

@@ -30,6 +30,11 @@ int onnxhook_open_temp(const char *base, char *tmp, size_t len);
  * (dir) a directory opened O_DIRECTORY: the descriptor, or a negative errno. */
 int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len);
 
+/* malloc and free, or the calling thread's allocator (onnxhook_set_allocator). The writer's
+ * memory and the hash maps' come from here. */
+void *onnxhook_mem_alloc(size_t size);
+void onnxhook_mem_free(void *p);
+
 int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val);
 /* Iterate values stored under key: start with *iter = SIZE_MAX; ONNXHOOK_NONE ends. */
 uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t *iter);

@@ -14,6 +14,8 @@
 #include "util.h"
 
 /* ---- a bump allocator for the message tree (freed in one go) ----------------------------- */
+/* Its chunks, the output buffer and the name set come from onnxhook_mem_alloc: a dump from a
+ * signal handler gives them memory that is not malloc's. */
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -31,7 +33,7 @@ static void *arena_alloc(struct arena *a, size_t size)
 	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
 	if (!a->head || a->head->cap - a->head->used < size) {
 		size_t cap = size > 65536 ? size : 65536;
-		struct arena_chunk *c = malloc(sizeof(*c) + cap);
+		struct arena_chunk *c = onnxhook_mem_alloc(sizeof(*c) + cap);
 		if (!c) {
 			a->err = -ENOMEM;
 			return NULL;
@@ -76,7 +78,7 @@ static void arena_free(struct arena *a)
 	while (a->head) {
 		struct arena_chunk *c = a->head;
 		a->head = c->next;
-		free(c);
+		onnxhook_mem_free(c);
 	}
 }
 
@@ -503,7 +505,7 @@ static void fd_buffer_append(ProtobufCBuffer *base, size_t len, const uint8_t *d
 
 static int pack_to_fd(const Onnx__ModelProto *model, int fd, uint64_t *bytes)
 {
-	struct fd_buffer *b = malloc(sizeof(*b));
+	struct fd_buffer *b = onnxhook_mem_alloc(sizeof(*b));
 	int r;
 
 	if (!b)
@@ -517,7 +519,7 @@ static int pack_to_fd(const Onnx__ModelProto *model, int fd, uint64_t *bytes)
 	fd_buffer_flush(b);
 	r = b->err;
 	*bytes = b->total;
-	free(b);
+	onnxhook_mem_free(b);
 	return r;
 }
 

@@ -3,6 +3,9 @@
 #include "unit.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +203,66 @@ START_TEST(file_equals_memory_and_no_temp_left)
 	free(a);
 	free(b);
 	ck_assert_int_eq(count_entries(), 1);
+}
+END_TEST
+
+/* A bump allocator over a static buffer that fails after `limit` allocations; what it is given
+ * back must be its own. */
+static struct {
+	size_t used, calls, limit;
+	_Alignas(max_align_t) unsigned char buf[8 << 20];
+} pool;
+
+static void *pool_alloc(void *ctx, size_t size)
+{
+	(void)ctx;
+	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (pool.calls++ >= pool.limit || size > sizeof(pool.buf) - pool.used)
+		return NULL;
+	pool.used += size;
+	return pool.buf + pool.used - size;
+}
+
+static void pool_free(void *ctx, void *p)
+{
+	(void)ctx;
+	ck_assert(!p || ((unsigned char *)p >= pool.buf && (unsigned char *)p < pool.buf + sizeof(pool.buf)));
+}
+
+/* A dump from a signal handler gives the writer memory of its own: the same model comes out,
+ * and when that memory runs out, at any allocation, the write fails with -ENOMEM and leaves
+ * nothing behind. */
+START_TEST(allocator_same_model_and_clean_failure)
+{
+	static const struct onnxhook_allocator alloc = {pool_alloc, pool_free, NULL};
+	char a[128], b[128], c[128], final[256];
+	struct onnxhook_write_stats st;
+	uint8_t *ba, *bb;
+	size_t la, lb, needed;
+
+	snprintf(a, sizeof(a), "%s/a.onnx", dir);
+	snprintf(b, sizeof(b), "%s/b.onnx", dir);
+	snprintf(c, sizeof(c), "%s/c.onnx", dir);
+	ck_assert_int_eq(onnxhook_write(&g, &opts, a, true, final, sizeof(final), &st), 0);
+	pool.used = pool.calls = 0;
+	pool.limit = SIZE_MAX;
+	onnxhook_set_allocator(&alloc);
+	ck_assert_int_eq(onnxhook_write(&g, &opts, b, true, final, sizeof(final), &st), 0);
+	needed = pool.calls;
+	ck_assert_uint_gt(needed, 1);
+	for (size_t limit = 0; limit < needed; limit++) {
+		pool.used = pool.calls = 0;
+		pool.limit = limit;
+		ck_assert_int_eq(onnxhook_write(&g, &opts, c, true, final, sizeof(final), &st), -ENOMEM);
+		ck_assert_int_eq(count_entries(), 2);
+	}
+	onnxhook_set_allocator(NULL);
+	slurp(a, &ba, &la);
+	slurp(b, &bb, &lb);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(ba, bb, la);
+	free(ba);
+	free(bb);
 }
 END_TEST
 
@@ -776,6 +839,7 @@ int main(void)
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, debug_outputs_and_custom_domains);
 	tcase_add_test(tc, file_equals_memory_and_no_temp_left);
+	tcase_add_test(tc, allocator_same_model_and_clean_failure);
 	tcase_add_test(tc, default_name_never_replaces);
 	tcase_add_test(tc, explicit_path_replaces_symlink_not_target);
 	tcase_add_test(tc, unwritable_places_fail_cleanly);
