@@ -269,7 +269,7 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	emit "| $ir_nat | $ir_pass (+$((ir_pass - ir_nat))) | $ir_chain1 / $ir_chain0 | $ir_all1 / $ir_all0 |"
 	emit ""
 	emit "Instructions per malloc(16) + free pair: native $ir_free_nat, hooked after the capture $ir_free_pass"
-	emit "(+$((ir_free_pass - ir_free_nat))), hooked while recording $ir_free_rec (+$((ir_free_rec - ir_free_nat))).""
+	emit "(+$((ir_free_pass - ir_free_nat))), hooked while recording $ir_free_rec (+$((ir_free_rec - ir_free_nat)))."
 fi
 emit ""
 
