@@ -145,6 +145,7 @@ void onnxhook_stash_clear(struct onnxhook_stash *s)
 	for (int i = 0; i < s->n; i++)
 		free(s->v[i].bytes);
 	s->n = 0;
+	s->n_changed = 0;
 }
 
 static uint32_t new_value(struct onnxhook_call *c, enum onnxhook_value_kind kind,
@@ -652,6 +653,22 @@ static void note_changed(struct onnxhook_call *c, uint32_t id)
 		changed_fn(g, id, c->label);
 }
 
+/* A check found value id changed: said by the recording after the call, once it keeps the call. */
+static void changed_later(struct onnxhook_call *c, uint32_t id)
+{
+	struct onnxhook_stash *s = c->stash;
+
+	if (!s) {
+		note_changed(c, id);
+		return;
+	}
+	if (s->n_changed && s->epoch != c->g->epoch)
+		s->n_changed = 0;
+	s->epoch = c->g->epoch;
+	if (s->n_changed < ONNXHOOK_STASH_MAX)
+		s->changed[s->n_changed++] = id;
+}
+
 /* The mappings [lo, hi) overlaps, each hashed once per call: those whose bytes are not what
  * was there when they were mapped leave the map. Only mapped memory is touched. */
 static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, bool data)
@@ -690,7 +707,7 @@ static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, boo
 		/* A layer's result changed by code the hook does not see: worth a warning. A
 		 * graph input refilled, or weights staged in a scratch buffer, are normal. */
 		if (data && g->values[id].kind == ONNXHOOK_VALUE_NODE)
-			note_changed(c, id);
+			changed_later(c, id);
 	}
 }
 
@@ -1031,6 +1048,11 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		snapshot_call(c);
 	if (g->n_nodes > c->mark_nodes)
 		g->pass_calls++;
+	if (c->stash) {
+		for (int i = 0; c->stash->epoch == g->epoch && i < c->stash->n_changed; i++)
+			note_changed(c, c->stash->changed[i]);
+		c->stash->n_changed = 0;
+	}
 	return 0;
 }
 
@@ -1044,9 +1066,11 @@ void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
 	bool host_passes = g->host_passes, test_data = g->test_data;
 	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
+	uint32_t epoch = g->epoch;
 
 	onnxhook_graph_free(g);
 	onnxhook_graph_init(g);
+	g->epoch = epoch + 1;
 	g->host_passes = host_passes;
 	g->test_data = test_data;
 	g->max_nodes = max_nodes;
@@ -1057,6 +1081,7 @@ void onnxhook_graph_new_pass(struct onnxhook_graph *g)
 {
 	g->mem.n = 0;
 	g->pass_calls = 0;
+	g->epoch++;
 }
 
 /* ---- dynamic batch ----------------------------------------------------------------------- */

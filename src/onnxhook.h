@@ -224,6 +224,7 @@ struct onnxhook_graph {
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 	bool test_data;      /* snapshot inputs and unconsumed outputs (ONNXHOOK_TEST_DATA) */
+	uint32_t epoch;      /* moves on when values or the memory map start over (new passes) */
 };
 
 void onnxhook_graph_init(struct onnxhook_graph *g);
@@ -259,9 +260,12 @@ struct onnxhook_call {
 	uintptr_t checked[ONNXHOOK_CALL_MAX_PENDING];
 };
 
-/* Bytes a check copied before the real call (graph->test_data) because the call may overwrite
- * them (an in-place op on memory that changed behind the hook): the inputs the recording finds
- * there take these as their test data. One per thread; onnxhook_stash_clear frees them. */
+/* What a check leaves for the recording after the call. Bytes it copied (graph->test_data)
+ * because the call may overwrite them (an in-place op on memory that changed behind the hook):
+ * the inputs the recording finds there take these as their test data. And the values it found
+ * changed: the recording warns about them once it keeps the call (a call that starts the next
+ * pass, or another thread's call that is dropped, reads nothing of this model). One per
+ * thread; onnxhook_stash_clear frees it. */
 #define ONNXHOOK_STASH_MAX 8
 struct onnxhook_stash {
 	int n;
@@ -269,6 +273,9 @@ struct onnxhook_stash {
 		uintptr_t lo, hi;
 		void *bytes;
 	} v[ONNXHOOK_STASH_MAX];
+	int n_changed;
+	uint32_t changed[ONNXHOOK_STASH_MAX];
+	uint32_t epoch; /* graph->epoch of the check: the ids are stale once it moved on */
 };
 void onnxhook_stash_clear(struct onnxhook_stash *s);
 
@@ -277,7 +284,8 @@ void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, cons
  * same reads and weights, described the same way, are only checked against the bytes their
  * producers left. A mapping whose bytes changed since is dropped from the memory map, so the
  * recording after the call finds fresh memory there: a graph input (a data read: one warning
- * through onnxhook_graph_on_changed when a recorded op wrote it) or an initializer (a weight).
+ * through onnxhook_graph_on_changed when a recorded op wrote it, said by the recording that
+ * takes the stash, or by the check itself without one) or an initializer (a weight).
  * Nodes, constants and writes do nothing in a check; onnxhook_call_end commits nothing. With
  * graph->test_data the bytes of the dropped ranges a read covers go to stash. Checks only touch
  * memory the graph mapped, so arguments the host would reject cannot make them fault. */
