@@ -627,6 +627,23 @@ static uint64_t bytes_sum(uintptr_t lo, uintptr_t hi)
 	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)lo, hi - lo);
 }
 
+/* The mappings [lo, hi) cut: what is left of each holds its value's bytes as they are now
+ * (intact as far as anyone knows), so its checksum covers those bytes from now on. Left to
+ * the next check, a change made in between would pass for the value. neighbours: the pieces
+ * around [lo, hi) too, else only those inside it. Only mapped memory is touched. */
+static void resum(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, bool neighbours)
+{
+	size_t i = onnxhook_memmap_first(&g->mem, lo);
+
+	for (i = neighbours && i ? i - 1 : i; i < g->mem.n && g->mem.v[i].lo <= hi; i++) {
+		struct onnxhook_mapping *e = &g->mem.v[i];
+		if (e->resum && (neighbours || (lo <= e->lo && e->hi <= hi))) {
+			e->sum = bytes_sum(e->lo, e->hi);
+			e->resum = false;
+		}
+	}
+}
+
 static void stash_bytes(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi)
 {
 	struct onnxhook_stash *s = c->stash;
@@ -686,7 +703,7 @@ static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, boo
 			continue;
 		}
 		uint64_t sum = bytes_sum(e->lo, e->hi);
-		if (e->resum) { /* trimmed since: what it holds now is what it is taken to hold */
+		if (e->resum) { /* cut by a move, on the side it left: taken as it is now */
 			e->sum = sum;
 			e->resum = false;
 		}
@@ -713,8 +730,12 @@ static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, boo
 
 void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi)
 {
-	if (lo < hi && onnxhook_memmap_overlaps(&g->mem, lo, hi) && onnxhook_memmap_clear(&g->mem, lo, hi) < 0)
+	if (lo >= hi || !onnxhook_memmap_overlaps(&g->mem, lo, hi))
+		return;
+	if (onnxhook_memmap_clear(&g->mem, lo, hi) < 0)
 		g->failed = true; /* released memory cannot stay mapped: stop recording */
+	else
+		resum(g, lo, hi, true); /* what is left of a block shrunk in place */
 }
 
 void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to)
@@ -729,6 +750,10 @@ void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, u
 		/* Not followed: both ranges are fresh memory now (a graph input if read). */
 		onnxhook_graph_forget(g, lo, hi);
 		onnxhook_graph_forget(g, to, to_hi);
+	} else {
+		/* Pieces of values cut at the block's ends, in the new block; the old one may be
+		 * gone already. */
+		resum(g, to, to_hi, false);
 	}
 }
 
@@ -1010,10 +1035,12 @@ int onnxhook_call_end(struct onnxhook_call *c)
 				continue;
 			const struct onnxhook_pending *p = &c->pending[i];
 			int r = onnxhook_memmap_assign(&g->mem, p->lo, p->hi, p->value, 0);
-			if (r < 0)
+			if (r < 0) {
 				fail(c, r);
-			else /* the bytes the call left: the next check compares against them */
+			} else { /* the bytes the call left: the next check compares against them */
 				g->mem.v[onnxhook_memmap_first(&g->mem, p->lo)].sum = bytes_sum(p->lo, p->hi);
+				resum(g, p->lo, p->hi, true);
+			}
 		}
 	}
 	if (c->err) {

@@ -739,6 +739,32 @@ START_TEST(an_inplace_op_on_changed_memory_keeps_the_bytes_read)
 }
 END_TEST
 
+START_TEST(a_trimmed_value_changed_later_is_no_slice)
+{
+	const int64_t half[4] = {1, 1, 2, 2};
+
+	onnxhook_graph_on_changed(on_changed);
+	changed_calls = 0;
+	/* a value of 8 floats, an op writing over its first half, then the program's code
+	 * changes the other half: that half is not the value's any more */
+	unary("Relu", mem, 4, s1222, mem + 100, 4, s1222);
+	unary("Sigmoid", mem, 4, half, mem + 100, 4, half);
+	mem[105] = 6.0f;
+	check_read(mem + 104, false);
+	ck_assert_int_eq(changed_calls, 1);
+	ck_assert_int_eq(g.values[read_as(mem + 104, 4, half)].kind, ONNXHOOK_VALUE_INPUT);
+	/* the same after a realloc that shrank the block in place (its tail released) */
+	unary("Relu", mem, 4, s1222, mem + 200, 4, s1222);
+	onnxhook_graph_forget(&g, (uintptr_t)(mem + 204), (uintptr_t)(mem + 208));
+	mem[201] = 7.0f;
+	check_read(mem + 200, false);
+	ck_assert_int_eq(changed_calls, 2);
+	ck_assert_int_eq(g.values[read_as(mem + 200, 4, half)].kind, ONNXHOOK_VALUE_INPUT);
+	mem[105] = mem[201] = 0.0f;
+	onnxhook_graph_on_changed(NULL);
+}
+END_TEST
+
 /* A check, then the recording of the same call with the check's stash. */
 static int checked_unary(const char *op, float *in, float *out, struct onnxhook_stash *stash)
 {
@@ -818,6 +844,7 @@ int main(void)
 	tcase_add_test(tc, trimmed_values_are_followed_where_intact);
 	tcase_add_test(tc, an_inplace_op_on_changed_memory_keeps_the_bytes_read);
 	tcase_add_test(tc, a_change_before_the_next_pass_is_no_warning);
+	tcase_add_test(tc, a_trimmed_value_changed_later_is_no_slice);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
