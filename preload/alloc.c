@@ -20,7 +20,6 @@
 
 static void (*real_free)(void *);
 static void *(*real_realloc)(void *, size_t);
-static void *(*real_reallocarray)(void *, size_t, size_t);
 static size_t (*real_usable_size)(void *);
 static int (*real_munmap)(void *, size_t);
 static void *(*real_mremap)(void *, size_t, size_t, int, ...);
@@ -108,17 +107,6 @@ static void *resolve(void *slot, const char *name, void *fallback)
 	return p;
 }
 
-static void *fallback_reallocarray(void *p, size_t count, size_t size)
-{
-	size_t n;
-
-	if (__builtin_mul_overflow(count, size, &n)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __libc_realloc(p, n);
-}
-
 static int fallback_munmap(void *p, size_t n)
 {
 	return (int)syscall(SYS_munmap, p, n);
@@ -175,7 +163,7 @@ ONNXHOOK_EXPORT void free(void *p)
 	real(p);
 }
 
-ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
+static void *do_realloc(void *p, size_t n)
 {
 	void *(*real)(void *, size_t) = REAL(realloc, __libc_realloc);
 	size_t (*usable)(void *);
@@ -190,17 +178,23 @@ ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
 	return q;
 }
 
+ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
+{
+	return do_realloc(p, n);
+}
+
+/* As glibc's: a realloc after the overflow check. Not the real reallocarray: glibc's calls
+ * realloc through the PLT, which is ours, and a block it moved would be moved twice (the
+ * second move, from an empty range, cleared the values at their new place). */
 ONNXHOOK_EXPORT void *reallocarray(void *p, size_t count, size_t size)
 {
-	void *(*real)(void *, size_t, size_t) = REAL(reallocarray, fallback_reallocarray);
-	size_t (*usable)(void *), n;
+	size_t n;
 
-	if (!p || !recording() || !(usable = REAL_USABLE_SIZE()) || __builtin_mul_overflow(count, size, &n))
-		return real(p, count, size);
-	size_t old = usable(p);
-	void *q = real(p, count, size);
-	block_moved(p, old, q, n);
-	return q;
+	if (__builtin_mul_overflow(count, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return do_realloc(p, n);
 }
 
 ONNXHOOK_EXPORT int munmap(void *p, size_t n)

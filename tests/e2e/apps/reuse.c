@@ -3,6 +3,7 @@
  * do; the model must compute what the program computed whatever it does (--case NAME):
  *   free-malloc  an activation freed, the same block back from malloc, refilled with input data
  *   realloc      an activation grown with realloc: the block moves, the next layer reads it there
+ *   reallocarray the same with reallocarray
  *   mmap         an activation in an mmap'd block, unmapped, mapped again at the same address,
  *                refilled with input data
  *   weights      weights staged (memcpy) into a buffer a layer wrote earlier
@@ -11,7 +12,8 @@
  *                overwritten by the program, then an in-place op on it
  *   pool         a pool that hands blocks back without free: layers write into recycled blocks,
  *                and one is refilled with input data by the program
- * Graph inputs in first-read order: x, then (all but realloc and weights) the refill r. */
+ * Graph inputs in first-read order: x, then (all but realloc, reallocarray and weights) the
+ * refill r. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +34,8 @@ static const tnn_dims xd = {1, 3, 8, 8}, hd = {1, 4, 8, 8};
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: reuse --case free-malloc|realloc|mmap|weights|input|inplace|pool "
-                    "[--in F] [--out F] [--runs N]\n");
+    fprintf(stderr, "usage: reuse --case free-malloc|realloc|reallocarray|mmap|"
+                    "weights|input|inplace|pool [--in F] [--out F] [--runs N]\n");
     exit(2);
 }
 
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
     e2e_conv_init(&c2, &rng, e2e_conv(3, 1, 1, 1, 1), 4, 4, 1);
 
     const size_t nx = e2e_count(&xd), nh = e2e_count(&hd);
-    const bool refill = strcmp(which, "realloc") && strcmp(which, "weights");
+    const bool refill = strncmp(which, "realloc", 7) && strcmp(which, "weights");
     const size_t sizes[2] = {nx, nh};
     float *staged = e2e_load_input(&args, refill ? 2 : 1, sizes);
     float *x = e2e_alloc(nx), *y = e2e_alloc(nh), *a = NULL, *kept = NULL;
@@ -86,11 +88,12 @@ int main(int argc, char **argv)
             E2E_TNN(tnn_add(&hd, b, r, y));
             free(r);
             free(b);
-        } else if (!strcmp(which, "realloc")) {
+        } else if (!strcmp(which, "realloc") || !strcmp(which, "reallocarray")) {
             a = e2e_alloc(nh);
             float *blocker = e2e_alloc(16); /* the block cannot grow where it is */
             E2E_TNN(tnn_conv2d(&c1.p, &xd, x, c1.weight, c1.bias, &hd, a));
-            float *moved = realloc(a, 64 * nh * sizeof(float));
+            float *moved = !strcmp(which, "realloc") ? realloc(a, 64 * nh * sizeof(float))
+                                                     : reallocarray(a, 64 * nh, sizeof(float));
             if (!moved || moved == a) {
                 fprintf(stderr, "reuse: realloc did not move the block\n");
                 return 3;
