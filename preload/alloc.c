@@ -223,6 +223,9 @@ ONNXHOOK_EXPORT void *mremap(void *p, size_t old, size_t new, int flags, ...)
 	void *q = REAL(mremap, fallback_mremap)(p, old, new, flags, want);
 	if (q != MAP_FAILED && q != p)
 		onnxhook_memory_moved(p, page_up(old < new ? old : new), q);
+	/* The grown part is new memory: with MREMAP_FIXED, over what was mapped there before. */
+	if (q != MAP_FAILED && page_up(new) > page_up(old))
+		onnxhook_memory_released((char *)q + page_up(old), page_up(new) - page_up(old));
 	return q;
 }
 

@@ -6,6 +6,8 @@
  *   reallocarray the same with reallocarray
  *   mmap         an activation in an mmap'd block, unmapped, mapped again at the same address,
  *                refilled with input data
+ *   mremap-fixed  an activation's page moved (MREMAP_FIXED) and grown over a block holding a
+ *                layer output: the grown part, refilled with input data, is that output no more
  *   weights      weights staged (memcpy) into a buffer a layer wrote earlier
  *   input        a buffer a layer wrote refilled with fresh input data (no free)
  *   inplace      a live activation copied out (an output of the program's own) and
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "e2e-app.h"
 
@@ -34,7 +37,7 @@ static const tnn_dims xd = {1, 3, 8, 8}, hd = {1, 4, 8, 8};
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: reuse --case free-malloc|realloc|reallocarray|mmap|"
+    fprintf(stderr, "usage: reuse --case free-malloc|realloc|reallocarray|mmap|mremap-fixed|"
                     "weights|input|inplace|pool [--in F] [--out F] [--runs N]\n");
     exit(2);
 }
@@ -119,6 +122,26 @@ int main(int argc, char **argv)
             memcpy(m2, staged + nx, len);
             E2E_TNN(tnn_add(&hd, b, m2, y));
             munmap(m2, len);
+            free(b);
+        } else if (!strcmp(which, "mremap-fixed")) {
+            size_t page = (size_t)sysconf(_SC_PAGESIZE), len = nh * sizeof(float);
+            char *m = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            char *t = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            float *b = e2e_alloc(nh), *tail = (float *)(t + page);
+            if (m == MAP_FAILED || t == MAP_FAILED || len > page)
+                return 3;
+            E2E_TNN(tnn_conv2d(&c1.p, &xd, x, c1.weight, c1.bias, &hd, (float *)m));
+            E2E_TNN(tnn_relu(&hd, (float *)m, tail));
+            E2E_TNN(tnn_relu(&hd, tail, b));
+            /* m's page replaces t's two pages: its second page is new (zeros) */
+            if (mremap(m, page, 2 * page, MREMAP_MAYMOVE | MREMAP_FIXED, t) != t) {
+                fprintf(stderr, "reuse: mremap did not move the page\n");
+                return 3;
+            }
+            memcpy(tail, staged + nx, len);
+            E2E_TNN(tnn_add(&hd, (float *)t, tail, y));
+            E2E_TNN(tnn_add(&hd, y, b, y));
+            munmap(t, 2 * page);
             free(b);
         } else if (!strcmp(which, "weights")) {
             /* one scratch buffer: first an activation, then the next conv's weights */
