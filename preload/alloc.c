@@ -237,6 +237,7 @@ typedef void sanitizer_free_hook(const volatile void *);
 static __thread const volatile void *last_block __attribute__((tls_model("initial-exec")));
 static __thread size_t last_size __attribute__((tls_model("initial-exec")));
 static size_t (*sanitizer_size)(const volatile void *);
+static int (*sanitizer_owns)(const volatile void *);
 
 static void on_sanitizer_malloc(const volatile void *p, size_t n)
 {
@@ -252,7 +253,10 @@ static void on_sanitizer_free(const volatile void *vp)
 	if (!p || !recording())
 		return;
 	size_t n = sanitizer_size(p), kept = n < last_size ? n : last_size;
-	if (q && q != p && kept && !memcmp(p, q, kept))
+	/* Compared only for a block that may hold values, and only while the last block is still
+	 * allocated: the program may have handed it to another thread that freed it. */
+	if (q && q != p && kept && onnxhook_memory_followed(p, n) && sanitizer_owns(q) &&
+	    !memcmp(p, q, kept))
 		block_moved(p, n, q, last_size);
 	else
 		onnxhook_memory_released(p, n);
@@ -266,7 +270,8 @@ void onnxhook_alloc_init(void)
 
 	sanitizer_size = (size_t(*)(const volatile void *))dlsym(RTLD_DEFAULT,
 								 "__sanitizer_get_allocated_size");
-	if (install && sanitizer_size)
+	sanitizer_owns = (int (*)(const volatile void *))dlsym(RTLD_DEFAULT, "__sanitizer_get_ownership");
+	if (install && sanitizer_size && sanitizer_owns)
 		install(on_sanitizer_malloc, on_sanitizer_free);
 }
 

@@ -231,6 +231,11 @@ void onnxhook_checking(bool on)
 	checking = on;
 }
 
+bool onnxhook_memory_followed(const void *p, size_t n)
+{
+	return maybe_mapped(p, n);
+}
+
 /* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */
 void onnxhook_memory_released(const void *p, size_t n)
 {
