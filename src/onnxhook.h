@@ -346,16 +346,10 @@ void onnxhook_graph_reset(struct onnxhook_graph *g);
 void onnxhook_graph_new_pass(struct onnxhook_graph *g);
 
 /* Values whose memory changed between their write and a read (unhooked code): the caller
- * warns; the graph keeps a note of each for the model's metadata. Called by checks. */
+ * warns; the graph keeps a note of each for the model's metadata. Called by checks, or by
+ * the recording after the call that takes their stash. */
 typedef void (*onnxhook_changed_fn)(const struct onnxhook_graph *g, uint32_t value, const char *reader);
 void onnxhook_graph_on_changed(onnxhook_changed_fn fn);
-
-/* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
- * block's next life is fresh memory. */
-void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi);
-/* The program moved [lo, hi) to [to, to + hi - lo) (realloc, mremap): the values there are
- * followed at their new address. */
-void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to);
 
 /* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
  * block's next life is fresh memory. */
