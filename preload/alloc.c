@@ -20,7 +20,6 @@
 
 static void (*real_free)(void *);
 static void *(*real_realloc)(void *, size_t);
-static void *(*real_reallocarray)(void *, size_t, size_t);
 static size_t (*real_usable_size)(void *);
 static int (*real_munmap)(void *, size_t);
 static void *(*real_mremap)(void *, size_t, size_t, int, ...);
@@ -108,17 +107,6 @@ static void *resolve(void *slot, const char *name, void *fallback)
 	return p;
 }
 
-static void *fallback_reallocarray(void *p, size_t count, size_t size)
-{
-	size_t n;
-
-	if (__builtin_mul_overflow(count, size, &n)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __libc_realloc(p, n);
-}
-
 static int fallback_munmap(void *p, size_t n)
 {
 	return (int)syscall(SYS_munmap, p, n);
@@ -175,7 +163,7 @@ ONNXHOOK_EXPORT void free(void *p)
 	real(p);
 }
 
-ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
+static void *do_realloc(void *p, size_t n)
 {
 	void *(*real)(void *, size_t) = REAL(realloc, __libc_realloc);
 	size_t (*usable)(void *);
@@ -190,17 +178,23 @@ ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
 	return q;
 }
 
+ONNXHOOK_EXPORT void *realloc(void *p, size_t n)
+{
+	return do_realloc(p, n);
+}
+
+/* As glibc's: a realloc after the overflow check. Not the real reallocarray: glibc's calls
+ * realloc through the PLT, which is ours, and a block it moved would be moved twice (the
+ * second move, from an empty range, cleared the values at their new place). */
 ONNXHOOK_EXPORT void *reallocarray(void *p, size_t count, size_t size)
 {
-	void *(*real)(void *, size_t, size_t) = REAL(reallocarray, fallback_reallocarray);
-	size_t (*usable)(void *), n;
+	size_t n;
 
-	if (!p || !recording() || !(usable = REAL_USABLE_SIZE()) || __builtin_mul_overflow(count, size, &n))
-		return real(p, count, size);
-	size_t old = usable(p);
-	void *q = real(p, count, size);
-	block_moved(p, old, q, n);
-	return q;
+	if (__builtin_mul_overflow(count, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return do_realloc(p, n);
 }
 
 ONNXHOOK_EXPORT int munmap(void *p, size_t n)
@@ -229,6 +223,9 @@ ONNXHOOK_EXPORT void *mremap(void *p, size_t old, size_t new, int flags, ...)
 	void *q = REAL(mremap, fallback_mremap)(p, old, new, flags, want);
 	if (q != MAP_FAILED && q != p)
 		onnxhook_memory_moved(p, page_up(old < new ? old : new), q);
+	/* The grown part is new memory: with MREMAP_FIXED, over what was mapped there before. */
+	if (q != MAP_FAILED && page_up(new) > page_up(old))
+		onnxhook_memory_released((char *)q + page_up(old), page_up(new) - page_up(old));
 	return q;
 }
 
@@ -240,6 +237,7 @@ typedef void sanitizer_free_hook(const volatile void *);
 static __thread const volatile void *last_block __attribute__((tls_model("initial-exec")));
 static __thread size_t last_size __attribute__((tls_model("initial-exec")));
 static size_t (*sanitizer_size)(const volatile void *);
+static int (*sanitizer_owns)(const volatile void *);
 
 static void on_sanitizer_malloc(const volatile void *p, size_t n)
 {
@@ -255,7 +253,10 @@ static void on_sanitizer_free(const volatile void *vp)
 	if (!p || !recording())
 		return;
 	size_t n = sanitizer_size(p), kept = n < last_size ? n : last_size;
-	if (q && q != p && kept && !memcmp(p, q, kept))
+	/* Compared only for a block that may hold values, and only while the last block is still
+	 * allocated: the program may have handed it to another thread that freed it. */
+	if (q && q != p && kept && onnxhook_memory_followed(p, n) && sanitizer_owns(q) &&
+	    !memcmp(p, q, kept))
 		block_moved(p, n, q, last_size);
 	else
 		onnxhook_memory_released(p, n);
@@ -269,7 +270,8 @@ void onnxhook_alloc_init(void)
 
 	sanitizer_size = (size_t(*)(const volatile void *))dlsym(RTLD_DEFAULT,
 								 "__sanitizer_get_allocated_size");
-	if (install && sanitizer_size)
+	sanitizer_owns = (int (*)(const volatile void *))dlsym(RTLD_DEFAULT, "__sanitizer_get_ownership");
+	if (install && sanitizer_size && sanitizer_owns)
 		install(on_sanitizer_malloc, on_sanitizer_free);
 }
 

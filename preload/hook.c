@@ -38,8 +38,8 @@ static char tmpdir[4096] = "/tmp"; /* $TMPDIR at start-up: where a model goes if
 __thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
 static __thread bool record_again __attribute__((tls_model("initial-exec")));
 static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
-/* This thread holds rec_lock: the allocator hooks, reached from our own frees (or from a signal
- * handler that interrupted us), must not take it again. */
+/* This thread holds rec_lock (or is taking or letting it go): the allocator hooks, reached from
+ * our own frees (or from a signal handler that interrupted us), must not take it again. */
 static __thread bool holding __attribute__((tls_model("initial-exec")));
 /* The next record_begin is the check before the real call (onnxhook_checking). */
 static __thread bool checking __attribute__((tls_model("initial-exec")));
@@ -51,17 +51,25 @@ static pid_t owner; /* the thread whose passes are recorded (the first that reco
  * still ask the kernel (a vfork child runs no atfork handler). */
 static pid_t self_pid;
 
+/* holding is set before the lock is taken and cleared after it is let go: a signal handler
+ * between the two would otherwise wait for this very thread. */
 static void lock_recorder(void)
 {
-	pthread_mutex_lock(&rec_lock);
 	holding = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	pthread_mutex_lock(&rec_lock);
 }
 
 static bool trylock_recorder(void)
 {
-	if (holding || pthread_mutex_trylock(&rec_lock) != 0)
+	if (holding)
 		return false;
 	holding = true;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (pthread_mutex_trylock(&rec_lock) != 0) {
+		holding = false;
+		return false;
+	}
 	return true;
 }
 
@@ -75,8 +83,9 @@ static void unlock_recorder(void)
 
 	atomic_store_explicit(&mapped_lo, m->n ? m->v[0].lo : 0, memory_order_relaxed);
 	atomic_store_explicit(&mapped_hi, m->n ? m->v[m->n - 1].hi : 0, memory_order_relaxed);
-	holding = false;
 	pthread_mutex_unlock(&rec_lock);
+	atomic_signal_fence(memory_order_seq_cst);
+	holding = false;
 }
 
 static bool maybe_mapped(const void *p, size_t n)
@@ -227,6 +236,11 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 void onnxhook_checking(bool on)
 {
 	checking = on;
+}
+
+bool onnxhook_memory_followed(const void *p, size_t n)
+{
+	return maybe_mapped(p, n);
 }
 
 /* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */

@@ -56,6 +56,8 @@ void onnxhook_checking(bool on);
 /* alloc.c → the recorder: the program released [p, p + n) / moved it to to. */
 void onnxhook_memory_released(const void *p, size_t n);
 void onnxhook_memory_moved(const void *from, size_t n, const void *to);
+/* False when [p, p + n) holds no recorded value for sure (a few loads, no lock). */
+bool onnxhook_memory_followed(const void *p, size_t n);
 
 /* True once after a record_end() that found the call starting a pass which is to be recorded
  * afresh: the hook records the same call again. */

@@ -145,6 +145,7 @@ void onnxhook_stash_clear(struct onnxhook_stash *s)
 	for (int i = 0; i < s->n; i++)
 		free(s->v[i].bytes);
 	s->n = 0;
+	s->n_changed = 0;
 }
 
 static uint32_t new_value(struct onnxhook_call *c, enum onnxhook_value_kind kind,
@@ -626,6 +627,23 @@ static uint64_t bytes_sum(uintptr_t lo, uintptr_t hi)
 	return onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, (const void *)lo, hi - lo);
 }
 
+/* The mappings [lo, hi) cut: what is left of each holds its value's bytes as they are now
+ * (intact as far as anyone knows), so its checksum covers those bytes from now on. Left to
+ * the next check, a change made in between would pass for the value. neighbours: the pieces
+ * around [lo, hi) too, else only those inside it. Only mapped memory is touched. */
+static void resum(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, bool neighbours)
+{
+	size_t i = onnxhook_memmap_first(&g->mem, lo);
+
+	for (i = neighbours && i ? i - 1 : i; i < g->mem.n && g->mem.v[i].lo <= hi; i++) {
+		struct onnxhook_mapping *e = &g->mem.v[i];
+		if (e->resum && (neighbours || (lo <= e->lo && e->hi <= hi))) {
+			e->sum = bytes_sum(e->lo, e->hi);
+			e->resum = false;
+		}
+	}
+}
+
 static void stash_bytes(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi)
 {
 	struct onnxhook_stash *s = c->stash;
@@ -652,6 +670,22 @@ static void note_changed(struct onnxhook_call *c, uint32_t id)
 		changed_fn(g, id, c->label);
 }
 
+/* A check found value id changed: said by the recording after the call, once it keeps the call. */
+static void changed_later(struct onnxhook_call *c, uint32_t id)
+{
+	struct onnxhook_stash *s = c->stash;
+
+	if (!s) {
+		note_changed(c, id);
+		return;
+	}
+	if (s->n_changed && s->epoch != c->g->epoch)
+		s->n_changed = 0;
+	s->epoch = c->g->epoch;
+	if (s->n_changed < ONNXHOOK_STASH_MAX)
+		s->changed[s->n_changed++] = id;
+}
+
 /* The mappings [lo, hi) overlaps, each hashed once per call: those whose bytes are not what
  * was there when they were mapped leave the map. Only mapped memory is touched. */
 static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, bool data)
@@ -669,7 +703,7 @@ static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, boo
 			continue;
 		}
 		uint64_t sum = bytes_sum(e->lo, e->hi);
-		if (e->resum) { /* trimmed since: what it holds now is what it is taken to hold */
+		if (e->resum) { /* cut by a move, on the side it left: taken as it is now */
 			e->sum = sum;
 			e->resum = false;
 		}
@@ -690,14 +724,18 @@ static void check_range(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, boo
 		/* A layer's result changed by code the hook does not see: worth a warning. A
 		 * graph input refilled, or weights staged in a scratch buffer, are normal. */
 		if (data && g->values[id].kind == ONNXHOOK_VALUE_NODE)
-			note_changed(c, id);
+			changed_later(c, id);
 	}
 }
 
 void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi)
 {
-	if (lo < hi && onnxhook_memmap_overlaps(&g->mem, lo, hi) && onnxhook_memmap_clear(&g->mem, lo, hi) < 0)
+	if (lo >= hi || !onnxhook_memmap_overlaps(&g->mem, lo, hi))
+		return;
+	if (onnxhook_memmap_clear(&g->mem, lo, hi) < 0)
 		g->failed = true; /* released memory cannot stay mapped: stop recording */
+	else
+		resum(g, lo, hi, true); /* what is left of a block shrunk in place */
 }
 
 void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to)
@@ -712,6 +750,10 @@ void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, u
 		/* Not followed: both ranges are fresh memory now (a graph input if read). */
 		onnxhook_graph_forget(g, lo, hi);
 		onnxhook_graph_forget(g, to, to_hi);
+	} else {
+		/* Pieces of values cut at the block's ends, in the new block; the old one may be
+		 * gone already. */
+		resum(g, to, to_hi, false);
 	}
 }
 
@@ -993,10 +1035,12 @@ int onnxhook_call_end(struct onnxhook_call *c)
 				continue;
 			const struct onnxhook_pending *p = &c->pending[i];
 			int r = onnxhook_memmap_assign(&g->mem, p->lo, p->hi, p->value, 0);
-			if (r < 0)
+			if (r < 0) {
 				fail(c, r);
-			else /* the bytes the call left: the next check compares against them */
+			} else { /* the bytes the call left: the next check compares against them */
 				g->mem.v[onnxhook_memmap_first(&g->mem, p->lo)].sum = bytes_sum(p->lo, p->hi);
+				resum(g, p->lo, p->hi, true);
+			}
 		}
 	}
 	if (c->err) {
@@ -1031,6 +1075,11 @@ int onnxhook_call_end(struct onnxhook_call *c)
 		snapshot_call(c);
 	if (g->n_nodes > c->mark_nodes)
 		g->pass_calls++;
+	if (c->stash) {
+		for (int i = 0; c->stash->epoch == g->epoch && i < c->stash->n_changed; i++)
+			note_changed(c, c->stash->changed[i]);
+		c->stash->n_changed = 0;
+	}
 	return 0;
 }
 
@@ -1044,9 +1093,11 @@ void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
 	bool host_passes = g->host_passes, test_data = g->test_data;
 	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
+	uint32_t epoch = g->epoch;
 
 	onnxhook_graph_free(g);
 	onnxhook_graph_init(g);
+	g->epoch = epoch + 1;
 	g->host_passes = host_passes;
 	g->test_data = test_data;
 	g->max_nodes = max_nodes;
@@ -1057,6 +1108,7 @@ void onnxhook_graph_new_pass(struct onnxhook_graph *g)
 {
 	g->mem.n = 0;
 	g->pass_calls = 0;
+	g->epoch++;
 }
 
 /* ---- dynamic batch ----------------------------------------------------------------------- */

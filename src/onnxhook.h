@@ -238,6 +238,7 @@ struct onnxhook_graph {
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 	bool test_data;      /* snapshot inputs and unconsumed outputs (ONNXHOOK_TEST_DATA) */
+	uint32_t epoch;      /* moves on when values or the memory map start over (new passes) */
 };
 
 void onnxhook_graph_init(struct onnxhook_graph *g);
@@ -273,9 +274,12 @@ struct onnxhook_call {
 	uintptr_t checked[ONNXHOOK_CALL_MAX_PENDING];
 };
 
-/* Bytes a check copied before the real call (graph->test_data) because the call may overwrite
- * them (an in-place op on memory that changed behind the hook): the inputs the recording finds
- * there take these as their test data. One per thread; onnxhook_stash_clear frees them. */
+/* What a check leaves for the recording after the call. Bytes it copied (graph->test_data)
+ * because the call may overwrite them (an in-place op on memory that changed behind the hook):
+ * the inputs the recording finds there take these as their test data. And the values it found
+ * changed: the recording warns about them once it keeps the call (a call that starts the next
+ * pass, or another thread's call that is dropped, reads nothing of this model). One per
+ * thread; onnxhook_stash_clear frees it. */
 #define ONNXHOOK_STASH_MAX 8
 struct onnxhook_stash {
 	int n;
@@ -283,6 +287,9 @@ struct onnxhook_stash {
 		uintptr_t lo, hi;
 		void *bytes;
 	} v[ONNXHOOK_STASH_MAX];
+	int n_changed;
+	uint32_t changed[ONNXHOOK_STASH_MAX];
+	uint32_t epoch; /* graph->epoch of the check: the ids are stale once it moved on */
 };
 void onnxhook_stash_clear(struct onnxhook_stash *s);
 
@@ -291,7 +298,8 @@ void onnxhook_call_begin(struct onnxhook_call *c, struct onnxhook_graph *g, cons
  * same reads and weights, described the same way, are only checked against the bytes their
  * producers left. A mapping whose bytes changed since is dropped from the memory map, so the
  * recording after the call finds fresh memory there: a graph input (a data read: one warning
- * through onnxhook_graph_on_changed when a recorded op wrote it) or an initializer (a weight).
+ * through onnxhook_graph_on_changed when a recorded op wrote it, said by the recording that
+ * takes the stash, or by the check itself without one) or an initializer (a weight).
  * Nodes, constants and writes do nothing in a check; onnxhook_call_end commits nothing. With
  * graph->test_data the bytes of the dropped ranges a read covers go to stash. Checks only touch
  * memory the graph mapped, so arguments the host would reject cannot make them fault. */
@@ -352,16 +360,10 @@ void onnxhook_graph_reset(struct onnxhook_graph *g);
 void onnxhook_graph_new_pass(struct onnxhook_graph *g);
 
 /* Values whose memory changed between their write and a read (unhooked code): the caller
- * warns; the graph keeps a note of each for the model's metadata. Called by checks. */
+ * warns; the graph keeps a note of each for the model's metadata. Called by checks, or by
+ * the recording after the call that takes their stash. */
 typedef void (*onnxhook_changed_fn)(const struct onnxhook_graph *g, uint32_t value, const char *reader);
 void onnxhook_graph_on_changed(onnxhook_changed_fn fn);
-
-/* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
- * block's next life is fresh memory. */
-void onnxhook_graph_forget(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi);
-/* The program moved [lo, hi) to [to, to + hi - lo) (realloc, mremap): the values there are
- * followed at their new address. */
-void onnxhook_graph_move(struct onnxhook_graph *g, uintptr_t lo, uintptr_t hi, uintptr_t to);
 
 /* The program released [lo, hi) (free, munmap): what it held is no value any more, and the
  * block's next life is fresh memory. */

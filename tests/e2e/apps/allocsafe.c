@@ -3,7 +3,8 @@
  * constructor frees and moves memory before the preload's constructor (and again, opened with
  * dlopen, inside the dynamic linker); threads allocate and free while layers are recorded; a
  * timer signal's handler maps and unmaps pages; a forked child frees and reallocates the blocks
- * that hold recorded values. The model and the output must be as without all that. */
+ * that hold recorded values; a block the main thread allocated last is freed by another thread
+ * before the main thread frees one. The model and the output must be as without all that. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +23,20 @@
 extern int allocctor_runs;
 
 static atomic_bool stop;
+static void *_Atomic handed; /* a block the main thread hands to the taker, which frees it */
+
+static void *taker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        void *p = atomic_load(&handed);
+        if (p) {
+            free(p);
+            atomic_store(&handed, NULL);
+        }
+    }
+    return NULL;
+}
 
 static void *churn(void *arg)
 {
@@ -64,9 +79,10 @@ int main(int argc, char **argv)
     sigaction(SIGALRM, &sa, NULL);
     struct itimerval every = {{0, 200}, {0, 200}};
     setitimer(ITIMER_REAL, &every, NULL);
-    pthread_t t[2];
+    pthread_t t[3];
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, churn, NULL);
+    pthread_create(&t[2], NULL, taker, NULL);
 
     /* the same blocks every pass, as engines keep them: a pass recurs where it began */
     float *a = e2e_alloc(nh), *b = e2e_alloc(nh);
@@ -93,11 +109,27 @@ int main(int argc, char **argv)
         }
         dlclose(h);
         E2E_TNN(tnn_add(&hd, a, b, y));
+        /* the main thread's last allocation, freed by another thread; then a free here (the
+         * timer's handler, which may reach the allocator hooks, held off in between) */
+        sigset_t alrm, was;
+        sigemptyset(&alrm);
+        sigaddset(&alrm, SIGALRM);
+        sigprocmask(SIG_BLOCK, &alrm, &was);
+        float *mine = malloc(sizeof(float) * nh);
+        void *last = malloc(sizeof(float) * nh);
+        if (!mine || !last)
+            return 3;
+        ((volatile float *)mine)[0] = y[0]; /* used: the compiler keeps the block */
+        atomic_store(&handed, last);
+        while (atomic_load(&handed))
+            ;
+        free(mine);
+        sigprocmask(SIG_SETMASK, &was, NULL);
     }
     free(a);
     free(b);
     atomic_store(&stop, true);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);

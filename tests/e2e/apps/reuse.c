@@ -3,20 +3,25 @@
  * do; the model must compute what the program computed whatever it does (--case NAME):
  *   free-malloc  an activation freed, the same block back from malloc, refilled with input data
  *   realloc      an activation grown with realloc: the block moves, the next layer reads it there
+ *   reallocarray the same with reallocarray
  *   mmap         an activation in an mmap'd block, unmapped, mapped again at the same address,
  *                refilled with input data
+ *   mremap-fixed  an activation's page moved (MREMAP_FIXED) and grown over a block holding a
+ *                layer output: the grown part, refilled with input data, is that output no more
  *   weights      weights staged (memcpy) into a buffer a layer wrote earlier
  *   input        a buffer a layer wrote refilled with fresh input data (no free)
  *   inplace      a live activation copied out (an output of the program's own) and
  *                overwritten by the program, then an in-place op on it
  *   pool         a pool that hands blocks back without free: layers write into recycled blocks,
  *                and one is refilled with input data by the program
- * Graph inputs in first-read order: x, then (all but realloc and weights) the refill r. */
+ * Graph inputs in first-read order: x, then (all but realloc, reallocarray and weights) the
+ * refill r. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "e2e-app.h"
 
@@ -32,8 +37,8 @@ static const tnn_dims xd = {1, 3, 8, 8}, hd = {1, 4, 8, 8};
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: reuse --case free-malloc|realloc|mmap|weights|input|inplace|pool "
-                    "[--in F] [--out F] [--runs N]\n");
+    fprintf(stderr, "usage: reuse --case free-malloc|realloc|reallocarray|mmap|mremap-fixed|"
+                    "weights|input|inplace|pool [--in F] [--out F] [--runs N]\n");
     exit(2);
 }
 
@@ -63,7 +68,7 @@ int main(int argc, char **argv)
     e2e_conv_init(&c2, &rng, e2e_conv(3, 1, 1, 1, 1), 4, 4, 1);
 
     const size_t nx = e2e_count(&xd), nh = e2e_count(&hd);
-    const bool refill = strcmp(which, "realloc") && strcmp(which, "weights");
+    const bool refill = strncmp(which, "realloc", 7) && strcmp(which, "weights");
     const size_t sizes[2] = {nx, nh};
     float *staged = e2e_load_input(&args, refill ? 2 : 1, sizes);
     float *x = e2e_alloc(nx), *y = e2e_alloc(nh), *a = NULL, *kept = NULL;
@@ -86,11 +91,12 @@ int main(int argc, char **argv)
             E2E_TNN(tnn_add(&hd, b, r, y));
             free(r);
             free(b);
-        } else if (!strcmp(which, "realloc")) {
+        } else if (!strcmp(which, "realloc") || !strcmp(which, "reallocarray")) {
             a = e2e_alloc(nh);
             float *blocker = e2e_alloc(16); /* the block cannot grow where it is */
             E2E_TNN(tnn_conv2d(&c1.p, &xd, x, c1.weight, c1.bias, &hd, a));
-            float *moved = realloc(a, 64 * nh * sizeof(float));
+            float *moved = !strcmp(which, "realloc") ? realloc(a, 64 * nh * sizeof(float))
+                                                     : reallocarray(a, 64 * nh, sizeof(float));
             if (!moved || moved == a) {
                 fprintf(stderr, "reuse: realloc did not move the block\n");
                 return 3;
@@ -116,6 +122,26 @@ int main(int argc, char **argv)
             memcpy(m2, staged + nx, len);
             E2E_TNN(tnn_add(&hd, b, m2, y));
             munmap(m2, len);
+            free(b);
+        } else if (!strcmp(which, "mremap-fixed")) {
+            size_t page = (size_t)sysconf(_SC_PAGESIZE), len = nh * sizeof(float);
+            char *m = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            char *t = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            float *b = e2e_alloc(nh), *tail = (float *)(t + page);
+            if (m == MAP_FAILED || t == MAP_FAILED || len > page)
+                return 3;
+            E2E_TNN(tnn_conv2d(&c1.p, &xd, x, c1.weight, c1.bias, &hd, (float *)m));
+            E2E_TNN(tnn_relu(&hd, (float *)m, tail));
+            E2E_TNN(tnn_relu(&hd, tail, b));
+            /* m's page replaces t's two pages: its second page is new (zeros) */
+            if (mremap(m, page, 2 * page, MREMAP_MAYMOVE | MREMAP_FIXED, t) != t) {
+                fprintf(stderr, "reuse: mremap did not move the page\n");
+                return 3;
+            }
+            memcpy(tail, staged + nx, len);
+            E2E_TNN(tnn_add(&hd, (float *)t, tail, y));
+            E2E_TNN(tnn_add(&hd, y, b, y));
+            munmap(t, 2 * page);
             free(b);
         } else if (!strcmp(which, "weights")) {
             /* one scratch buffer: first an activation, then the next conv's weights */
