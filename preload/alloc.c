@@ -75,7 +75,9 @@ static void *defined_in(const struct link_map *l, const char *name)
 	return NULL;
 }
 
-static void *next_definition(const char *name)
+/* owner: only in the first object after us that defines owner (a block's size is asked of the
+ * allocator that frees it, not of another one that happens to define the function). */
+static void *next_definition(const char *name, const char *owner)
 {
 	struct link_map *self = NULL;
 	Dl_info info;
@@ -83,8 +85,10 @@ static void *next_definition(const char *name)
 	if (!dladdr1((void *)next_definition, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
 		return NULL;
 	for (const struct link_map *l = self->l_next; l; l = l->l_next) {
+		if (owner && !defined_in(l, owner))
+			continue;
 		void *p = defined_in(l, name);
-		if (p)
+		if (p || owner)
 			return p;
 	}
 	return NULL;
@@ -94,12 +98,12 @@ static void *next_definition(const char *name)
 extern void __libc_free(void *);
 extern void *__libc_realloc(void *, size_t);
 
-static void *resolve(void *slot, const char *name, void *fallback)
+static void *resolve(void *slot, const char *name, const char *owner, void *fallback)
 {
 	void *p = __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
 
 	if (!p) {
-		p = next_definition(name);
+		p = next_definition(name, owner);
 		if (!p)
 			p = fallback;
 		__atomic_store_n((void **)slot, p, __ATOMIC_RELEASE);
@@ -122,8 +126,14 @@ static void *fallback_mremap(void *p, size_t old, size_t new, int flags, ...)
 	return (void *)syscall(SYS_mremap, p, old, new, flags, want);
 }
 
-#define REAL(name, fallback) ((__typeof(real_##name))resolve(&real_##name, #name, (void *)(fallback)))
-#define REAL_USABLE_SIZE() ((__typeof(real_usable_size))resolve(&real_usable_size, "malloc_usable_size", NULL))
+#define REAL(name, fallback) ((__typeof(real_##name))resolve(&real_##name, #name, NULL, (void *)(fallback)))
+/* An allocator that cannot tell a block's size: its blocks are followed by content only. */
+static size_t no_size(void *p)
+{
+	return 0 * (size_t)p;
+}
+#define REAL_USABLE_SIZE()                                                                       \
+	((__typeof(real_usable_size))resolve(&real_usable_size, "malloc_usable_size", "free", (void *)no_size))
 
 static bool recording(void)
 {
