@@ -416,7 +416,7 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 {
 	static char path[4096], where[8192 + 2], esc[3 * sizeof(where)], line[sizeof(esc) + 4096];
 	char exe[256], cwd[4096] = "", secs[32];
-	size_t o = 0, n = 0;
+	size_t o = 0;
 	int fd, len;
 
 	exe_name(exe, sizeof(exe));
@@ -448,15 +448,14 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 			onnxhook_format_fixed(secs, sizeof(secs), seconds, 3), graph.failed ? 1 : 0);
 	if (len >= (int)sizeof(line))
 		return false;
+	/* One write of a few KB to an O_APPEND file: the processes' lines never interleave. Not a
+	 * plain write: a FIFO given as the report must not raise SIGPIPE in the program. */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		ssize_t w = write(fd, line, (size_t)len);
-		n = w > 0 ? (size_t)w : 0;
+	int r = fd < 0 ? -errno : onnxhook_write_all(fd, (const uint8_t *)line, (size_t)len);
+	if (fd >= 0)
 		close(fd);
-	}
-	if (n != (size_t)len) {
-		onnxhook_error("cannot append to ONNXHOOK_REPORT=%s: %s", path,
-			       fd < 0 || n == 0 ? errtext(errno) : "short write");
+	if (r < 0) {
+		onnxhook_error("cannot append to ONNXHOOK_REPORT=%s: %s", path, errtext(-r));
 		return false;
 	}
 	return true;
