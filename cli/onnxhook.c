@@ -17,12 +17,8 @@
 #include <unistd.h>
 
 #include "cli-config.h"
-#include "hook.h"
+#include "host-list.h"
 #include "onnxhook.h"
-#include "tinynn-hooks.h"
-#ifdef ONNXHOOK_HAVE_DARKNET
-#include "darknet-hooks.h"
-#endif
 
 /* Exit statuses of onnxhook's own failures, as env(1) and timeout(1) have them. */
 enum { EXIT_OWN = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
@@ -35,16 +31,9 @@ struct host {
 	const char *symbols;
 };
 
-#define SYMBOL_3(name, params, args) "  " #name "\n"
-#define SYMBOL_2(name, type) "  " #name "\n"
-#define SYMBOL_1(name) "  " #name "\n"
-
-static const struct host hosts[] = {
-	{"tinynn", "libtinynn.so.0", TINYNN_HOOKS(SYMBOL_3)},
-#ifdef ONNXHOOK_HAVE_DARKNET
-	{"darknet", "libdarknet.so", DARKNET_HOOKS(SYMBOL_2) DARKNET_NETWORK_HOOKS(SYMBOL_1)},
-#endif
-};
+/* From the host registry (host-list.h is generated from it: cli/meson.build). */
+#define HOST(name, soname, symbols) {name, soname, symbols},
+static const struct host hosts[] = {ONNXHOOK_HOST_LIST(HOST)};
 #define N_HOSTS (sizeof(hosts) / sizeof(hosts[0]))
 
 static void list_symbols(void)
@@ -52,7 +41,7 @@ static void list_symbols(void)
 	for (size_t i = 0; i < N_HOSTS; i++)
 		printf("%s (%s):\n%s", hosts[i].name, hosts[i].soname, hosts[i].symbols);
 	printf("process (libc: exit paths, exec, signals, dlsym, the allocator's release and move):\n%s",
-	       ONNXHOOK_PROCESS_HOOKS(SYMBOL_1));
+	       ONNXHOOK_PROCESS_SYMBOLS);
 }
 
 /* "libtinynn.so.0 or libdarknet.so" */

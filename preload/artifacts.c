@@ -335,18 +335,9 @@ static bool object_of_signal_safe(const void *addr, struct onnxhook_object *o)
 /* The real function a node's host call went to, from the hosts' symbol tables. */
 static void *real_function(const char *label)
 {
-	static const struct onnxhook_symbol *const tables[] = {
-		onnxhook_tinynn_symbols,
-#ifdef ONNXHOOK_HAVE_DARKNET
-		onnxhook_darknet_symbols,
-#endif
-	};
+	const struct onnxhook_symbol *s = label ? onnxhook_host_symbol(label) : NULL;
 
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
-		for (const struct onnxhook_symbol *s = tables[t]; s->name; s++)
-			if (label && !strcmp(s->name, label))
-				return __atomic_load_n(s->real, __ATOMIC_ACQUIRE);
-	return NULL;
+	return s ? __atomic_load_n(s->real, __ATOMIC_ACQUIRE) : NULL;
 }
 
 /* s appended to a ", "-separated list unless listed already: whether it was appended. */

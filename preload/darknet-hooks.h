@@ -37,4 +37,7 @@
 /* X(symbol): void forward_network(network *net), a pass boundary (not a recorded op). */
 #define DARKNET_NETWORK_HOOKS(X) X(forward_network)
 
+/* Every symbol the darknet host hooks (the host registry's list). */
+#define DARKNET_SYMBOLS(X) DARKNET_HOOKS(X) DARKNET_NETWORK_HOOKS(X)
+
 #endif

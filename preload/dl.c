@@ -8,23 +8,12 @@
 #include <unistd.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <string.h>
 #include <sys/mman.h>
 
 #include "hook.h"
 
-/* Sanitizer runtimes (ASan) resolve their interceptors with dlsym(RTLD_NEXT, …) before they
- * are initialised: this file must run uninstrumented, and must not call functions they
- * intercept (dlopen, strcmp, …) on that path. */
-#define UNINSTRUMENTED __attribute__((no_sanitize("address", "undefined")))
-
-static const struct onnxhook_symbol *const hosts[] = {
-	onnxhook_tinynn_symbols,
-#ifdef ONNXHOOK_HAVE_DARKNET
-	onnxhook_darknet_symbols,
-#endif
-	NULL,
-};
+/* This file runs on the sanitizer runtimes' path (hook.h). */
+#define UNINSTRUMENTED ONNXHOOK_UNINSTRUMENTED
 
 typedef void *(*dlsym_fn)(void *, const char *);
 static dlsym_fn real_dlsym;
@@ -41,15 +30,6 @@ UNINSTRUMENTED static dlsym_fn get_real_dlsym(void)
 		f = (dlsym_fn)dlvsym(RTLD_NEXT, "dlsym", versions[i]);
 	__atomic_store_n(&real_dlsym, f, __ATOMIC_RELEASE);
 	return f;
-}
-
-static const struct onnxhook_symbol *find_hooked(const char *symbol)
-{
-	for (size_t h = 0; hosts[h]; h++)
-		for (const struct onnxhook_symbol *s = hosts[h]; s->name; s++)
-			if (!strcmp(s->name, symbol))
-				return s;
-	return NULL;
 }
 
 /* Whether our hook of s calls p, the definition a handle gave. A hook calls one definition:
@@ -75,26 +55,17 @@ static bool calls(const struct onnxhook_symbol *s, void *p, dlsym_fn real)
 
 ONNXHOOK_PROCESS_HOOKS(ONNXHOOK_DECLARE_LOCAL)
 
-UNINSTRUMENTED static bool same(const char *a, const char *b)
-{
-	while (*a && *a == *b)
-		a++, b++;
-	return *a == *b;
-}
-
 /* Our own definition of symbol, if we export one. */
 UNINSTRUMENTED static void *ours(const char *symbol)
 {
+	const struct onnxhook_symbol *s;
+
 #define OURS(name)                                                                               \
-	if (same(symbol, #name))                                                                 \
+	if (onnxhook_same_name(symbol, #name))                                                   \
 		return (void *)onnxhook_local_##name;
 	ONNXHOOK_PROCESS_HOOKS(OURS)
 #undef OURS
-	for (size_t h = 0; hosts[h]; h++)
-		for (const struct onnxhook_symbol *s = hosts[h]; s->name; s++)
-			if (same(s->name, symbol))
-				return s->hook;
-	return NULL;
+	return (s = onnxhook_host_symbol(symbol)) ? s->hook : NULL;
 }
 
 /* The definition of symbol in object l itself, through a proper handle for it. This runs
@@ -160,7 +131,7 @@ ONNXHOOK_EXPORT UNINSTRUMENTED void *dlsym(void *handle, const char *symbol)
 		return next_after(caller, symbol, real);
 	p = real(handle, symbol);
 	if (p && handle != RTLD_DEFAULT) {
-		const struct onnxhook_symbol *s = find_hooked(symbol);
+		const struct onnxhook_symbol *s = onnxhook_host_symbol(symbol);
 		if (s && p != s->hook)
 			return calls(s, p, real) ? s->hook : p;
 	}

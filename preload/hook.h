@@ -141,15 +141,28 @@ void onnxhook_sigarena_use(bool on);
 
 /* A host's hooked symbols: our definition, and the slot holding the real one. dlsym() on a
  * host library's handle returns the hook and fills the slot (the library may be RTLD_LOCAL,
- * out of RTLD_NEXT's reach). Tables end with a NULL name. */
+ * out of RTLD_NEXT's reach). Each host's file defines its table, onnxhook_<host>_symbols[],
+ * ending with a NULL name; the host registry (preload/meson.build) lists the hosts. */
 struct onnxhook_symbol {
 	const char *name;
 	void *hook;
 	void **real;
 };
-extern const struct onnxhook_symbol onnxhook_tinynn_symbols[];
-#ifdef ONNXHOOK_HAVE_DARKNET
-extern const struct onnxhook_symbol onnxhook_darknet_symbols[];
-#endif
+
+/* Sanitizer runtimes (ASan) resolve their interceptors with dlsym(RTLD_NEXT, …) before they
+ * are initialised: code on that path must run uninstrumented, and must not call functions they
+ * intercept (dlopen, strcmp, …). */
+#define ONNXHOOK_UNINSTRUMENTED __attribute__((no_sanitize("address", "undefined")))
+
+ONNXHOOK_UNINSTRUMENTED static inline bool onnxhook_same_name(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* hosts.c: symbol's entry in the table of the host that hooks it, or NULL. On the
+ * uninstrumented path above. */
+const struct onnxhook_symbol *onnxhook_host_symbol(const char *symbol);
 
 #endif
