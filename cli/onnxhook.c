@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include "cli-config.h"
 #include "host-list.h"
 #include "onnxhook.h"
+#include "report.h"
 
 /* Exit statuses of onnxhook's own failures, as env(1) and timeout(1) have them. */
 enum { EXIT_OWN = 125, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
@@ -588,75 +590,7 @@ static void set_preload(const char *library)
 
 /* ---- the report ----------------------------------------------------------------------------- */
 
-/* The preload appends one line per model: tab-separated key=value fields, values with %, tab,
- * newline and other control bytes as %XX (see write_report() in preload/hook.c). */
-struct model {
-	char path[PATH_MAX];
-	char ops[2048];
-	long pid;
-	unsigned long nodes, inputs, outputs;
-	unsigned long long parameters, bytes, data_bytes;
-	double seconds;
-	bool incomplete;
-};
-
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		unsigned v;
-		if (*s == '%' && sscanf(s + 1, "%2x", &v) == 1) {
-			*o++ = (char)v;
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
-}
-
-static bool parse_model(char *line, struct model *m)
-{
-	char *save = NULL;
-	bool v1 = false;
-
-	memset(m, 0, sizeof(*m));
-	for (char *f = strtok_r(line, "\t", &save); f; f = strtok_r(NULL, "\t", &save)) {
-		char *val = strchr(f, '=');
-		if (!val)
-			continue;
-		*val++ = '\0';
-		unescape(val);
-		if (!strcmp(f, "v"))
-			v1 = !strcmp(val, "1");
-		else if (!strcmp(f, "path"))
-			snprintf(m->path, sizeof(m->path), "%s", val);
-		else if (!strcmp(f, "ops"))
-			snprintf(m->ops, sizeof(m->ops), "%s", val);
-		else if (!strcmp(f, "pid"))
-			m->pid = strtol(val, NULL, 10);
-		else if (!strcmp(f, "nodes"))
-			m->nodes = strtoul(val, NULL, 10);
-		else if (!strcmp(f, "inputs"))
-			m->inputs = strtoul(val, NULL, 10);
-		else if (!strcmp(f, "outputs"))
-			m->outputs = strtoul(val, NULL, 10);
-		else if (!strcmp(f, "parameters"))
-			m->parameters = strtoull(val, NULL, 10);
-		else if (!strcmp(f, "bytes"))
-			m->bytes = strtoull(val, NULL, 10);
-		else if (!strcmp(f, "data_bytes"))
-			m->data_bytes = strtoull(val, NULL, 10);
-		else if (!strcmp(f, "seconds"))
-			m->seconds = strtod(val, NULL);
-		else if (!strcmp(f, "incomplete"))
-			m->incomplete = !strcmp(val, "1");
-	}
-	return v1 && m->path[0];
-}
-
-static void print_model(const struct model *m, const char *cwd, bool show_pid)
+static void print_model(const struct onnxhook_report *m, const char *cwd, bool show_pid)
 {
 	size_t n = strlen(cwd);
 	const char *shown = m->path;
@@ -669,21 +603,20 @@ static void print_model(const struct model *m, const char *cwd, bool show_pid)
 		say("wrote %s (pid %ld)", shown, m->pid);
 	else
 		say("wrote %s", shown);
-	/* "Conv:20,Relu:17" -> "Conv 20, Relu 17", wrapped. */
+	/* "Conv 20, Relu 17", wrapped. */
 	char line[160];
-	int col = snprintf(line, sizeof(line), "  %lu node%s:", m->nodes, m->nodes == 1 ? "" : "s");
+	int col = snprintf(line, sizeof(line), "  %" PRIu32 " node%s:", m->nodes, m->nodes == 1 ? "" : "s");
 	const int indent = col;
 	char ops[sizeof(m->ops)];
 	snprintf(ops, sizeof(ops), "%s", m->ops);
-	char *save = NULL;
 	bool first = true;
-	for (char *op = strtok_r(ops, ",", &save); op; op = strtok_r(NULL, ",", &save)) {
+	for (char *op = ops, *next; op && *op; op = next) {
 		char item[160];
-		char *colon = strrchr(op, ':');
-		if (colon)
-			*colon = ' ';
-		snprintf(item, sizeof(item), " %s%s", op, save && *save ? "," : "");
-		if (!first && col + (int)strlen(item) > 78) {
+		if ((next = strstr(op, ", ")))
+			*next = '\0', next += 2;
+		int k = snprintf(item, sizeof(item), " %s%s", op, next ? "," : "");
+		k = k < (int)sizeof(item) ? k : (int)sizeof(item) - 1;
+		if (!first && col + k > 78) {
 			say("%s", line);
 			col = snprintf(line, sizeof(line), "%*s", indent, "");
 		}
@@ -691,7 +624,7 @@ static void print_model(const struct model *m, const char *cwd, bool show_pid)
 		first = false;
 	}
 	say("%s", line);
-	say("  %lu input%s, %lu output%s", m->inputs, m->inputs == 1 ? "" : "s", m->outputs,
+	say("  %" PRIu32 " input%s, %" PRIu32 " output%s", m->inputs, m->inputs == 1 ? "" : "s", m->outputs,
 	    m->outputs == 1 ? "" : "s");
 	/* The preload's summary line's sizes: "855 parameters, 4.6 KB", "11.70M parameters, 46.8 MB". */
 	onnxhook_format_count(m->parameters, a, sizeof(a));
@@ -715,7 +648,7 @@ static int summarize(int fd, const char *user_report)
 	FILE *f, *copy = NULL;
 	char *line = NULL;
 	size_t cap = 0;
-	struct model m, *models = NULL;
+	struct onnxhook_report m, *models = NULL;
 	int n = 0;
 	bool pids_differ = false;
 
@@ -729,10 +662,9 @@ static int summarize(int fd, const char *user_report)
 	while (getline(&line, &cap, f) > 0) {
 		if (copy)
 			fputs(line, copy);
-		line[strcspn(line, "\n")] = '\0';
-		if (!parse_model(line, &m))
+		if (!onnxhook_report_parse(line, &m))
 			continue;
-		struct model *grown = realloc(models, (size_t)(n + 1) * sizeof(*models));
+		struct onnxhook_report *grown = realloc(models, (size_t)(n + 1) * sizeof(*models));
 		if (!grown)
 			break;
 		models = grown;

@@ -16,6 +16,7 @@
 
 #include "artifacts.h"
 #include "hook.h"
+#include "report.h"
 #include "util.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -407,16 +408,15 @@ static const char *errtext(int e)
 	return s ? s : "unknown error";
 }
 
-/* ONNXHOOK_REPORT (the onnxhook command's summary): one line per model, appended with a single
- * write(2) so that the processes of one run never interleave. Tab-separated key=value fields;
- * in values, %, tab, newline and other control bytes are %XX. Called once, under the recorder
- * lock, maybe from a signal handler on a small stack: the buffers are static. */
+/* ONNXHOOK_REPORT (the onnxhook command's summary): one line per model (src/report.h), appended
+ * in one write so that the processes of one run never interleave. Called once, under
+ * the recorder lock, maybe from a signal handler on a small stack: the buffers are static. */
 static bool write_report(const char *final, const char *ops, const struct onnxhook_write_stats *st,
 			 double seconds)
 {
-	static char path[4096], where[8192 + 2], esc[3 * sizeof(where)], line[sizeof(esc) + 4096];
-	char exe[256], cwd[4096] = "", secs[32];
-	size_t o = 0;
+	static char path[4096], line[32768];
+	static struct onnxhook_report rep;
+	char exe[256], cwd[4096] = "";
 	int fd, len;
 
 	exe_name(exe, sizeof(exe));
@@ -426,27 +426,18 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	}
 	if (final[0] != '/' && !getcwd(cwd, sizeof(cwd)))
 		cwd[0] = '\0';
-	snprintf(where, sizeof(where), "%s%s%s", cwd, cwd[0] ? "/" : "", final);
-	for (const unsigned char *p = (const unsigned char *)where; *p && o + 4 < sizeof(esc); p++)
-		o += (size_t)(*p < 0x20 || *p == 0x7f || *p == '%'
-				      ? snprintf(esc + o, sizeof(esc) - o, "%%%02X", *p)
-				      : snprintf(esc + o, sizeof(esc) - o, "%c", *p));
-	len = snprintf(line, sizeof(line),
-		       "v=1\tpid=%ld\tpath=%s\tnodes=%u\tops=", (long)getpid(), esc, st->n_nodes);
-	/* "Conv 20, Relu 17" -> "Conv:20,Relu:17" */
-	for (const char *p = ops; *p && len + 2 < (int)sizeof(line); p++) {
-		if (p[0] == ',' && p[1] == ' ')
-			line[len++] = ',', p++;
-		else
-			line[len++] = *p == ' ' ? ':' : *p;
-	}
-	len += snprintf(line + len, sizeof(line) - (size_t)len,
-			"\tinputs=%u\toutputs=%u\tparameters=%llu\tbytes=%llu\tdata_bytes=%llu"
-			"\tseconds=%s\tincomplete=%d\n",
-			st->n_inputs, st->n_outputs, (unsigned long long)st->parameters,
-			(unsigned long long)st->bytes, (unsigned long long)(st->n_external ? st->data_bytes : 0),
-			onnxhook_format_fixed(secs, sizeof(secs), seconds, 3), graph.failed ? 1 : 0);
-	if (len >= (int)sizeof(line))
+	rep.pid = (long)getpid();
+	rep.nodes = st->n_nodes;
+	rep.inputs = st->n_inputs;
+	rep.outputs = st->n_outputs;
+	rep.parameters = st->parameters;
+	rep.bytes = st->bytes;
+	rep.data_bytes = st->n_external ? st->data_bytes : 0;
+	rep.seconds = seconds;
+	rep.incomplete = graph.failed;
+	snprintf(rep.path, sizeof(rep.path), "%s%s%s", cwd, cwd[0] ? "/" : "", final);
+	snprintf(rep.ops, sizeof(rep.ops), "%s", ops);
+	if ((len = onnxhook_report_format(&rep, line, sizeof(line))) < 0)
 		return false;
 	/* One write of a few KB to an O_APPEND file: the processes' lines never interleave. Not a
 	 * plain write: a FIFO given as the report must not raise SIGPIPE in the program. */
