@@ -19,6 +19,7 @@
 
 #include "cli-config.h"
 #include "host-list.h"
+#include "elfread.h"
 #include "onnxhook.h"
 #include "report.h"
 
@@ -279,39 +280,6 @@ struct elf_info {
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
 };
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ELF_NATIVE_DATA ELFDATA2LSB
-#else
-#define ELF_NATIVE_DATA ELFDATA2MSB
-#endif
-
-/* Program headers and dynamic entries in one width, whatever the file's class. */
-struct phdr {
-	uint32_t type;
-	uint64_t offset, vaddr, filesz;
-};
-
-static bool read_at(int fd, void *buf, size_t len, uint64_t off)
-{
-	return off <= (uint64_t)INT64_MAX && pread(fd, buf, len, (off_t)off) == (ssize_t)len;
-}
-
-static bool read_phdr(int fd, bool is64, uint64_t off, struct phdr *p)
-{
-	if (is64) {
-		Elf64_Phdr h;
-		if (!read_at(fd, &h, sizeof(h), off))
-			return false;
-		*p = (struct phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz};
-	} else {
-		Elf32_Phdr h;
-		if (!read_at(fd, &h, sizeof(h), off))
-			return false;
-		*p = (struct phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz};
-	}
-	return true;
-}
-
 static void note_needed(struct elf_info *info, const char *name)
 {
 	const char *base = strrchr(name, '/');
@@ -331,65 +299,31 @@ static void note_needed(struct elf_info *info, const char *name)
  * leaves info->elf false; a truncated or odd one stops early with what was read. */
 static void elf_inspect(const char *path, struct elf_info *info)
 {
-	unsigned char ident[EI_NIDENT];
-	struct phdr ph, dyn = {0}, loads[32];
-	size_t n_loads = 0;
-	uint64_t phoff, strtab = 0, strsz = 0, needed[64], soname = UINT64_MAX;
-	size_t n_needed = 0;
-	uint16_t phnum, phentsize;
-	bool is64;
+	struct onnxhook_elf e;
+	struct onnxhook_elf_phdr ph, dyn = {0};
+	uint64_t strtab = 0, strsz = 0, needed[64], soname = UINT64_MAX, base, val;
+	size_t n_needed = 0, n;
+	int64_t tag;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	memset(info, 0, sizeof(*info));
 	if (fd < 0)
 		return;
-	if (!read_at(fd, ident, sizeof(ident), 0) || memcmp(ident, ELFMAG, SELFMAG) ||
-	    ident[EI_DATA] != ELF_NATIVE_DATA || (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
-		goto out;
-	is64 = ident[EI_CLASS] == ELFCLASS64;
-	if (is64) {
-		Elf64_Ehdr e;
-		if (!read_at(fd, &e, sizeof(e), 0))
-			goto out;
-		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
-		info->type = e.e_type, info->machine = e.e_machine;
-	} else {
-		Elf32_Ehdr e;
-		if (!read_at(fd, &e, sizeof(e), 0))
-			goto out;
-		phoff = e.e_phoff, phnum = e.e_phnum, phentsize = e.e_phentsize;
-		info->type = e.e_type, info->machine = e.e_machine;
-	}
-	info->is64 = is64;
-	if (phentsize != (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)))
+	if (onnxhook_elf_open(&e, onnxhook_elf_pread, &fd) < 0)
 		goto out;
 	info->elf = true;
-	for (uint16_t i = 0; i < phnum; i++) {
-		if (!read_phdr(fd, is64, phoff + (uint64_t)i * phentsize, &ph))
+	info->is64 = e.is64;
+	info->type = e.type;
+	info->machine = e.machine;
+	for (unsigned i = 0; i < e.phnum; i++) {
+		if (!onnxhook_elf_phdr(&e, i, &ph))
 			goto out;
 		if (ph.type == PT_INTERP)
 			info->interp = true;
 		else if (ph.type == PT_DYNAMIC)
 			dyn = ph;
-		else if (ph.type == PT_LOAD && n_loads < sizeof(loads) / sizeof(loads[0]))
-			loads[n_loads++] = ph;
 	}
-	/* DT_NEEDED are offsets into DT_STRTAB, an address: mapped to the file by PT_LOAD. */
-	size_t dsize = is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn);
-	for (uint64_t off = 0; dyn.type == PT_DYNAMIC && off + dsize <= dyn.filesz; off += dsize) {
-		int64_t tag;
-		uint64_t val;
-		if (is64) {
-			Elf64_Dyn d;
-			if (!read_at(fd, &d, sizeof(d), dyn.offset + off))
-				break;
-			tag = d.d_tag, val = d.d_un.d_val;
-		} else {
-			Elf32_Dyn d;
-			if (!read_at(fd, &d, sizeof(d), dyn.offset + off))
-				break;
-			tag = d.d_tag, val = d.d_un.d_val;
-		}
+	for (uint64_t i = 0; dyn.type == PT_DYNAMIC && onnxhook_elf_dyn(&e, &dyn, i, &tag, &val); i++) {
 		if (tag == DT_NULL)
 			break;
 		if (tag == DT_STRTAB)
@@ -401,26 +335,18 @@ static void elf_inspect(const char *path, struct elf_info *info)
 		else if (tag == DT_SONAME)
 			soname = val;
 	}
-	for (size_t i = 0; i < n_loads; i++) {
-		if (strtab < loads[i].vaddr || strtab - loads[i].vaddr >= loads[i].filesz)
-			continue;
-		uint64_t base = loads[i].offset + (strtab - loads[i].vaddr);
-		for (size_t k = 0; k < n_needed; k++) {
-			char name[256];
-			ssize_t n;
-			if (needed[k] >= strsz)
-				continue;
-			n = pread(fd, name, sizeof(name) - 1, (off_t)(base + needed[k]));
-			if (n <= 0)
-				continue;
+	/* DT_NEEDED are offsets into DT_STRTAB, an address: mapped to the file by PT_LOAD. */
+	if (!onnxhook_elf_offset(&e, strtab, &base))
+		goto out;
+	for (size_t k = 0; k < n_needed; k++) {
+		char name[256];
+		if (needed[k] < strsz && (n = e.read(e.ctx, base + needed[k], name, sizeof(name) - 1))) {
 			name[n] = '\0';
 			note_needed(info, name);
 		}
-		if (soname < strsz && pread(fd, info->soname, sizeof(info->soname) - 1,
-					    (off_t)(base + soname)) <= 0)
-			info->soname[0] = '\0';
-		break;
 	}
+	if (soname < strsz && (n = e.read(e.ctx, base + soname, info->soname, sizeof(info->soname) - 1)))
+		info->soname[n] = '\0';
 out:
 	close(fd);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "artifacts.h"
+#include "elfread.h"
 #include "hook.h"
 
 /* ---- provenance -------------------------------------------------------------------------- */
@@ -92,27 +93,6 @@ struct object {
 	struct onnxhook_object *out;
 };
 
-static void note_build_id(struct onnxhook_object *o, const char *notes, size_t len, size_t align)
-{
-	const char *n = notes, *end = notes + len;
-
-	while ((size_t)(end - n) >= sizeof(ElfW(Nhdr))) {
-		const ElfW(Nhdr) *h = (const void *)n;
-		size_t namesz = (h->n_namesz + align - 1) / align * align;
-		size_t descsz = (h->n_descsz + align - 1) / align * align;
-		const char *name = n + sizeof(*h), *desc = name + namesz;
-		if (namesz > (size_t)(end - name) || descsz > (size_t)(end - desc))
-			return;
-		if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
-		    h->n_descsz * 2 < sizeof(o->build_id)) {
-			for (size_t i = 0; i < h->n_descsz; i++)
-				snprintf(o->build_id + 2 * i, 3, "%02x", (unsigned char)desc[i]);
-			return;
-		}
-		n = desc + descsz;
-	}
-}
-
 /* The loaded object holding o->addr: its path and the build-id of its PT_NOTE segments. */
 static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -142,8 +122,8 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *data)
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
 		if (p->p_type == PT_NOTE && !o->build_id[0])
-			note_build_id(o, (const char *)(info->dlpi_addr + p->p_vaddr), p->p_memsz,
-				      p->p_align == 8 ? 8 : 4);
+			onnxhook_elf_build_id((const void *)(info->dlpi_addr + p->p_vaddr), p->p_memsz,
+					      p->p_align == 8 ? 8 : 4, o->build_id, sizeof(o->build_id));
 	}
 	return 1;
 }
@@ -258,30 +238,49 @@ static bool readable(const uintptr_t (*ranges)[2], int n, uintptr_t p, size_t le
 	return false;
 }
 
+/* The object's image from its first byte: read only where it is mapped readable. */
+struct image {
+	uintptr_t base;
+	const uintptr_t (*ranges)[2];
+	int n;
+};
+
+static size_t image_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	const struct image *im = ctx;
+
+	if (off > UINTPTR_MAX - im->base || !readable(im->ranges, im->n, im->base + (uintptr_t)off, len))
+		return 0;
+	memcpy(buf, (const void *)(im->base + (uintptr_t)off), len);
+	return len;
+}
+
 /* The build-id from the object's own ELF header and PT_NOTE segments, as they are mapped. */
 static void mapped_build_id(struct onnxhook_object *o, uintptr_t base, const uintptr_t (*ranges)[2],
 			    int n)
 {
-	const ElfW(Ehdr) *eh = (const void *)base;
+	struct image im = {base, ranges, n};
+	struct onnxhook_elf e;
+	struct onnxhook_elf_phdr ph;
 	uintptr_t bias = 0;
 	bool found = false;
 
-	if (!readable(ranges, n, base, sizeof(*eh)) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
-	    eh->e_phentsize != sizeof(ElfW(Phdr)) ||
-	    !readable(ranges, n, base + eh->e_phoff, (size_t)eh->e_phnum * sizeof(ElfW(Phdr))))
+	if (onnxhook_elf_open(&e, image_read, &im) < 0)
 		return;
-	const ElfW(Phdr) *ph = (const void *)(base + eh->e_phoff);
-	for (int i = 0; i < eh->e_phnum && !found; i++) {
+	for (unsigned i = 0; i < e.phnum && !found; i++) {
 		/* At file offset 0, its address is page-aligned: the mapping starts there. */
-		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
-			bias = base - ph[i].p_vaddr;
+		if (onnxhook_elf_phdr(&e, i, &ph) && ph.type == PT_LOAD && ph.offset == 0) {
+			bias = base - (uintptr_t)ph.vaddr;
 			found = true;
 		}
 	}
-	for (int i = 0; found && i < eh->e_phnum && !o->build_id[0]; i++) {
-		uintptr_t at = bias + ph[i].p_vaddr;
-		if (ph[i].p_type == PT_NOTE && readable(ranges, n, at, ph[i].p_memsz))
-			note_build_id(o, (const char *)at, ph[i].p_memsz, ph[i].p_align == 8 ? 8 : 4);
+	for (unsigned i = 0; found && i < e.phnum && !o->build_id[0]; i++) {
+		if (!onnxhook_elf_phdr(&e, i, &ph) || ph.type != PT_NOTE)
+			continue;
+		uintptr_t at = bias + (uintptr_t)ph.vaddr;
+		if (readable(ranges, n, at, ph.memsz))
+			onnxhook_elf_build_id((const void *)at, ph.memsz, ph.align == 8 ? 8 : 4, o->build_id,
+					      sizeof(o->build_id));
 	}
 }
 

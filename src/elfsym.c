@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elfread.h"
 #include "onnxhook.h"
 
 static int by_addr(const void *a, const void *b)
@@ -20,25 +21,24 @@ static int by_addr(const void *a, const void *b)
 
 /* Collects the defined functions of one symbol table section; names are copied into one block. */
 static int take_table(struct onnxhook_elfsyms *t, const uint8_t *base, size_t size,
-		      const Elf64_Shdr *sh, const Elf64_Shdr *strsh)
+		      const struct onnxhook_elf_shdr *sh, const struct onnxhook_elf_shdr *strsh)
 {
-	if (sh->sh_entsize != sizeof(Elf64_Sym) || sh->sh_offset > size ||
-	    sh->sh_size > size - sh->sh_offset || strsh->sh_offset > size ||
-	    strsh->sh_size > size - strsh->sh_offset || strsh->sh_size == 0)
+	if (sh->entsize != sizeof(Elf64_Sym) || sh->offset > size || sh->size > size - sh->offset ||
+	    strsh->offset > size || strsh->size > size - strsh->offset || strsh->size == 0)
 		return -EINVAL;
-	const Elf64_Sym *syms = (const Elf64_Sym *)(base + sh->sh_offset);
-	size_t n = sh->sh_size / sizeof(Elf64_Sym), k = 0;
-	const char *strtab = (const char *)(base + strsh->sh_offset);
+	const Elf64_Sym *syms = (const Elf64_Sym *)(base + sh->offset);
+	size_t n = sh->size / sizeof(Elf64_Sym), k = 0;
+	const char *strtab = (const char *)(base + strsh->offset);
 
 	t->syms = calloc(n ? n : 1, sizeof(*t->syms));
-	t->strings = malloc(strsh->sh_size);
+	t->strings = malloc(strsh->size);
 	if (!t->syms || !t->strings)
 		return -ENOMEM;
-	memcpy(t->strings, strtab, strsh->sh_size);
-	t->strings[strsh->sh_size - 1] = '\0';
+	memcpy(t->strings, strtab, strsh->size);
+	t->strings[strsh->size - 1] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC || syms[i].st_shndx == SHN_UNDEF ||
-		    syms[i].st_value == 0 || syms[i].st_name >= strsh->sh_size)
+		    syms[i].st_value == 0 || syms[i].st_name >= strsh->size)
 			continue;
 		t->syms[k++] = (struct onnxhook_elfsym){syms[i].st_value, syms[i].st_size, syms[i].st_name};
 	}
@@ -50,6 +50,9 @@ static int take_table(struct onnxhook_elfsyms *t, const uint8_t *base, size_t si
 int onnxhook_elfsyms_load(struct onnxhook_elfsyms *t, const char *path)
 {
 	struct stat sb;
+	struct onnxhook_elf e;
+	struct onnxhook_elf_mem mem;
+	struct onnxhook_elf_shdr sh, strsh;
 	void *map = MAP_FAILED;
 	int fd, r = -EINVAL;
 
@@ -67,19 +70,20 @@ int onnxhook_elfsyms_load(struct onnxhook_elfsyms *t, const char *path)
 		r = -errno;
 		goto out;
 	}
-	const uint8_t *base = map;
-	const Elf64_Ehdr *eh = map;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
-	    (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > size - eh->e_shoff)
+	mem = (struct onnxhook_elf_mem){map, size};
+	/* Symbols are read in place as Elf64_Sym: 64-bit files only. */
+	if (onnxhook_elf_open(&e, onnxhook_elf_mem_read, &mem) < 0 || !e.is64)
 		goto out;
-	const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
 	/* The full table when the file has one; a stripped file still has its exports. */
-	for (Elf32_Word want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0) {
-		for (unsigned i = 0; i < eh->e_shnum; i++) {
-			if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum)
+	for (uint32_t want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0) {
+		for (unsigned i = 0; i < e.shnum; i++) {
+			if (!onnxhook_elf_shdr(&e, i, &sh)) {
+				r = -EINVAL;
+				goto out;
+			}
+			if (sh.type != want || sh.link >= e.shnum || !onnxhook_elf_shdr(&e, sh.link, &strsh))
 				continue;
-			r = take_table(t, base, size, &sh[i], &sh[sh[i].sh_link]);
+			r = take_table(t, map, size, &sh, &strsh);
 			if (r == 0 && t->n > 0)
 				goto out;
 			onnxhook_elfsyms_free(t);
