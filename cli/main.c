@@ -316,7 +316,7 @@ static void elf_inspect(const char *path, struct elf_info *info)
 	info->type = e.type;
 	info->machine = e.machine;
 	for (unsigned i = 0; i < e.phnum; i++) {
-		if (!onnxhook_elf_phdr(&e, i, &ph))
+		if (!onnxhook_elf_phdr_at(&e, i, &ph))
 			goto out;
 		if (ph.type == PT_INTERP)
 			info->interp = true;

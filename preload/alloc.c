@@ -137,7 +137,7 @@ static size_t no_size(void *p)
 
 static bool recording(void)
 {
-	return atomic_load_explicit(&onnxhook_recording, memory_order_relaxed);
+	return onnxhook_is_recording();
 }
 
 static size_t page_up(size_t n)

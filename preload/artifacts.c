@@ -269,13 +269,13 @@ static void mapped_build_id(struct onnxhook_object *o, uintptr_t base, const uin
 		return;
 	for (unsigned i = 0; i < e.phnum && !found; i++) {
 		/* At file offset 0, its address is page-aligned: the mapping starts there. */
-		if (onnxhook_elf_phdr(&e, i, &ph) && ph.type == PT_LOAD && ph.offset == 0) {
+		if (onnxhook_elf_phdr_at(&e, i, &ph) && ph.type == PT_LOAD && ph.offset == 0) {
 			bias = base - (uintptr_t)ph.vaddr;
 			found = true;
 		}
 	}
 	for (unsigned i = 0; found && i < e.phnum && !o->build_id[0]; i++) {
-		if (!onnxhook_elf_phdr(&e, i, &ph) || ph.type != PT_NOTE)
+		if (!onnxhook_elf_phdr_at(&e, i, &ph) || ph.type != PT_NOTE)
 			continue;
 		uintptr_t at = bias + (uintptr_t)ph.vaddr;
 		if (readable(ranges, n, at, ph.memsz))

@@ -21,7 +21,7 @@
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
-atomic_bool onnxhook_recording; /* hot path: one relaxed load (hook.h) */
+bool onnxhook_recording; /* hot path: one relaxed load (hook.h) */
 static struct onnxhook_config config;
 static struct onnxhook_graph graph;
 static pid_t graph_pid;   /* the process whose calls the graph holds */
@@ -174,7 +174,7 @@ static void init(void)
 	graph_pid = self_pid = getpid();
 	onnxhook_process_init(&config);
 	onnxhook_alloc_init();
-	atomic_store(&onnxhook_recording, true);
+	__atomic_store_n(&onnxhook_recording, true, __ATOMIC_SEQ_CST);
 }
 
 __attribute__((constructor)) static void onnxhook_ctor(void)
@@ -247,7 +247,7 @@ bool onnxhook_memory_followed(const void *p, size_t n)
 /* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */
 void onnxhook_memory_released(const void *p, size_t n)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n ||
+	if (!onnxhook_is_recording() || holding || !n ||
 	    !maybe_mapped(p, n))
 		return;
 	lock_recorder();
@@ -258,7 +258,7 @@ void onnxhook_memory_released(const void *p, size_t n)
 
 void onnxhook_memory_moved(const void *from, size_t n, const void *to)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || holding || !n ||
+	if (!onnxhook_is_recording() || holding || !n ||
 	    (!maybe_mapped(from, n) && !maybe_mapped(to, n)))
 		return;
 	lock_recorder();
@@ -292,7 +292,7 @@ static void new_pass(const char *symbol)
 	} else {
 		/* Captured: from now on every hook is a plain pass-through. */
 		captured = true;
-		atomic_store(&onnxhook_recording, false);
+		__atomic_store_n(&onnxhook_recording, false, __ATOMIC_SEQ_CST);
 		dump_after_pass();
 	}
 }
@@ -326,7 +326,7 @@ void onnxhook_record_end(struct onnxhook_call *c)
 
 void onnxhook_pass_boundary(void)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed))
+	if (!onnxhook_is_recording())
 		return;
 	lock_recorder();
 	onnxhook_graph_mark_boundary(&graph);
@@ -595,7 +595,7 @@ void onnxhook_finish(void)
 		return;
 	}
 	/* Calls made from here on (other destructors, other threads) pass through. */
-	atomic_store(&onnxhook_recording, false);
+	__atomic_store_n(&onnxhook_recording, false, __ATOMIC_SEQ_CST);
 	onnxhook_in_hook = 1;
 	lock_recorder();
 	finish_locked(DUMP_EXIT);
@@ -619,7 +619,7 @@ bool onnxhook_finish_from_signal(int sig)
 
 	if (graph_pid != getpid())
 		return false;
-	atomic_store(&onnxhook_recording, false);
+	__atomic_store_n(&onnxhook_recording, false, __ATOMIC_SEQ_CST);
 	onnxhook_in_hook = 1;
 	if (sig > 0 && sigabbrev_np(sig))
 		snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(sig));

@@ -3,10 +3,15 @@
 #ifndef ONNXHOOK_PRELOAD_HOOK_H
 #define ONNXHOOK_PRELOAD_HOOK_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "onnxhook.h"
+
+/* Host files may be C or C++. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define ONNXHOOK_EXPORT __attribute__((visibility("default")))
 
@@ -27,12 +32,18 @@ void *onnxhook_resolve(const char *symbol);
 /* Guard around one hooked call. enter() is true only for the outermost hooked call on this
  * thread while recording is on; the host's calls of its own exported functions from inside a
  * layer pass through unrecorded. Call leave() iff enter() returned true. */
-extern atomic_bool onnxhook_recording;
 extern __thread int onnxhook_in_hook __attribute__((tls_model("initial-exec")));
+/* Whether recording is on: a bool read and written atomically (__atomic builtins, which C and C++
+ * share; hook.c). */
+extern bool onnxhook_recording;
+static inline bool onnxhook_is_recording(void)
+{
+	return __atomic_load_n(&onnxhook_recording, __ATOMIC_RELAXED);
+}
 /* Inline: after capture this is all a hook costs (one relaxed load) besides the real call. */
 static inline bool onnxhook_enter(void)
 {
-	if (!atomic_load_explicit(&onnxhook_recording, memory_order_relaxed) || onnxhook_in_hook)
+	if (!onnxhook_is_recording() || onnxhook_in_hook)
 		return false;
 	onnxhook_in_hook = 1;
 	return true;
@@ -164,5 +175,9 @@ ONNXHOOK_UNINSTRUMENTED static inline bool onnxhook_same_name(const char *a, con
 /* hosts.c: symbol's entry in the table of the host that hooks it, or NULL. On the
  * uninstrumented path above. */
 const struct onnxhook_symbol *onnxhook_host_symbol(const char *symbol);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

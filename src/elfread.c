@@ -50,7 +50,7 @@ int onnxhook_elf_open(struct onnxhook_elf *e, onnxhook_elf_read_fn *read, void *
 	return phentsize == (e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) ? 0 : -ENOEXEC;
 }
 
-bool onnxhook_elf_phdr(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_phdr *p)
+bool onnxhook_elf_phdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_phdr *p)
 {
 	if (e->is64) {
 		Elf64_Phdr h;
@@ -66,7 +66,7 @@ bool onnxhook_elf_phdr(const struct onnxhook_elf *e, unsigned i, struct onnxhook
 	return true;
 }
 
-bool onnxhook_elf_shdr(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_shdr *s)
+bool onnxhook_elf_shdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_shdr *s)
 {
 	if (e->is64) {
 		Elf64_Shdr h;
@@ -107,7 +107,7 @@ bool onnxhook_elf_offset(const struct onnxhook_elf *e, uint64_t vaddr, uint64_t 
 {
 	struct onnxhook_elf_phdr p;
 
-	for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr(e, i, &p); i++) {
+	for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr_at(e, i, &p); i++) {
 		if (p.type == PT_LOAD && vaddr >= p.vaddr && vaddr - p.vaddr < p.filesz) {
 			*off = p.offset + (vaddr - p.vaddr);
 			return true;

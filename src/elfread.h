@@ -42,8 +42,8 @@ struct onnxhook_elf_shdr {
 int onnxhook_elf_open(struct onnxhook_elf *e, onnxhook_elf_read_fn *read, void *ctx);
 /* Program header i, section header i (false if it cannot be read, or a section header is not
  * of the class's size). */
-bool onnxhook_elf_phdr(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_phdr *p);
-bool onnxhook_elf_shdr(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_shdr *s);
+bool onnxhook_elf_phdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_phdr *p);
+bool onnxhook_elf_shdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_shdr *s);
 /* Entry i of the dynamic section in the file's PT_DYNAMIC segment dyn: false past its end. */
 bool onnxhook_elf_dyn(const struct onnxhook_elf *e, const struct onnxhook_elf_phdr *dyn, uint64_t i,
 		      int64_t *tag, uint64_t *val);

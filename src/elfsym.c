@@ -77,11 +77,11 @@ int onnxhook_elfsyms_load(struct onnxhook_elfsyms *t, const char *path)
 	/* The full table when the file has one; a stripped file still has its exports. */
 	for (uint32_t want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0) {
 		for (unsigned i = 0; i < e.shnum; i++) {
-			if (!onnxhook_elf_shdr(&e, i, &sh)) {
+			if (!onnxhook_elf_shdr_at(&e, i, &sh)) {
 				r = -EINVAL;
 				goto out;
 			}
-			if (sh.type != want || sh.link >= e.shnum || !onnxhook_elf_shdr(&e, sh.link, &strsh))
+			if (sh.type != want || sh.link >= e.shnum || !onnxhook_elf_shdr_at(&e, sh.link, &strsh))
 				continue;
 			r = take_table(t, map, size, &sh, &strsh);
 			if (r == 0 && t->n > 0)

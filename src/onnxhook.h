@@ -9,6 +9,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Host files may be C or C++. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ONNXHOOK_MAX_RANK 8
 #define ONNXHOOK_NONE UINT32_MAX /* "no value" */
 
@@ -525,5 +530,9 @@ int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const
  * success (an earlier set that could not be removed). */
 int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const char *model, char *set,
 			     size_t setlen, char *why, size_t whylen);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ONNXHOOK_H */

@@ -24,7 +24,7 @@ START_TEST(test_self)
 	ck_assert(e.type == ET_DYN || e.type == ET_EXEC);
 	ck_assert_int_gt(e.phnum, 0);
 	for (unsigned i = 0; i < e.phnum; i++) {
-		ck_assert(onnxhook_elf_phdr(&e, i, &ph));
+		ck_assert(onnxhook_elf_phdr_at(&e, i, &ph));
 		interp |= ph.type == PT_INTERP;
 		if (ph.type == PT_DYNAMIC)
 			dyn = ph;
@@ -102,13 +102,13 @@ START_TEST(test_class32_in_memory)
 	ck_assert_int_eq(onnxhook_elf_open(&e, onnxhook_elf_mem_read, &mem), 0);
 	ck_assert(!e.is64);
 	ck_assert_uint_eq(e.machine, EM_386);
-	ck_assert(onnxhook_elf_phdr(&e, 1, &ph));
+	ck_assert(onnxhook_elf_phdr_at(&e, 1, &ph));
 	ck_assert_uint_eq(ph.vaddr, 0x3000);
-	ck_assert(!onnxhook_elf_phdr(&e, 2, &ph)); /* past the end of memory */
+	ck_assert(!onnxhook_elf_phdr_at(&e, 2, &ph)); /* past the end of memory */
 	ck_assert(onnxhook_elf_offset(&e, 0x3010, &off));
 	ck_assert_uint_eq(off, 0x210);
 	ck_assert(!onnxhook_elf_offset(&e, 0x2000, &off));
-	ck_assert(!onnxhook_elf_shdr(&e, 0, &(struct onnxhook_elf_shdr){0})); /* no section headers */
+	ck_assert(!onnxhook_elf_shdr_at(&e, 0, &(struct onnxhook_elf_shdr){0})); /* no section headers */
 
 	img.h.e_phentsize = sizeof(Elf64_Phdr);
 	ck_assert_int_eq(onnxhook_elf_open(&e, onnxhook_elf_mem_read, &mem), -ENOEXEC);
