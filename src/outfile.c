@@ -204,37 +204,3 @@ int onnxhook_output_into(const char *path, int (*write_fn)(int fd, void *ctx), v
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
-
-struct bytes {
-	const void *data;
-	size_t len;
-};
-
-static int write_bytes(int fd, void *ctx)
-{
-	const struct bytes *b = ctx;
-
-	return onnxhook_write_all(fd, b->data, b->len);
-}
-
-int onnxhook_file_replace(const char *path, const void *data, size_t len)
-{
-	char tmp[4200];
-	struct bytes b = {data, len};
-	int fd = -1, r = onnxhook_output_kind(path);
-
-	if (r < 0)
-		return r;
-	if (r == ONNXHOOK_OUTPUT_INTO)
-		return onnxhook_output_into(path, write_bytes, &b);
-	if ((fd = onnxhook_open_temp(path, tmp, sizeof(tmp))) < 0)
-		return fd;
-	r = onnxhook_write_all(fd, data, len);
-	if (close(fd) < 0 && r == 0)
-		r = -errno; /* a delayed ENOSPC or EIO */
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}

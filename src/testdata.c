@@ -187,10 +187,8 @@ static int write_tensors(const struct onnxhook_graph *g, int tfd, const char *do
 		int r = onnxhook_tensor_pack(v, name, doc, v->snapshot, &buf, &len);
 		if (r < 0)
 			return r;
-		int fd = openat(tfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		r = fd < 0 ? -errno : onnxhook_write_all(fd, buf, len);
-		if (fd >= 0 && close(fd) < 0 && r == 0)
-			r = -errno; /* a delayed ENOSPC or EIO */
+		struct onnxhook_bytes b = {buf, len};
+		r = onnxhook_write_new(tfd, file, onnxhook_write_bytes, &b);
 		free(buf);
 		if (r < 0)
 			return r;

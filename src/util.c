@@ -208,38 +208,6 @@ int onnxhook_write_all(int fd, const uint8_t *p, size_t len)
 	return r;
 }
 
-int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len)
-{
-	const char *slash = strrchr(base, '/');
-	int dirlen = slash ? (int)(slash - base + 1) : 0;
-
-	for (unsigned k = 0;; k++) {
-		/* In base's directory (rename(2) cannot cross file systems), but a short name of its
-		 * own: "<name>.tmp.<pid>" would pass NAME_MAX for a valid name of 246 bytes or more. */
-		if (snprintf(tmp, len, "%.*s.onnxhook.%ld.%u.tmp", dirlen, base, (long)getpid(), k) >=
-		    (int)len)
-			return -ENAMETOOLONG;
-		int fd = dir ? mkdirat(dirfd, tmp, 0777)
-			     : openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd >= 0 && dir) {
-			if ((fd = openat(dirfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-				int r = -errno;
-				unlinkat(dirfd, tmp, AT_REMOVEDIR);
-				return r;
-			}
-		}
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST || k == 100)
-			return -errno;
-	}
-}
-
-int onnxhook_open_temp(const char *base, char *tmp, size_t len)
-{
-	return onnxhook_make_temp(AT_FDCWD, base, false, tmp, len);
-}
-
 size_t onnxhook_append(char *buf, size_t len, size_t o, const char *s)
 {
 	if (!len)

@@ -22,13 +22,33 @@ size_t onnxhook_append_u(char *buf, size_t len, size_t o, uint64_t v);
 /* write(2) all of it (in chunks of at most 1 GiB, retrying EINTR): 0 or a negative errno. A
  * reader gone is -EPIPE, never a SIGPIPE in the program. */
 int onnxhook_write_all(int fd, const uint8_t *p, size_t len);
-/* Creates "<dir of base>/.onnxhook.<pid>.<k>.tmp" (k = 0, 1, … the first free) exclusively,
- * never through a symlink; its name in tmp. The name is short whatever base's length, so any
- * valid final name works. The descriptor, or a negative errno. */
-int onnxhook_open_temp(const char *base, char *tmp, size_t len);
-/* The same name rule relative to dirfd (AT_FDCWD: as open_temp), a file opened for writing or
- * (dir) a directory opened O_DIRECTORY: the descriptor, or a negative errno. */
+/* ---- publishing files (publish.c) ---------------------------------------------------------
+ * Every file onnxhook writes (the model, its data file, the picture, the test data set) is
+ * written whole under a temporary name, or into a temporary directory, then renamed into place:
+ * a reader never finds it half-written, and a failure leaves nothing behind. */
+
+/* Writes a file's bytes to fd: 0 or a negative errno. */
+typedef int onnxhook_write_fn(int fd, void *ctx);
+/* A write_fn for a buffer. */
+struct onnxhook_bytes {
+	const void *data;
+	size_t len;
+};
+int onnxhook_write_bytes(int fd, void *ctx);
+
+/* Creates "<dir of base>/.onnxhook.<pid>.<k>.tmp" (k = 0, 1, … the first free) relative to
+ * dirfd (AT_FDCWD: the working directory) exclusively, never through a symlink: a file opened
+ * for writing or (dir) a directory opened O_DIRECTORY; its name in tmp. The name is short
+ * whatever base's length, so any valid final name works. The descriptor, or a negative errno. */
 int onnxhook_make_temp(int dirfd, const char *base, bool dir, char *tmp, size_t len);
+/* A temporary beside path (make_temp's), written whole through fn and closed (a delayed ENOSPC
+ * or EIO shows there), its name in tmp, to be renamed into place: 0, or a negative errno with
+ * the temporary removed. */
+int onnxhook_write_temp(const char *path, onnxhook_write_fn *fn, void *ctx, char *tmp, size_t len);
+/* The same as the new file name in dirfd (in a temporary directory). */
+int onnxhook_write_new(int dirfd, const char *name, onnxhook_write_fn *fn, void *ctx);
+/* rename(2) that never replaces: -EEXIST when to exists. */
+int onnxhook_rename_new(const char *from, const char *to);
 
 /* malloc and free, or the calling thread's allocator (onnxhook_set_allocator). The writer's
  * memory and the hash maps' come from here. */

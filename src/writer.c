@@ -593,8 +593,9 @@ static int externalise(struct arena *a, Onnx__ModelProto *model, struct external
 	return 0;
 }
 
-static int write_external(int fd, const struct external *x)
+static int write_external(int fd, void *ctx)
 {
+	const struct external *x = ctx;
 	static const uint8_t zeros[ONNXHOOK_EXTERNAL_ALIGN];
 	uint64_t pos = 0;
 	int r = 0;
@@ -677,34 +678,24 @@ static int numbered(const char *path, unsigned k, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+struct into {
+	const Onnx__ModelProto *model;
+	uint64_t *bytes;
+};
+
+static int pack_into(int fd, void *ctx)
+{
+	struct into *i = ctx;
+
+	return pack_to_fd(i->model, fd, i->bytes);
+}
+
 static int model_to_temp(const Onnx__ModelProto *model, const char *path, char *tmp, size_t len,
 			 uint64_t *bytes)
 {
-	int fd = onnxhook_open_temp(path, tmp, len);
-	int r;
+	struct into i = {model, bytes};
 
-	if (fd < 0)
-		return fd;
-	r = pack_to_fd(model, fd, bytes);
-	if (close(fd) < 0 && r == 0)
-		r = -errno; /* e.g. a delayed ENOSPC or EIO on network file systems */
-	if (r < 0)
-		unlink(tmp); /* never leave a half-written file behind */
-	return r;
-}
-
-/* rename(2) that never replaces: -EEXIST when to exists. */
-static int rename_new(const char *from, const char *to)
-{
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* File systems without RENAME_NOREPLACE: link(2) also refuses to replace. */
-	if (link(from, to) < 0)
-		return -errno;
-	unlink(from);
-	return 0;
+	return onnxhook_write_temp(path, pack_into, &i, tmp, len);
 }
 
 static int publish(const char *tmp, const char *path, bool replace, char *final_path, size_t final_len)
@@ -720,7 +711,7 @@ static int publish(const char *tmp, const char *path, bool replace, char *final_
 		int r = numbered(path, k, cand, sizeof(cand));
 		if (r < 0)
 			return r;
-		r = rename_new(tmp, cand);
+		r = onnxhook_rename_new(tmp, cand);
 		if (r == 0)
 			return numbered(cand, 0, final_path, final_len);
 		if (r != -EEXIST)
@@ -795,15 +786,12 @@ static int write_pair(const Onnx__ModelProto *model, struct external *x, const c
 {
 	char dtmp[4300], mtmp[4200], cand[4096], data[4200];
 	struct stat sb;
-	int fd, r;
+	int r;
 
 	if (snprintf(data, sizeof(data), "%s.data", path) >= (int)sizeof(data))
 		return -ENAMETOOLONG;
-	if ((fd = onnxhook_open_temp(data, dtmp, sizeof(dtmp))) < 0)
-		return fd;
-	r = write_external(fd, x);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+	if ((r = onnxhook_write_temp(data, write_external, x, dtmp, sizeof(dtmp))) < 0)
+		return r;
 	for (unsigned k = 0; r == 0; k++) {
 		const char *slash;
 		if (k == (replace ? 1u : 10000u)) {
@@ -825,7 +813,7 @@ static int write_pair(const Onnx__ModelProto *model, struct external *x, const c
 			break;
 		if (replace) {
 			r = publish_pair_replace(mtmp, dtmp, cand, data);
-		} else if ((r = rename_new(dtmp, data)) == 0 && (r = rename_new(mtmp, cand)) < 0 &&
+		} else if ((r = onnxhook_rename_new(dtmp, data)) == 0 && (r = onnxhook_rename_new(mtmp, cand)) < 0 &&
 			   rename(data, dtmp) < 0) {
 			r = -errno;
 			unlink(data);
@@ -838,18 +826,6 @@ static int write_pair(const Onnx__ModelProto *model, struct external *x, const c
 	}
 	unlink(dtmp);
 	return r;
-}
-
-struct into {
-	const Onnx__ModelProto *model;
-	uint64_t *bytes;
-};
-
-static int pack_into(int fd, void *ctx)
-{
-	struct into *i = ctx;
-
-	return pack_to_fd(i->model, fd, i->bytes);
 }
 
 /* A device, FIFO or descriptor (/dev/null, /dev/stdout, /dev/fd/3) is written into, never
