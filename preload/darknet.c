@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "hook.h"
+#include "operands.h"
+#include "stub-x86_64.h"
 
 /* darknet.h declares a few functions with "()". */
 #pragma GCC diagnostic push
@@ -38,38 +40,12 @@ _Static_assert(sizeof(layer) == 1184 && sizeof(network) == 272,
 
 /* ---- values with their shapes ------------------------------------------------------------ */
 
-/* A recorded value and its shape (kept here so hooks never index the graph). */
-struct dv {
-	uint32_t id;
-	struct onnxhook_shape s;
-};
-
-static struct onnxhook_shape shape1(int64_t a)
-{
-	return (struct onnxhook_shape){.rank = 1, .dims = {a}};
-}
-
-static struct onnxhook_shape shape2(int64_t a, int64_t b)
-{
-	return (struct onnxhook_shape){.rank = 2, .dims = {a, b}};
-}
-
-static struct onnxhook_shape shape3(int64_t a, int64_t b, int64_t c)
-{
-	return (struct onnxhook_shape){.rank = 3, .dims = {a, b, c}};
-}
-
-static struct onnxhook_shape shape4(int64_t a, int64_t b, int64_t c, int64_t d)
-{
-	return (struct onnxhook_shape){.rank = 4, .dims = {a, b, c, d}};
-}
-
 /* What a layer reads at net.input: batch × c × h × w when its input is an image. */
 static struct onnxhook_shape in_shape(const layer *l)
 {
 	if (l->c > 0 && l->h > 0 && l->w > 0 && (int64_t)l->c * l->h * l->w == l->inputs)
-		return shape4(l->batch, l->c, l->h, l->w);
-	return shape2(l->batch, l->inputs);
+		return onnxhook_shape4(l->batch, l->c, l->h, l->w);
+	return onnxhook_shape2(l->batch, l->inputs);
 }
 
 /* What a layer leaves at l.output: batch × out_c × out_h × out_w when it is an image. */
@@ -77,20 +53,20 @@ static struct onnxhook_shape out_shape(const layer *l)
 {
 	if (l->out_c > 0 && l->out_h > 0 && l->out_w > 0 &&
 	    (int64_t)l->out_c * l->out_h * l->out_w == l->outputs)
-		return shape4(l->batch, l->out_c, l->out_h, l->out_w);
-	return shape2(l->batch, l->outputs);
+		return onnxhook_shape4(l->batch, l->out_c, l->out_h, l->out_w);
+	return onnxhook_shape2(l->batch, l->outputs);
 }
 
 /* The layer's fields contradict each other: stop recording (the model keeps what came before)
  * rather than write a graph that computes something else. */
-static struct dv bad(struct onnxhook_call *c, const layer *l, const char *why)
+static struct onnxhook_tensor bad(struct onnxhook_call *c, const layer *l, const char *why)
 {
 	if (!c->err) {
 		if (!c->check) /* said once, by the recording after the call */
 			onnxhook_warn("darknet: %s: %s", c->label, why);
 		c->err = -EINVAL;
 	}
-	return (struct dv){ONNXHOOK_NONE, l ? out_shape(l) : shape1(1)};
+	return (struct onnxhook_tensor){ONNXHOOK_NONE, l ? out_shape(l) : onnxhook_shape1(1)};
 }
 
 /* bad(), then return from the (void) record function. */
@@ -100,240 +76,109 @@ static struct dv bad(struct onnxhook_call *c, const layer *l, const char *why)
 		return;                                                                          \
 	} while (0)
 
-static struct dv rd(struct onnxhook_call *c, const float *p, struct onnxhook_shape s)
-{
-	return (struct dv){onnxhook_call_read(c, p, ONNXHOOK_FLOAT, s.rank, s.dims), s};
-}
-
-static struct dv wt(struct onnxhook_call *c, const float *p, struct onnxhook_shape s, const char *role)
-{
-	return (struct dv){onnxhook_call_weight(c, p, ONNXHOOK_FLOAT, s.rank, s.dims, role), s};
-}
-
-static void wr(struct onnxhook_call *c, struct dv v, float *p)
-{
-	onnxhook_call_write(c, v.id, p);
-}
-
-static struct dv scalar(struct onnxhook_call *c, float v, const char *role)
-{
-	return (struct dv){onnxhook_call_const_f32(c, v, role), {.rank = 0}};
-}
-
-static struct dv ints(struct onnxhook_call *c, int n, const int64_t *v, const char *role)
-{
-	return (struct dv){onnxhook_call_const_i64(c, n, v, role), shape1(n)};
-}
-
-static struct dv emit_domain(struct onnxhook_call *c, const char *domain, const char *op, int n,
-			     const struct dv *in, int n_attrs, const struct onnxhook_attr *attrs,
-			     struct onnxhook_shape out)
-{
-	uint32_t stack[8] = {0}, *ids = n <= 8 ? stack : malloc((size_t)n * sizeof(*ids));
-	struct dv r = {ONNXHOOK_NONE, out};
-
-	if (!ids) {
-		if (!c->err)
-			c->err = -ENOMEM;
-		return r;
-	}
-	for (int i = 0; i < n; i++)
-		ids[i] = in[i].id;
-	r.id = onnxhook_call_node_domain(c, domain, op, n, ids, n_attrs, attrs, out.rank, out.dims);
-	if (ids != stack)
-		free(ids);
-	return r;
-}
-
-static struct dv emit(struct onnxhook_call *c, const char *op, int n, const struct dv *in,
-		      int n_attrs, const struct onnxhook_attr *attrs, struct onnxhook_shape out)
-{
-	return emit_domain(c, NULL, op, n, in, n_attrs, attrs, out);
-}
-
-static struct dv unary(struct onnxhook_call *c, const char *op, struct dv x)
-{
-	return emit(c, op, 1, &x, 0, NULL, x.s);
-}
-
-/* Numpy broadcasting of two shapes. */
-static struct onnxhook_shape bcast(struct onnxhook_shape a, struct onnxhook_shape b)
-{
-	struct onnxhook_shape r = a.rank >= b.rank ? a : b;
-
-	for (int i = 1; i <= a.rank && i <= b.rank; i++) {
-		int64_t da = a.dims[a.rank - i], db = b.dims[b.rank - i];
-		r.dims[r.rank - i] = da == 1 ? db : da;
-	}
-	return r;
-}
-
-static struct dv binary(struct onnxhook_call *c, const char *op, struct dv a, struct dv b)
-{
-	const struct dv in[2] = {a, b};
-
-	return emit(c, op, 2, in, 0, NULL, bcast(a.s, b.s));
-}
-
-static struct dv mulk(struct onnxhook_call *c, struct dv x, float k, const char *role)
-{
-	return binary(c, "Mul", x, scalar(c, k, role));
-}
-
-static struct dv addk(struct onnxhook_call *c, struct dv x, float k, const char *role)
-{
-	return binary(c, "Add", x, scalar(c, k, role));
-}
-
-static struct dv clip(struct onnxhook_call *c, struct dv x, float lo, float hi)
-{
-	const struct dv in[3] = {x, scalar(c, lo, "min"), scalar(c, hi, "max")};
-
-	return emit(c, "Clip", 3, in, 0, NULL, x.s);
-}
-
-static struct dv reshape(struct onnxhook_call *c, struct dv x, struct onnxhook_shape s)
-{
-	if (onnxhook_shape_eq(&x.s, &s))
-		return x;
-	const struct dv in[2] = {x, ints(c, s.rank, s.dims, "shape")};
-	return emit(c, "Reshape", 2, in, 0, NULL, s);
-}
-
-/* x[start:end:step] along each of n axes. */
-static struct dv slice_n(struct onnxhook_call *c, struct dv x, int n, const int64_t *axes,
-			 const int64_t *starts, const int64_t *ends, const int64_t *steps)
-{
-	struct onnxhook_shape s = x.s;
-	bool unit = true;
-
-	if (!n)
-		return x;
-	for (int i = 0; i < n; i++) {
-		s.dims[axes[i]] = (ends[i] - starts[i] + steps[i] - 1) / steps[i];
-		unit = unit && steps[i] == 1;
-	}
-	const struct dv in[5] = {x, ints(c, n, starts, "starts"), ints(c, n, ends, "ends"),
-				 ints(c, n, axes, "axes"), ints(c, n, steps, "steps")};
-	return emit(c, "Slice", unit ? 4 : 5, in, 0, NULL, s);
-}
-
-static struct dv slice(struct onnxhook_call *c, struct dv x, int64_t axis, int64_t start, int64_t end)
-{
-	const int64_t step = 1;
-
-	if (start == 0 && end == x.s.dims[axis])
-		return x;
-	return slice_n(c, x, 1, &axis, &start, &end, &step);
-}
-
-static struct dv concat(struct onnxhook_call *c, int n, const struct dv *xs, int axis)
-{
-	struct onnxhook_shape s = xs[0].s;
-	const struct onnxhook_attr a = onnxhook_attr_int("axis", axis);
-
-	if (n == 1)
-		return xs[0];
-	for (int i = 1; i < n; i++)
-		s.dims[axis] += xs[i].s.dims[axis];
-	return emit(c, "Concat", n, xs, 1, &a, s);
-}
-
-/* Zeros appended at the end of each axis. */
-static struct dv pad_end(struct onnxhook_call *c, struct dv x, const int64_t *extra)
-{
-	int64_t pads[2 * ONNXHOOK_MAX_RANK] = {0};
-	struct onnxhook_shape s = x.s;
-	bool any = false;
-
-	for (int i = 0; i < x.s.rank; i++) {
-		pads[x.s.rank + i] = extra[i];
-		s.dims[i] += extra[i];
-		any = any || extra[i];
-	}
-	if (!any)
-		return x;
-	const struct dv in[2] = {x, ints(c, 2 * x.s.rank, pads, "pads")};
-	return emit(c, "Pad", 2, in, 0, NULL, s);
-}
-
 /* A node in the "darknet" domain: what no standard op reproduces. The model still holds the
  * rest of the network; the preload's exit warning names what onnxruntime cannot run. */
-static struct dv unmapped(struct onnxhook_call *c, const char *what, struct dv x,
-			  struct onnxhook_shape out)
+static struct onnxhook_tensor unmapped(struct onnxhook_call *c, const char *what,
+				       struct onnxhook_tensor x, struct onnxhook_shape out)
 {
 	onnxhook_note_unmapped(what);
-	return emit_domain(c, "darknet", what, 1, &x, 0, NULL, out);
+	return onnxhook_op_node_domain(c, "darknet", what, 1, &x, 0, NULL, out);
 }
 
 /* ---- activations (activations.h) --------------------------------------------------------- */
 
-static struct dv leaky(struct onnxhook_call *c, struct dv x, float alpha)
+static struct onnxhook_tensor leaky(struct onnxhook_call *c, struct onnxhook_tensor x, float alpha)
 {
 	const struct onnxhook_attr a = onnxhook_attr_float("alpha", alpha);
 
-	return emit(c, "LeakyRelu", 1, &x, 1, &a, x.s);
+	return onnxhook_op_node(c, "LeakyRelu", 1, &x, 1, &a, x.s);
 }
 
 /* Darknet's activate_array(x, n, a) as standard ops; x itself for linear. The piecewise ones
  * are written with Clip instead of comparisons: exact, and no boolean tensors. */
-static struct dv activate(struct onnxhook_call *c, struct dv x, ACTIVATION a)
+static struct onnxhook_tensor activate(struct onnxhook_call *c, struct onnxhook_tensor x,
+				       ACTIVATION a)
 {
-	struct dv t;
+	struct onnxhook_tensor t;
 
 	switch (a) {
 	case LINEAR:
 		return x;
 	case LOGISTIC:
-		return unary(c, "Sigmoid", x);
+		return onnxhook_op_unary(c, "Sigmoid", x);
 	case RELU:
-		return unary(c, "Relu", x);
+		return onnxhook_op_unary(c, "Relu", x);
 	case RELIE: /* x > 0 ? x : .01x */
 		return leaky(c, x, .01f);
 	case LEAKY: /* x > 0 ? x : .1x */
 		return leaky(c, x, .1f);
 	case RAMP: /* x·(x > 0) + .1x: relu(x) + .1x, not a leaky relu */
-		return binary(c, "Add", unary(c, "Relu", x), mulk(c, x, .1f, "ramp"));
+		return onnxhook_op_binary(c, "Add", onnxhook_op_unary(c, "Relu", x),
+					  onnxhook_op_mulk(c, x, .1f, "ramp"));
 	case TANH: {
 		/* (e^2x - 1)/(e^2x + 1) in double: NaN from x = 354.891357 on, where e^2x
 		 * overflows and Tanh saturates at 1. Tanh(x) + 0·log(clip(t - x, 0, 1)) is NaN
 		 * exactly there (log 0 = -inf) and Tanh(x) elsewhere. */
-		t = clip(c, binary(c, "Sub", scalar(c, 0x1.62e430p+8f, "tanh_overflow"), x), 0.f, 1.f);
-		struct dv nan = mulk(c, unary(c, "Log", t), 0.f, "zero");
-		return binary(c, "Add", unary(c, "Tanh", x), nan);
+		t = onnxhook_op_clip(c,
+				     onnxhook_op_binary(c, "Sub",
+							onnxhook_op_scalar(c, 0x1.62e430p+8f,
+									   "tanh_overflow"),
+							x),
+				     0.f, 1.f);
+		struct onnxhook_tensor nan =
+			onnxhook_op_mulk(c, onnxhook_op_unary(c, "Log", t), 0.f, "zero");
+		return onnxhook_op_binary(c, "Add", onnxhook_op_unary(c, "Tanh", x), nan);
 	}
 	case PLSE: {
 		/* .01(x + 4) below -4, .01(x - 4) + 1 above 4, .125x + .5 between:
 		 * .125·clip(x, -4, 4) + .5 + .01·(x - clip(x, -4, 4)). */
-		t = clip(c, x, -4.f, 4.f);
-		struct dv mid = addk(c, mulk(c, t, .125f, "plse_slope"), .5f, "plse_offset");
-		return binary(c, "Add", mid, mulk(c, binary(c, "Sub", x, t), .01f, "plse_tail"));
+		t = onnxhook_op_clip(c, x, -4.f, 4.f);
+		struct onnxhook_tensor mid =
+			onnxhook_op_addk(c, onnxhook_op_mulk(c, t, .125f, "plse_slope"), .5f,
+					 "plse_offset");
+		return onnxhook_op_binary(c, "Add", mid,
+					  onnxhook_op_mulk(c, onnxhook_op_binary(c, "Sub", x, t),
+							   .01f, "plse_tail"));
 	}
 	case ELU: {
 		const struct onnxhook_attr alpha = onnxhook_attr_float("alpha", 1.f);
-		return emit(c, "Elu", 1, &x, 1, &alpha, x.s);
+		return onnxhook_op_node(c, "Elu", 1, &x, 1, &alpha, x.s);
 	}
 	case LOGGY: /* 2/(1 + e^-x) - 1 */
-		return addk(c, mulk(c, unary(c, "Sigmoid", x), 2.f, "loggy_scale"), -1.f, "loggy_offset");
+		return onnxhook_op_addk(c,
+					onnxhook_op_mulk(c, onnxhook_op_unary(c, "Sigmoid", x), 2.f,
+							 "loggy_scale"),
+					-1.f, "loggy_offset");
 	case STAIR: {
 		/* n = floor(x); n even: floor(x/2); odd: (x - n) + floor(x/2). With the parity
 		 * p = n - 2·floor(n/2) in {0, 1}: p·(x - n) + floor(x/2). */
-		struct dv n = unary(c, "Floor", x);
-		struct dv half = unary(c, "Floor", mulk(c, x, .5f, "stair_half"));
-		struct dv even = mulk(c, unary(c, "Floor", mulk(c, n, .5f, "stair_half")), 2.f, "stair_two");
-		struct dv p = binary(c, "Sub", n, even);
-		return binary(c, "Add", binary(c, "Mul", p, binary(c, "Sub", x, n)), half);
+		struct onnxhook_tensor n = onnxhook_op_unary(c, "Floor", x);
+		struct onnxhook_tensor half =
+			onnxhook_op_unary(c, "Floor", onnxhook_op_mulk(c, x, .5f, "stair_half"));
+		struct onnxhook_tensor even =
+			onnxhook_op_mulk(c,
+					 onnxhook_op_unary(c, "Floor",
+							   onnxhook_op_mulk(c, n, .5f,
+									    "stair_half")),
+					 2.f, "stair_two");
+		struct onnxhook_tensor p = onnxhook_op_binary(c, "Sub", n, even);
+		return onnxhook_op_binary(c, "Add",
+					  onnxhook_op_binary(c, "Mul", p,
+							     onnxhook_op_binary(c, "Sub", x, n)),
+					  half);
 	}
 	case HARDTAN:
-		return clip(c, x, -1.f, 1.f);
+		return onnxhook_op_clip(c, x, -1.f, 1.f);
 	case LHTAN: /* .001x below 0, .001(x - 1) + 1 above 1, x between */
-		t = clip(c, x, 0.f, 1.f);
-		return binary(c, "Add", t, mulk(c, binary(c, "Sub", x, t), .001f, "lhtan_tail"));
+		t = onnxhook_op_clip(c, x, 0.f, 1.f);
+		return onnxhook_op_binary(c, "Add", t,
+					  onnxhook_op_mulk(c, onnxhook_op_binary(c, "Sub", x, t),
+							   .001f, "lhtan_tail"));
 	case SELU: {
 		/* darknet's constants, not the usual 1.0507009873554805 / 1.6732632423543772 */
 		const struct onnxhook_attr sa[2] = {onnxhook_attr_float("alpha", 1.6732f),
 						    onnxhook_attr_float("gamma", 1.0507f)};
-		return emit(c, "Selu", 1, &x, 2, sa, x.s);
+		return onnxhook_op_node(c, "Selu", 1, &x, 2, sa, x.s);
 	}
 	}
 	return unmapped(c, "activation", x, x.s);
@@ -344,7 +189,8 @@ static struct dv activate(struct onnxhook_call *c, struct dv x, ACTIVATION a)
 /* Darknet normalizes with (x - mean) / (sqrt(var) + .000001f): epsilon on the standard
  * deviation, where ONNX takes sqrt(var + epsilon). BatchNormalization with epsilon 0 and
  * var' = (sqrt(var) + 1e-6)² is the same function, also where var is 0 (1e6, not 316). */
-static struct dv batchnorm(struct onnxhook_call *c, const layer *l, struct dv x)
+static struct onnxhook_tensor batchnorm(struct onnxhook_call *c, const layer *l,
+					struct onnxhook_tensor x)
 {
 	const int64_t ch = l->out_c;
 	const struct onnxhook_attr eps = onnxhook_attr_float("epsilon", 0.f);
@@ -363,28 +209,30 @@ static struct dv batchnorm(struct onnxhook_call *c, const layer *l, struct dv x)
 		var[i] = (float)(sd * sd);
 	}
 	int64_t n = ch;
-	const struct dv in[5] = {
+	const struct onnxhook_tensor in[5] = {
 		x,
-		wt(c, l->scales, shape1(ch), "scale"),
-		wt(c, l->biases, shape1(ch), "bias"),
-		wt(c, l->rolling_mean, shape1(ch), "mean"),
-		{onnxhook_call_const(c, ONNXHOOK_FLOAT, 1, &n, var, "var"), shape1(ch)},
+		onnxhook_op_weight(c, l->scales, onnxhook_shape1(ch), "scale"),
+		onnxhook_op_weight(c, l->biases, onnxhook_shape1(ch), "bias"),
+		onnxhook_op_weight(c, l->rolling_mean, onnxhook_shape1(ch), "mean"),
+		{onnxhook_call_const(c, ONNXHOOK_FLOAT, 1, &n, var, "var"), onnxhook_shape1(ch)},
 	};
 	free(var);
-	return emit(c, "BatchNormalization", 5, in, 1, &eps, x.s);
+	return onnxhook_op_node(c, "BatchNormalization", 5, in, 1, &eps, x.s);
 }
 
 /* x > 0 ? 1 : -1 (binarize_cpu), as 2·ceil(clip(x, 0, 1)) - 1. */
-static struct dv binarize(struct onnxhook_call *c, struct dv x)
+static struct onnxhook_tensor binarize(struct onnxhook_call *c, struct onnxhook_tensor x)
 {
-	struct dv up = unary(c, "Ceil", clip(c, x, 0.f, 1.f));
+	struct onnxhook_tensor up = onnxhook_op_unary(c, "Ceil", onnxhook_op_clip(c, x, 0.f, 1.f));
 
-	return addk(c, mulk(c, up, 2.f, "binary_scale"), -1.f, "binary_offset");
+	return onnxhook_op_addk(c, onnxhook_op_mulk(c, up, 2.f, "binary_scale"), -1.f,
+				"binary_offset");
 }
 
 /* forward_convolutional_layer on x (batch × c × h × w): Conv, then batch norm or bias, then
  * the activation. Also the convolutions inside crnn. */
-static struct dv conv(struct onnxhook_call *c, const layer *l, struct dv x)
+static struct onnxhook_tensor conv(struct onnxhook_call *c, const layer *l,
+				   struct onnxhook_tensor x)
 {
 	const int64_t B = l->batch, C = l->c, H = l->h, W = l->w, N = l->n, G = l->groups;
 	const int64_t OH = l->out_h, OW = l->out_w;
@@ -404,10 +252,11 @@ static struct dv conv(struct onnxhook_call *c, const layer *l, struct dv x)
 		 * matrix straight from its (c/g)·h·w floats, so stride and padding reinterpret the
 		 * memory rather than subsample it. Reproduce that reading, then convolve 1×1. */
 		if (OH * OW > H * W)
-			return unmapped(c, "convolutional_1x1_padded", x, shape4(B, N, OH, OW));
-		x = reshape(c, x, shape2(B * G, C / G * H * W));
-		x = slice(c, x, 1, 0, C / G * OH * OW);
-		x = reshape(c, x, shape4(B, C, OH, OW));
+			return unmapped(c, "convolutional_1x1_padded", x,
+					onnxhook_shape4(B, N, OH, OW));
+		x = onnxhook_op_reshape(c, x, onnxhook_shape2(B * G, C / G * H * W));
+		x = onnxhook_op_slice(c, x, 1, 0, C / G * OH * OW);
+		x = onnxhook_op_reshape(c, x, onnxhook_shape4(B, C, OH, OW));
 		S = 1;
 		P = 0;
 	}
@@ -419,11 +268,15 @@ static struct dv conv(struct onnxhook_call *c, const layer *l, struct dv x)
 		onnxhook_attr_int("group", G),
 	};
 	/* xnor: the binarized weights the call used are left in l.binary_weights. */
-	struct dv in[3] = {
-		x, wt(c, l->xnor ? l->binary_weights : l->weights, shape4(N, C / G, K, K), "weight")};
+	struct onnxhook_tensor in[3] = {x,
+					onnxhook_op_weight(c,
+							   l->xnor ? l->binary_weights : l->weights,
+							   onnxhook_shape4(N, C / G, K, K),
+							   "weight")};
 	if (!l->batch_normalize)
-		in[2] = wt(c, l->biases, shape1(N), "bias");
-	struct dv y = emit(c, "Conv", l->batch_normalize ? 2 : 3, in, 5, attrs, shape4(B, N, OH, OW));
+		in[2] = onnxhook_op_weight(c, l->biases, onnxhook_shape1(N), "bias");
+	struct onnxhook_tensor y = onnxhook_op_node(c, "Conv", l->batch_normalize ? 2 : 3, in, 5,
+						    attrs, onnxhook_shape4(B, N, OH, OW));
 	if (l->batch_normalize)
 		y = batchnorm(c, l, y);
 	return activate(c, y, l->activation);
@@ -431,18 +284,21 @@ static struct dv conv(struct onnxhook_call *c, const layer *l, struct dv x)
 
 /* forward_connected_layer on x: x·Wᵀ, then batch norm or bias, then the activation. Also the
  * fully connected pieces of rnn, gru and lstm. */
-static struct dv connected(struct onnxhook_call *c, const layer *l, struct dv x)
+static struct onnxhook_tensor connected(struct onnxhook_call *c, const layer *l,
+					struct onnxhook_tensor x)
 {
 	const int64_t B = l->batch, I = l->inputs, O = l->outputs;
 	const struct onnxhook_attr trans_b = onnxhook_attr_int("transB", 1);
 
 	if (B <= 0 || I <= 0 || O <= 0 || !l->weights || !l->biases)
 		return bad(c, l, "inconsistent connected layer");
-	x = reshape(c, x, shape2(B, I));
-	struct dv in[3] = {x, wt(c, l->weights, shape2(O, I), "weight")};
+	x = onnxhook_op_reshape(c, x, onnxhook_shape2(B, I));
+	struct onnxhook_tensor in[3] = {x, onnxhook_op_weight(c, l->weights, onnxhook_shape2(O, I),
+							      "weight")};
 	if (!l->batch_normalize)
-		in[2] = wt(c, l->biases, shape1(O), "bias");
-	struct dv y = emit(c, "Gemm", l->batch_normalize ? 2 : 3, in, 1, &trans_b, shape2(B, O));
+		in[2] = onnxhook_op_weight(c, l->biases, onnxhook_shape1(O), "bias");
+	struct onnxhook_tensor y = onnxhook_op_node(c, "Gemm", l->batch_normalize ? 2 : 3, in, 1,
+						    &trans_b, onnxhook_shape2(B, O));
 	if (l->batch_normalize)
 		y = batchnorm(c, l, y);
 	return activate(c, y, l->activation);
@@ -455,7 +311,11 @@ typedef void dn_record_fn(struct onnxhook_call *c, const layer *l, const network
 static void record_forward_convolutional_layer(struct onnxhook_call *c, const layer *l,
 					       const network *net)
 {
-	wr(c, conv(c, l, rd(c, net->input, shape4(l->batch, l->c, l->h, l->w))), l->output);
+	onnxhook_op_write(c,
+			  conv(c, l,
+			       onnxhook_op_read(c, net->input,
+						onnxhook_shape4(l->batch, l->c, l->h, l->w))),
+			  l->output);
 }
 
 static void record_forward_deconvolutional_layer(struct onnxhook_call *c, const layer *l,
@@ -475,23 +335,27 @@ static void record_forward_deconvolutional_layer(struct onnxhook_call *c, const 
 		onnxhook_attr_ints("strides", 2, strides),
 		onnxhook_attr_ints("pads", 4, pads),
 	};
-	struct dv in[3] = {
-		rd(c, net->input, shape4(B, C, l->h, l->w)),
-		wt(c, l->weights, shape4(C, N, K, K), "weight"),
+	struct onnxhook_tensor in[3] = {
+		onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, l->h, l->w)),
+		onnxhook_op_weight(c, l->weights, onnxhook_shape4(C, N, K, K), "weight"),
 	};
 	if (!l->batch_normalize)
-		in[2] = wt(c, l->biases, shape1(N), "bias");
-	struct dv y = emit(c, "ConvTranspose", l->batch_normalize ? 2 : 3, in, 3, attrs,
-			   shape4(B, N, OH, OW));
+		in[2] = onnxhook_op_weight(c, l->biases, onnxhook_shape1(N), "bias");
+	struct onnxhook_tensor y = onnxhook_op_node(c, "ConvTranspose", l->batch_normalize ? 2 : 3,
+						    in, 3, attrs, onnxhook_shape4(B, N, OH, OW));
 	if (l->batch_normalize)
 		y = batchnorm(c, l, y);
-	wr(c, activate(c, y, l->activation), l->output);
+	onnxhook_op_write(c, activate(c, y, l->activation), l->output);
 }
 
 static void record_forward_connected_layer(struct onnxhook_call *c, const layer *l,
 					   const network *net)
 {
-	wr(c, connected(c, l, rd(c, net->input, shape2(l->batch, l->inputs))), l->output);
+	onnxhook_op_write(c,
+			  connected(c, l,
+				    onnxhook_op_read(c, net->input,
+						     onnxhook_shape2(l->batch, l->inputs))),
+			  l->output);
 }
 
 /* A standalone [batchnorm] layer. Darknet itself crashes here on the CPU (it copies into l.x,
@@ -499,40 +363,46 @@ static void record_forward_connected_layer(struct onnxhook_call *c, const layer 
 static void record_forward_batchnorm_layer(struct onnxhook_call *c, const layer *l,
 					   const network *net)
 {
-	wr(c, batchnorm(c, l, rd(c, net->input, out_shape(l))), l->output);
+	onnxhook_op_write(c, batchnorm(c, l, onnxhook_op_read(c, net->input, out_shape(l))),
+			  l->output);
 }
 
 static void record_forward_activation_layer(struct onnxhook_call *c, const layer *l,
 					    const network *net)
 {
-	struct dv x = rd(c, net->input, in_shape(l));
-	struct dv y = activate(c, x, l->activation);
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, in_shape(l));
+	struct onnxhook_tensor y = activate(c, x, l->activation);
 
-	wr(c, y.id == x.id ? unary(c, "Identity", x) : y, l->output);
+	onnxhook_op_write(c, y.id == x.id ? onnxhook_op_unary(c, "Identity", x) : y, l->output);
 }
 
 /* [logistic]: the logistic; its cross-entropy against net.truth is training-only output. */
 static void record_forward_logistic_layer(struct onnxhook_call *c, const layer *l,
 					  const network *net)
 {
-	wr(c, unary(c, "Sigmoid", rd(c, net->input, in_shape(l))), l->output);
+	onnxhook_op_write(c,
+			  onnxhook_op_unary(c, "Sigmoid",
+					    onnxhook_op_read(c, net->input, in_shape(l))),
+			  l->output);
 }
 
 /* x / sqrt(Σ_c x²) at each pixel. */
 static void record_forward_l2norm_layer(struct onnxhook_call *c, const layer *l, const network *net)
 {
 	const int64_t axis = 1;
-	const struct onnxhook_shape s = shape4(l->batch, l->out_c, l->out_h, l->out_w);
+	const struct onnxhook_shape s = onnxhook_shape4(l->batch, l->out_c, l->out_h, l->out_w);
 	struct onnxhook_shape r = s;
 	const struct onnxhook_attr keep = onnxhook_attr_int("keepdims", 1);
 
 	if ((int64_t)l->out_c * l->out_h * l->out_w != l->outputs || l->outputs <= 0)
 		FAIL(c, l, "inconsistent l2norm layer");
 	r.dims[1] = 1;
-	struct dv x = rd(c, net->input, s);
-	const struct dv in[2] = {binary(c, "Mul", x, x), ints(c, 1, &axis, "axes")};
-	struct dv sum = emit(c, "ReduceSum", 2, in, 1, &keep, r);
-	wr(c, binary(c, "Div", x, unary(c, "Sqrt", sum)), l->output);
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, s);
+	const struct onnxhook_tensor in[2] = {onnxhook_op_binary(c, "Mul", x, x),
+					      onnxhook_op_ints(c, 1, &axis, "axes")};
+	struct onnxhook_tensor sum = onnxhook_op_node(c, "ReduceSum", 2, in, 1, &keep, r);
+	onnxhook_op_write(c, onnxhook_op_binary(c, "Div", x, onnxhook_op_unary(c, "Sqrt", sum)),
+			  l->output);
 }
 
 /* Darknet's local response normalization keeps a running sum over channels that never adds
@@ -541,16 +411,16 @@ static void record_forward_normalization_layer(struct onnxhook_call *c, const la
 					       const network *net)
 {
 	const int64_t B = l->batch, C = l->c, H = l->h, W = l->w, size = l->size;
-	const struct onnxhook_shape s = shape4(B, C, H, W);
+	const struct onnxhook_shape s = onnxhook_shape4(B, C, H, W);
 
 	if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || size <= 0 || !l->squared || !l->norms)
 		FAIL(c, l, "inconsistent normalization layer");
-	struct dv x = rd(c, net->input, s);
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, s);
 	if (size / 2 >= C) {
-		wr(c, unmapped(c, "normalization", x, s), l->output);
+		onnxhook_op_write(c, unmapped(c, "normalization", x, s), l->output);
 		return;
 	}
-	struct dv sq = binary(c, "Mul", x, x);
+	struct onnxhook_tensor sq = onnxhook_op_binary(c, "Mul", x, x);
 	/* Σ over channels [k - (size-1)/2, k + size/2]: a size × 1 box filter on B × 1 × C × HW. */
 	float *ones = malloc((size_t)size * sizeof(*ones));
 	if (!ones) {
@@ -563,16 +433,24 @@ static void record_forward_normalization_layer(struct onnxhook_call *c, const la
 	const int64_t pads[4] = {(size - 1) / 2, 0, size / 2, 0};
 	const struct onnxhook_attr attrs[] = {onnxhook_attr_ints("kernel_shape", 2, kernel),
 					      onnxhook_attr_ints("pads", 4, pads)};
-	const struct dv in[2] = {
-		reshape(c, sq, shape4(B, 1, C, H * W)),
-		{onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, kdims, ones, "window"), shape4(1, 1, size, 1)},
+	const struct onnxhook_tensor in[2] = {
+		onnxhook_op_reshape(c, sq, onnxhook_shape4(B, 1, C, H * W)),
+		{onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, kdims, ones, "window"),
+		 onnxhook_shape4(1, 1, size, 1)},
 	};
 	free(ones);
-	struct dv sum = reshape(c, emit(c, "Conv", 2, in, 2, attrs, shape4(B, 1, C, H * W)), s);
-	sum = binary(c, "Sub", sum, slice(c, sq, 1, size / 2, size / 2 + 1));
-	struct dv norms = addk(c, mulk(c, sum, l->alpha, "alpha"), l->kappa, "kappa");
-	struct dv p = binary(c, "Pow", norms, scalar(c, -l->beta, "beta"));
-	wr(c, binary(c, "Mul", x, p), l->output);
+	struct onnxhook_tensor sum =
+		onnxhook_op_reshape(c,
+				    onnxhook_op_node(c, "Conv", 2, in, 2, attrs,
+						     onnxhook_shape4(B, 1, C, H * W)),
+				    s);
+	sum = onnxhook_op_binary(c, "Sub", sum,
+				 onnxhook_op_slice(c, sq, 1, size / 2, size / 2 + 1));
+	struct onnxhook_tensor norms =
+		onnxhook_op_addk(c, onnxhook_op_mulk(c, sum, l->alpha, "alpha"), l->kappa, "kappa");
+	struct onnxhook_tensor p =
+		onnxhook_op_binary(c, "Pow", norms, onnxhook_op_scalar(c, -l->beta, "beta"));
+	onnxhook_op_write(c, onnxhook_op_binary(c, "Mul", x, p), l->output);
 }
 
 /* Max over size × size windows; darknet's pad is the total padding, pad/2 of it before. */
@@ -590,14 +468,16 @@ static void record_forward_maxpool_layer(struct onnxhook_call *c, const layer *l
 	int64_t peh = (OH - 1) * S + K - H - pb, pew = (OW - 1) * S + K - W - pb;
 	peh = peh > 0 ? peh : 0;
 	pew = pew > 0 ? pew : 0;
-	struct dv x = rd(c, net->input, shape4(B, C, H, W));
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, H, W));
 	const int64_t kernel[2] = {K, K}, strides[2] = {S, S};
 	int64_t pads[4] = {pb, pb, peh, pew};
 	if (pb >= K || peh >= K || pew >= K) {
 		/* Windows entirely in the padding give -FLT_MAX in darknet: pad explicitly. */
 		const int64_t p8[8] = {0, 0, pb, pb, 0, 0, peh, pew};
-		const struct dv in[3] = {x, ints(c, 8, p8, "pads"), scalar(c, -FLT_MAX, "value")};
-		x = emit(c, "Pad", 3, in, 0, NULL, shape4(B, C, H + pb + peh, W + pb + pew));
+		const struct onnxhook_tensor in[3] = {x, onnxhook_op_ints(c, 8, p8, "pads"),
+						      onnxhook_op_scalar(c, -FLT_MAX, "value")};
+		x = onnxhook_op_node(c, "Pad", 3, in, 0, NULL,
+				     onnxhook_shape4(B, C, H + pb + peh, W + pb + pew));
 		memset(pads, 0, sizeof(pads));
 	}
 	const struct onnxhook_attr attrs[] = {
@@ -605,20 +485,27 @@ static void record_forward_maxpool_layer(struct onnxhook_call *c, const layer *l
 		onnxhook_attr_ints("strides", 2, strides),
 		onnxhook_attr_ints("pads", 4, pads),
 	};
-	wr(c, emit(c, "MaxPool", 1, &x, 3, attrs, shape4(B, C, OH, OW)), l->output);
+	onnxhook_op_write(c,
+			  onnxhook_op_node(c, "MaxPool", 1, &x, 3, attrs,
+					   onnxhook_shape4(B, C, OH, OW)),
+			  l->output);
 }
 
 static void record_forward_avgpool_layer(struct onnxhook_call *c, const layer *l,
 					 const network *net)
 {
-	struct dv x = rd(c, net->input, shape4(l->batch, l->c, l->h, l->w));
+	struct onnxhook_tensor x =
+		onnxhook_op_read(c, net->input, onnxhook_shape4(l->batch, l->c, l->h, l->w));
 
-	wr(c, emit(c, "GlobalAveragePool", 1, &x, 0, NULL, shape4(l->batch, l->c, 1, 1)), l->output);
+	onnxhook_op_write(c,
+			  onnxhook_op_node(c, "GlobalAveragePool", 1, &x, 0, NULL,
+					   onnxhook_shape4(l->batch, l->c, 1, 1)),
+			  l->output);
 }
 
 /* x[:, :nc, :nh*step:step, :nw*step:step] */
-static struct dv strided(struct onnxhook_call *c, struct dv x, int64_t nc, int64_t nh, int64_t nw,
-			 int64_t step)
+static struct onnxhook_tensor strided(struct onnxhook_call *c, struct onnxhook_tensor x, int64_t nc,
+				      int64_t nh, int64_t nw, int64_t step)
 {
 	int64_t axes[3], starts[3] = {0, 0, 0}, ends[3], steps[3];
 	const int64_t n[3] = {nc, nh, nw};
@@ -632,12 +519,12 @@ static struct dv strided(struct onnxhook_call *c, struct dv x, int64_t nc, int64
 		ends[k] = n[i] * st;
 		steps[k++] = st;
 	}
-	return slice_n(c, x, k, axes, starts, ends, steps);
+	return onnxhook_op_slices(c, x, k, axes, starts, ends, steps);
 }
 
 /* A float constant of shape dims (rank 4) with 1 where keep(i) along the one axis that is not 1. */
-static struct dv mask_axis(struct onnxhook_call *c, int axis, int64_t len, int64_t limit,
-			   int64_t step)
+static struct onnxhook_tensor mask_axis(struct onnxhook_call *c, int axis, int64_t len,
+					int64_t limit, int64_t step)
 {
 	int64_t dims[4] = {1, 1, 1, 1};
 	float *m = malloc((size_t)len * sizeof(*m));
@@ -645,12 +532,12 @@ static struct dv mask_axis(struct onnxhook_call *c, int axis, int64_t len, int64
 	dims[axis] = len;
 	if (!m) {
 		c->err = c->err ? c->err : -ENOMEM;
-		return (struct dv){ONNXHOOK_NONE, shape4(1, 1, 1, 1)};
+		return (struct onnxhook_tensor){ONNXHOOK_NONE, onnxhook_shape4(1, 1, 1, 1)};
 	}
 	for (int64_t i = 0; i < len; i++)
 		m[i] = i % step == 0 && i / step < limit ? 1.f : 0.f;
-	struct dv r = {onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, dims, m, "mask"),
-		       onnxhook_shape_make(4, dims)};
+	struct onnxhook_tensor r = {onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, dims, m, "mask"),
+				    onnxhook_shape_make(4, dims)};
 	free(m);
 	return r;
 }
@@ -673,41 +560,50 @@ static void record_forward_shortcut_layer(struct onnxhook_call *c, const layer *
 	if ((minh - 1) * stride >= h1 || (minh - 1) * sample >= h2)
 		FAIL(c, l, "shortcut between layers of unrelated heights");
 
-	struct dv a = rd(c, from->output, shape4(B, c1, h1, w1));
-	struct dv x = rd(c, net->input, shape4(B, c2, h2, w2));
-	struct dv xs = strided(c, x, minc, minh, minw, sample);
-	struct dv as = strided(c, a, minc, minh, minw, stride);
+	struct onnxhook_tensor a =
+		onnxhook_op_read(c, from->output, onnxhook_shape4(B, c1, h1, w1));
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape4(B, c2, h2, w2));
+	struct onnxhook_tensor xs = strided(c, x, minc, minh, minw, sample);
+	struct onnxhook_tensor as = strided(c, a, minc, minh, minw, stride);
 	if (l->alpha != 1.f)
-		xs = mulk(c, xs, l->alpha, "alpha");
+		xs = onnxhook_op_mulk(c, xs, l->alpha, "alpha");
 	if (l->beta != 1.f)
-		as = mulk(c, as, l->beta, "beta");
-	struct dv u = binary(c, "Add", xs, as), y;
+		as = onnxhook_op_mulk(c, as, l->beta, "beta");
+	struct onnxhook_tensor u = onnxhook_op_binary(c, "Add", xs, as), y;
 	if (sample == 1 && minh == h2 && minw == w2) {
 		y = u;
 		if (minc < c2) {
-			struct dv parts[2] = {u, slice(c, x, 1, minc, c2)};
-			y = concat(c, 2, parts, 1);
+			struct onnxhook_tensor parts[2] = {u, onnxhook_op_slice(c, x, 1, minc, c2)};
+			y = onnxhook_op_concat(c, 2, parts, 1);
 		}
 	} else {
 		/* Scatter u to every sample-th pixel (zeros elsewhere); keep the input where the
 		 * mask is 0: x·(1 - m) + u is exact for finite values. */
 		if (sample > 1) {
 			const int64_t e6[6] = {0, 0, 0, sample - 1, 0, sample - 1};
-			u = reshape(c, u, (struct onnxhook_shape){6, {B, minc, minh, 1, minw, 1}});
-			u = pad_end(c, u, e6);
-			u = reshape(c, u, shape4(B, minc, minh * sample, minw * sample));
+			u = onnxhook_op_reshape(c, u,
+						(struct onnxhook_shape){6,
+									{B, minc, minh, 1, minw,
+									 1}});
+			u = onnxhook_op_pad_end(c, u, e6);
+			u = onnxhook_op_reshape(c, u,
+						onnxhook_shape4(B, minc, minh * sample,
+								minw * sample));
 		}
 		const int64_t e4[4] = {0, c2 - minc, h2 - minh * sample, w2 - minw * sample};
-		u = pad_end(c, u, e4);
-		struct dv m = binary(c, "Mul",
-				     binary(c, "Mul", mask_axis(c, 1, c2, minc, 1),
-					    mask_axis(c, 2, h2, minh, sample)),
-				     mask_axis(c, 3, w2, minw, sample));
-		struct dv keep = binary(c, "Sub", scalar(c, 1.f, "one"), m);
-		y = binary(c, "Add", binary(c, "Mul", x, keep), u);
+		u = onnxhook_op_pad_end(c, u, e4);
+		struct onnxhook_tensor m =
+			onnxhook_op_binary(c, "Mul",
+					   onnxhook_op_binary(c, "Mul",
+							      mask_axis(c, 1, c2, minc, 1),
+							      mask_axis(c, 2, h2, minh, sample)),
+					   mask_axis(c, 3, w2, minw, sample));
+		struct onnxhook_tensor keep =
+			onnxhook_op_binary(c, "Sub", onnxhook_op_scalar(c, 1.f, "one"), m);
+		y = onnxhook_op_binary(c, "Add", onnxhook_op_binary(c, "Mul", x, keep), u);
 	}
 	y = activate(c, y, l->activation);
-	wr(c, y.id == x.id ? unary(c, "Identity", y) : y, l->output);
+	onnxhook_op_write(c, y.id == x.id ? onnxhook_op_unary(c, "Identity", y) : y, l->output);
 }
 
 /* Each batch item: the inputs' items one after another. Same-size images concatenate along
@@ -715,7 +611,8 @@ static void record_forward_shortcut_layer(struct onnxhook_call *c, const layer *
 static void record_forward_route_layer(struct onnxhook_call *c, const layer *l, const network *net)
 {
 	const struct onnxhook_shape os = out_shape(l);
-	struct dv stack[8], *xs = l->n <= 8 ? stack : calloc((size_t)l->n, sizeof(*xs));
+	struct onnxhook_tensor stack[8],
+		*xs = l->n <= 8 ? stack : calloc((size_t)l->n, sizeof(*xs));
 	bool image = os.rank == 4;
 	int64_t total = 0;
 
@@ -744,11 +641,15 @@ static void record_forward_route_layer(struct onnxhook_call *c, const layer *l, 
 	}
 	for (int i = 0; i < l->n; i++) {
 		const layer *src = &net->layers[l->input_layers[i]];
-		xs[i] = rd(c, src->output,
-			   image ? shape4(l->batch, src->out_c, src->out_h, src->out_w)
-				 : shape2(l->batch, l->input_sizes[i]));
+		xs[i] = onnxhook_op_read(c, src->output,
+					 image ? onnxhook_shape4(l->batch, src->out_c, src->out_h,
+								 src->out_w)
+					       : onnxhook_shape2(l->batch, l->input_sizes[i]));
 	}
-	wr(c, l->n == 1 ? unary(c, "Identity", xs[0]) : concat(c, l->n, xs, 1), l->output);
+	onnxhook_op_write(c,
+			  l->n == 1 ? onnxhook_op_unary(c, "Identity", xs[0])
+				    : onnxhook_op_concat(c, l->n, xs, 1),
+			  l->output);
 out:
 	if (xs != stack)
 		free(xs);
@@ -767,25 +668,36 @@ static void record_forward_upsample_layer(struct onnxhook_call *c, const layer *
 			: l->out_h != l->h * s || l->out_w != l->w * s))
 		FAIL(c, l, "inconsistent upsample");
 	if (!l->reverse) {
-		struct dv x = rd(c, net->input, shape4(B, C, ih, iw));
+		struct onnxhook_tensor x =
+			onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, ih, iw));
 		if (l->scale != 1.f)
-			x = mulk(c, x, l->scale, "scale");
+			x = onnxhook_op_mulk(c, x, l->scale, "scale");
 		const int64_t big[6] = {B, C, ih, s, iw, s};
-		const struct dv in[2] = {reshape(c, x, (struct onnxhook_shape){6, {B, C, ih, 1, iw, 1}}),
-					 ints(c, 6, big, "shape")};
-		struct dv y = emit(c, "Expand", 2, in, 0, NULL, onnxhook_shape_make(6, big));
-		wr(c, reshape(c, y, shape4(B, C, ih * s, iw * s)), l->output);
+		const struct onnxhook_tensor in[2] =
+			{onnxhook_op_reshape(c, x,
+					     (struct onnxhook_shape){6, {B, C, ih, 1, iw, 1}}),
+			 onnxhook_op_ints(c, 6, big, "shape")};
+		struct onnxhook_tensor y =
+			onnxhook_op_node(c, "Expand", 2, in, 0, NULL, onnxhook_shape_make(6, big));
+		onnxhook_op_write(c,
+				  onnxhook_op_reshape(c, y, onnxhook_shape4(B, C, ih * s, iw * s)),
+				  l->output);
 		return;
 	}
 	/* upsample_cpu backwards: the input is read as B × C × (out_h·s) × (out_w·s), a prefix
 	 * of its real B × C × h × w when those do not divide by s. */
-	struct dv x = rd(c, net->input, shape4(B, C, ih * s, iw * s));
-	x = mulk(c, x, l->scale, "scale");
+	struct onnxhook_tensor x =
+		onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, ih * s, iw * s));
+	x = onnxhook_op_mulk(c, x, l->scale, "scale");
 	const int64_t axes[2] = {3, 5};
 	const struct onnxhook_attr keep = onnxhook_attr_int("keepdims", 0);
-	const struct dv in[2] = {reshape(c, x, (struct onnxhook_shape){6, {B, C, ih, s, iw, s}}),
-				 ints(c, 2, axes, "axes")};
-	wr(c, emit(c, "ReduceSum", 2, in, 1, &keep, shape4(B, C, ih, iw)), l->output);
+	const struct onnxhook_tensor in[2] =
+		{onnxhook_op_reshape(c, x, (struct onnxhook_shape){6, {B, C, ih, s, iw, s}}),
+		 onnxhook_op_ints(c, 2, axes, "axes")};
+	onnxhook_op_write(c,
+			  onnxhook_op_node(c, "ReduceSum", 2, in, 1, &keep,
+					   onnxhook_shape4(B, C, ih, iw)),
+			  l->output);
 }
 
 /* What happens to each of the K entries of an anchor in a yolo/region head. */
@@ -793,12 +705,13 @@ enum dn_entry { E_KEEP, E_SIG1, E_SIG2, E_SIG3, E_SOFTMAX };
 
 /* x (B × n·K × h × w) viewed as B × n × K × h·w; each run of entries sliced, transformed, and
  * concatenated back. */
-static struct dv head_entries(struct onnxhook_call *c, struct dv x, int64_t n, int64_t K,
-			      const uint8_t *kind)
+static struct onnxhook_tensor head_entries(struct onnxhook_call *c, struct onnxhook_tensor x,
+					   int64_t n, int64_t K, const uint8_t *kind)
 {
 	const int64_t B = x.s.dims[0], h = x.s.dims[2], w = x.s.dims[3];
 	const struct onnxhook_attr axis2 = onnxhook_attr_int("axis", 2);
-	struct dv v = reshape(c, x, shape4(B, n, K, h * w)), parts[16];
+	struct onnxhook_tensor v = onnxhook_op_reshape(c, x, onnxhook_shape4(B, n, K, h * w)),
+			       parts[16];
 	int np = 0;
 
 	for (int64_t s = 0, e; s < K; s = e) {
@@ -806,14 +719,15 @@ static struct dv head_entries(struct onnxhook_call *c, struct dv x, int64_t n, i
 			;
 		if (np == 16)
 			return bad(c, NULL, "too many entry kinds");
-		struct dv p = slice(c, v, 2, s, e);
+		struct onnxhook_tensor p = onnxhook_op_slice(c, v, 2, s, e);
 		if (kind[s] == E_SOFTMAX)
-			p = emit(c, "Softmax", 1, &p, 1, &axis2, p.s);
+			p = onnxhook_op_node(c, "Softmax", 1, &p, 1, &axis2, p.s);
 		for (int k = E_SIG1; k <= kind[s] && kind[s] <= E_SIG3; k++)
-			p = unary(c, "Sigmoid", p);
+			p = onnxhook_op_unary(c, "Sigmoid", p);
 		parts[np++] = p;
 	}
-	return reshape(c, concat(c, np, parts, 2), shape4(B, n * K, h, w));
+	return onnxhook_op_reshape(c, onnxhook_op_concat(c, np, parts, 2),
+				   onnxhook_shape4(B, n * K, h, w));
 }
 
 /* Logistic on x, y, objectness and classes of every anchor; w, h untouched. */
@@ -830,8 +744,9 @@ static void record_forward_yolo_layer(struct onnxhook_call *c, const layer *l, c
 	}
 	for (int64_t e = 0; e < K; e++)
 		kind[e] = e == 2 || e == 3 ? E_KEEP : E_SIG1;
-	struct dv x = rd(c, net->input, shape4(l->batch, l->c, l->h, l->w));
-	wr(c, head_entries(c, x, l->n, K, kind), l->output);
+	struct onnxhook_tensor x =
+		onnxhook_op_read(c, net->input, onnxhook_shape4(l->batch, l->c, l->h, l->w));
+	onnxhook_op_write(c, head_entries(c, x, l->n, K, kind), l->output);
 	free(kind);
 }
 
@@ -846,11 +761,12 @@ static void record_forward_region_layer(struct onnxhook_call *c, const layer *l,
 	if (l->n <= 0 || l->classes < 0 || l->coords < 0 || (int64_t)l->n * K != l->c ||
 	    l->outputs != l->c * l->h * l->w)
 		FAIL(c, l, "inconsistent region layer");
-	struct dv x = rd(c, net->input, shape4(l->batch, l->c, l->h, l->w));
+	struct onnxhook_tensor x =
+		onnxhook_op_read(c, net->input, onnxhook_shape4(l->batch, l->c, l->h, l->w));
 	if (l->softmax_tree) {
 		/* softmax_cpu over tree groups with stride n·w·h from coords + 1: groups overlap
 		 * across anchors; no standard op sequence was written for it. */
-		wr(c, unmapped(c, "region_tree", x, x.s), l->output);
+		onnxhook_op_write(c, unmapped(c, "region_tree", x, x.s), l->output);
 		return;
 	}
 	if (!(kind = malloc((size_t)K))) {
@@ -863,7 +779,7 @@ static void record_forward_region_layer(struct onnxhook_call *c, const layer *l,
 		if (l->softmax && e >= l->coords + !l->background)
 			kind[e] = E_SOFTMAX;
 	}
-	wr(c, head_entries(c, x, l->n, K, kind), l->output);
+	onnxhook_op_write(c, head_entries(c, x, l->n, K, kind), l->output);
 	free(kind);
 }
 
@@ -876,24 +792,27 @@ static void record_forward_detection_layer(struct onnxhook_call *c, const layer 
 
 	if (B <= 0 || l->inputs <= 0 || l->outputs != l->inputs || L * C > l->inputs || C < 0)
 		FAIL(c, l, "inconsistent detection layer");
-	struct dv x = rd(c, net->input, shape2(B, l->inputs));
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape2(B, l->inputs));
 	if (!l->softmax || C == 0) {
-		wr(c, unary(c, "Identity", x), l->output);
+		onnxhook_op_write(c, onnxhook_op_unary(c, "Identity", x), l->output);
 		return;
 	}
-	struct dv p = reshape(c, slice(c, x, 1, 0, L * C), shape3(B, L, C));
-	p = reshape(c, emit(c, "Softmax", 1, &p, 1, &axis, p.s), shape2(B, L * C));
+	struct onnxhook_tensor p = onnxhook_op_reshape(c, onnxhook_op_slice(c, x, 1, 0, L * C),
+						       onnxhook_shape3(B, L, C));
+	p = onnxhook_op_reshape(c, onnxhook_op_node(c, "Softmax", 1, &p, 1, &axis, p.s),
+				onnxhook_shape2(B, L * C));
 	if (L * C < l->inputs) {
-		struct dv parts[2] = {p, slice(c, x, 1, L * C, l->inputs)};
-		p = concat(c, 2, parts, 1);
+		struct onnxhook_tensor parts[2] = {p, onnxhook_op_slice(c, x, 1, L * C, l->inputs)};
+		p = onnxhook_op_concat(c, 2, parts, 1);
 	}
-	wr(c, p, l->output);
+	onnxhook_op_write(c, p, l->output);
 }
 
 /* A softmax over each tree group, the groups one after another along x (B × inputs): the
  * groups gathered into a G × M table padded with -FLT_MAX (exp gives 0 there), one Softmax
  * along M, gathered back. */
-static struct dv softmax_tree(struct onnxhook_call *c, const layer *l, struct dv x)
+static struct onnxhook_tensor softmax_tree(struct onnxhook_call *c, const layer *l,
+					   struct onnxhook_tensor x)
 {
 	const tree *t = l->softmax_tree;
 	const int64_t B = x.s.dims[0], I = x.s.dims[1];
@@ -931,16 +850,23 @@ static struct dv softmax_tree(struct onnxhook_call *c, const layer *l, struct dv
 	const struct onnxhook_attr axis_last = onnxhook_attr_int("axis", last);
 	const int64_t pads[4] = {0, 0, 0, one};
 	if (l->temperature != 1.f)
-		x = binary(c, "Div", x, scalar(c, l->temperature, "temperature"));
-	const struct dv pin[3] = {x, ints(c, 4, pads, "pads"), scalar(c, -FLT_MAX, "value")};
-	struct dv xp = emit(c, "Pad", 3, pin, 0, NULL, shape2(B, I + 1));
-	const struct dv gin[2] = {
-		xp, {onnxhook_call_const(c, ONNXHOOK_INT64, 2, gdims, idx, "groups"), shape2(G, M)}};
-	struct dv s = emit(c, "Gather", 2, gin, 1, &axis1, shape3(B, G, M));
-	s = emit(c, "Softmax", 1, &s, 1, &axis_last, s.s);
-	const struct dv bin[2] = {reshape(c, s, shape2(B, G * M)), ints(c, (int)I, inv, "order")};
+		x = onnxhook_op_binary(c, "Div", x,
+				       onnxhook_op_scalar(c, l->temperature, "temperature"));
+	const struct onnxhook_tensor pin[3] = {x, onnxhook_op_ints(c, 4, pads, "pads"),
+					       onnxhook_op_scalar(c, -FLT_MAX, "value")};
+	struct onnxhook_tensor xp =
+		onnxhook_op_node(c, "Pad", 3, pin, 0, NULL, onnxhook_shape2(B, I + 1));
+	const struct onnxhook_tensor gin[2] = {xp,
+					       {onnxhook_call_const(c, ONNXHOOK_INT64, 2, gdims,
+								    idx, "groups"),
+						onnxhook_shape2(G, M)}};
+	struct onnxhook_tensor s =
+		onnxhook_op_node(c, "Gather", 2, gin, 1, &axis1, onnxhook_shape3(B, G, M));
+	s = onnxhook_op_node(c, "Softmax", 1, &s, 1, &axis_last, s.s);
+	const struct onnxhook_tensor bin[2] = {onnxhook_op_reshape(c, s, onnxhook_shape2(B, G * M)),
+					       onnxhook_op_ints(c, (int)I, inv, "order")};
 	free(idx);
-	return emit(c, "Gather", 2, bin, 1, &axis1, shape2(B, I));
+	return onnxhook_op_node(c, "Gather", 2, bin, 1, &axis1, onnxhook_shape2(B, I));
 }
 
 /* A softmax over each of groups contiguous chunks, of x / temperature. */
@@ -952,16 +878,18 @@ static void record_forward_softmax_layer(struct onnxhook_call *c, const layer *l
 
 	if (B <= 0 || I <= 0 || G <= 0 || I % G || l->outputs != I)
 		FAIL(c, l, "inconsistent softmax layer");
-	struct dv x = rd(c, net->input, shape2(B, I));
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape2(B, I));
 	if (l->softmax_tree) {
-		wr(c, softmax_tree(c, l, x), l->output);
+		onnxhook_op_write(c, softmax_tree(c, l, x), l->output);
 		return;
 	}
-	x = reshape(c, x, G == 1 ? shape2(B, I) : shape3(B, G, I / G));
+	x = onnxhook_op_reshape(c, x,
+				G == 1 ? onnxhook_shape2(B, I) : onnxhook_shape3(B, G, I / G));
 	if (l->temperature != 1.f)
-		x = binary(c, "Div", x, scalar(c, l->temperature, "temperature"));
-	x = emit(c, "Softmax", 1, &x, 1, &axis, x.s);
-	wr(c, reshape(c, x, shape2(B, I)), l->output);
+		x = onnxhook_op_binary(c, "Div", x,
+				       onnxhook_op_scalar(c, l->temperature, "temperature"));
+	x = onnxhook_op_node(c, "Softmax", 1, &x, 1, &axis, x.s);
+	onnxhook_op_write(c, onnxhook_op_reshape(c, x, onnxhook_shape2(B, I)), l->output);
 }
 
 /* Inference does nothing: l.output is the previous layer's output (parse_network_cfg points it
@@ -970,7 +898,10 @@ static void record_forward_dropout_layer(struct onnxhook_call *c, const layer *l
 					 const network *net)
 {
 	if (l->output && l->output != net->input)
-		wr(c, rd(c, net->input, shape2(l->batch, l->inputs)), l->output);
+		onnxhook_op_write(c,
+				  onnxhook_op_read(c, net->input,
+						   onnxhook_shape2(l->batch, l->inputs)),
+				  l->output);
 }
 
 /* The loss against net.truth: nothing of the inference (network_predict passes no truth). */
@@ -988,11 +919,11 @@ static void record_forward_crop_layer(struct onnxhook_call *c, const layer *l, c
 	const int64_t dh = (H - OH) / 2, dw = (W - OW) / 2;
 	const int64_t axes[2] = {2, 3}, starts[2] = {dh, dw}, ends[2] = {dh + OH, dw + OW};
 	const int64_t steps[2] = {1, 1};
-	struct dv x = rd(c, net->input, shape4(B, C, H, W));
-	struct dv y = slice_n(c, x, 2, axes, starts, ends, steps);
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, H, W));
+	struct onnxhook_tensor y = onnxhook_op_slices(c, x, 2, axes, starts, ends, steps);
 	if (!l->noadjust)
-		y = addk(c, mulk(c, y, 2.f, "scale"), -1.f, "shift");
-	wr(c, y.id == x.id ? unary(c, "Identity", x) : y, l->output);
+		y = onnxhook_op_addk(c, onnxhook_op_mulk(c, y, 2.f, "scale"), -1.f, "shift");
+	onnxhook_op_write(c, y.id == x.id ? onnxhook_op_unary(c, "Identity", x) : y, l->output);
 }
 
 /* Reorg rewrites memory as reorg_cpu does: forward (stride s) reads its input as
@@ -1005,37 +936,46 @@ static void record_forward_reorg_layer(struct onnxhook_call *c, const layer *l, 
 
 	if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || s <= 0 || l->inputs != C * H * W)
 		FAIL(c, l, "inconsistent reorg");
-	struct dv x = rd(c, net->input, shape4(B, C, H, W)), y;
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, H, W)), y;
 	if (l->flatten) {
 		const int64_t perm[3] = {0, 2, 1};
 		const struct onnxhook_attr p = onnxhook_attr_ints("perm", 3, perm);
 		if (l->outputs != l->inputs)
 			FAIL(c, l, "inconsistent reorg");
 		/* forward: B × C × HW -> B × HW × C; reverse: the inverse */
-		y = reshape(c, x, l->reverse ? shape3(B, H * W, C) : shape3(B, C, H * W));
-		y = emit(c, "Transpose", 1, &y, 1, &p, shape3(B, y.s.dims[2], y.s.dims[1]));
-		wr(c, reshape(c, y, out_shape(l)), l->output);
+		y = onnxhook_op_reshape(c, x,
+					l->reverse ? onnxhook_shape3(B, H * W, C)
+						   : onnxhook_shape3(B, C, H * W));
+		y = onnxhook_op_node(c, "Transpose", 1, &y, 1, &p,
+				     onnxhook_shape3(B, y.s.dims[2], y.s.dims[1]));
+		onnxhook_op_write(c, onnxhook_op_reshape(c, y, out_shape(l)), l->output);
 		return;
 	}
 	if (l->extra) {
 		const int64_t e2[2] = {0, l->extra};
 		if (l->extra < 0 || l->outputs != l->inputs + l->extra)
 			FAIL(c, l, "inconsistent reorg");
-		wr(c, pad_end(c, reshape(c, x, shape2(B, l->inputs)), e2), l->output);
+		onnxhook_op_write(c,
+				  onnxhook_op_pad_end(
+					  c,
+					  onnxhook_op_reshape(c, x, onnxhook_shape2(B, l->inputs)),
+					  e2),
+				  l->output);
 		return;
 	}
 	if (C % (s * s) || (!l->reverse && (H % s || W % s)) || l->outputs != l->inputs) {
-		wr(c, unmapped(c, "reorg", x, out_shape(l)), l->output);
+		onnxhook_op_write(c, unmapped(c, "reorg", x, out_shape(l)), l->output);
 		return;
 	}
 	if (l->reverse) {
 		const struct onnxhook_attr a[2] = {bs, onnxhook_attr_string("mode", "DCR")};
-		y = emit(c, "DepthToSpace", 1, &x, 2, a, shape4(B, C / (s * s), H * s, W * s));
+		y = onnxhook_op_node(c, "DepthToSpace", 1, &x, 2, a,
+				     onnxhook_shape4(B, C / (s * s), H * s, W * s));
 	} else {
-		y = reshape(c, x, shape4(B, C / (s * s), H * s, W * s));
-		y = emit(c, "SpaceToDepth", 1, &y, 1, &bs, shape4(B, C, H, W));
+		y = onnxhook_op_reshape(c, x, onnxhook_shape4(B, C / (s * s), H * s, W * s));
+		y = onnxhook_op_node(c, "SpaceToDepth", 1, &y, 1, &bs, onnxhook_shape4(B, C, H, W));
 	}
-	wr(c, reshape(c, y, out_shape(l)), l->output);
+	onnxhook_op_write(c, onnxhook_op_reshape(c, y, out_shape(l)), l->output);
 }
 
 /* A convolution with its own weights at every output location (yolov1): the im2col patches
@@ -1050,11 +990,11 @@ static void record_forward_local_layer(struct onnxhook_call *c, const layer *l, 
 	if (B <= 0 || C <= 0 || H <= 0 || W <= 0 || N <= 0 || K <= 0 || S <= 0 || P < 0 || OH <= 0 ||
 	    OW <= 0 || l->out_c != N || !l->weights || !l->biases)
 		FAIL(c, l, "inconsistent local layer");
-	struct dv x = rd(c, net->input, shape4(B, C, H, W));
+	struct onnxhook_tensor x = onnxhook_op_read(c, net->input, onnxhook_shape4(B, C, H, W));
 	/* local_out_height and im2col disagree unless pad is size/2-like: then darknet's gemm
 	 * reads columns of another width. */
 	if (OH != (H + 2 * P - K) / S + 1 || OW != (W + 2 * P - K) / S + 1) {
-		wr(c, unmapped(c, "local", x, out_shape(l)), l->output);
+		onnxhook_op_write(c, unmapped(c, "local", x, out_shape(l)), l->output);
 		return;
 	}
 	float *eye = calloc((size_t)KK * K * K, sizeof(*eye));
@@ -1073,36 +1013,47 @@ static void record_forward_local_layer(struct onnxhook_call *c, const layer *l, 
 		onnxhook_attr_int("group", C),
 	};
 	const struct onnxhook_attr tp = onnxhook_attr_ints("perm", 3, perm);
-	const struct dv in[2] = {
-		x, {onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, edims, eye, "patches"), shape4(KK, 1, K, K)}};
+	const struct onnxhook_tensor in[2] = {x,
+					      {onnxhook_call_const(c, ONNXHOOK_FLOAT, 4, edims, eye,
+								   "patches"),
+					       onnxhook_shape4(KK, 1, K, K)}};
 	free(eye);
-	struct dv cols = emit(c, "Conv", 2, in, 4, attrs, shape4(B, KK, OH, OW));
-	cols = reshape(c, cols, shape3(B, KK, L));
-	cols = emit(c, "Transpose", 1, &cols, 1, &tp, shape3(L, KK, B));
-	const struct dv mm[2] = {wt(c, l->weights, shape3(L, N, KK), "weight"), cols};
-	struct dv y = emit(c, "MatMul", 2, mm, 0, NULL, shape3(L, N, B));
-	y = emit(c, "Transpose", 1, &y, 1, &tp, shape3(B, N, L));
-	y = binary(c, "Add", y, wt(c, l->biases, shape2(N, L), "bias"));
-	y = reshape(c, y, shape4(B, N, OH, OW));
-	wr(c, activate(c, y, l->activation), l->output);
+	struct onnxhook_tensor cols =
+		onnxhook_op_node(c, "Conv", 2, in, 4, attrs, onnxhook_shape4(B, KK, OH, OW));
+	cols = onnxhook_op_reshape(c, cols, onnxhook_shape3(B, KK, L));
+	cols = onnxhook_op_node(c, "Transpose", 1, &cols, 1, &tp, onnxhook_shape3(L, KK, B));
+	const struct onnxhook_tensor mm[2] = {onnxhook_op_weight(c, l->weights,
+								 onnxhook_shape3(L, N, KK),
+								 "weight"),
+					      cols};
+	struct onnxhook_tensor y =
+		onnxhook_op_node(c, "MatMul", 2, mm, 0, NULL, onnxhook_shape3(L, N, B));
+	y = onnxhook_op_node(c, "Transpose", 1, &y, 1, &tp, onnxhook_shape3(B, N, L));
+	y = onnxhook_op_binary(c, "Add", y,
+			       onnxhook_op_weight(c, l->biases, onnxhook_shape2(N, L), "bias"));
+	y = onnxhook_op_reshape(c, y, onnxhook_shape4(B, N, OH, OW));
+	onnxhook_op_write(c, activate(c, y, l->activation), l->output);
 }
 
 /* Segmentation head: its forward reads net.truth even at inference (network_predict passes
  * none), so darknet crashes before anything could be recorded. */
 static void record_forward_iseg_layer(struct onnxhook_call *c, const layer *l, const network *net)
 {
-	wr(c, unmapped(c, "iseg", rd(c, net->input, in_shape(l)), out_shape(l)), l->output);
+	onnxhook_op_write(c,
+			  unmapped(c, "iseg", onnxhook_op_read(c, net->input, in_shape(l)),
+				   out_shape(l)),
+			  l->output);
 }
 
 /* ---- recurrent layers: the steps unrolled, the state a graph input and output ------------- */
 
 /* The input of every step: net.input holds steps × batch × inputs. */
-static struct dv step_input(struct onnxhook_call *c, struct dv all, int64_t i,
-			    struct onnxhook_shape one)
+static struct onnxhook_tensor step_input(struct onnxhook_call *c, struct onnxhook_tensor all,
+					 int64_t i, struct onnxhook_shape one)
 {
-	struct dv x = slice(c, all, 0, i, i + 1);
+	struct onnxhook_tensor x = onnxhook_op_slice(c, all, 0, i, i + 1);
 
-	return reshape(c, x, one);
+	return onnxhook_op_reshape(c, x, one);
 }
 
 static bool sub_ok(const layer *s, int64_t batch, int64_t inputs, int64_t outputs)
@@ -1119,22 +1070,25 @@ static void record_forward_rnn_layer(struct onnxhook_call *c, const layer *l, co
 	if (B <= 0 || I <= 0 || O <= 0 || T <= 0 || !l->state || !sub_ok(in_l, B, I, O) ||
 	    !sub_ok(self_l, B, O, O) || !sub_ok(out_l, B, O, O))
 		FAIL(c, l, "inconsistent rnn layer");
-	struct dv *outs = calloc((size_t)T, sizeof(*outs));
+	struct onnxhook_tensor *outs = calloc((size_t)T, sizeof(*outs));
 	if (!outs) {
 		c->err = c->err ? c->err : -ENOMEM;
 		return;
 	}
-	struct dv all = rd(c, net->input, shape3(T, B, I));
-	struct dv state = rd(c, l->state, shape2(B, O));
+	struct onnxhook_tensor all = onnxhook_op_read(c, net->input, onnxhook_shape3(T, B, I));
+	struct onnxhook_tensor state = onnxhook_op_read(c, l->state, onnxhook_shape2(B, O));
 	for (int64_t i = 0; i < T && !c->err; i++) {
-		struct dv a = connected(c, in_l, step_input(c, all, i, shape2(B, I)));
-		struct dv s = connected(c, self_l, state);
-		state = binary(c, "Add", l->shortcut ? binary(c, "Add", state, a) : a, s);
+		struct onnxhook_tensor a =
+			connected(c, in_l, step_input(c, all, i, onnxhook_shape2(B, I)));
+		struct onnxhook_tensor s = connected(c, self_l, state);
+		state = onnxhook_op_binary(c, "Add",
+					   l->shortcut ? onnxhook_op_binary(c, "Add", state, a) : a,
+					   s);
 		outs[i] = connected(c, out_l, state);
 	}
 	if (!c->err) {
-		wr(c, concat(c, (int)T, outs, 0), l->output);
-		wr(c, state, l->state);
+		onnxhook_op_write(c, onnxhook_op_concat(c, (int)T, outs, 0), l->output);
+		onnxhook_op_write(c, state, l->state);
 	}
 	free(outs);
 }
@@ -1148,29 +1102,38 @@ static void record_forward_gru_layer(struct onnxhook_call *c, const layer *l, co
 	    !sub_ok(l->ur, B, I, O) || !sub_ok(l->uh, B, I, O) || !sub_ok(l->wz, B, O, O) ||
 	    !sub_ok(l->wr, B, O, O) || !sub_ok(l->wh, B, O, O))
 		FAIL(c, l, "inconsistent gru layer");
-	struct dv *outs = calloc((size_t)T, sizeof(*outs));
+	struct onnxhook_tensor *outs = calloc((size_t)T, sizeof(*outs));
 	if (!outs) {
 		c->err = c->err ? c->err : -ENOMEM;
 		return;
 	}
-	struct dv all = rd(c, net->input, shape3(T, B, I));
-	struct dv h = rd(c, l->state, shape2(B, O));
+	struct onnxhook_tensor all = onnxhook_op_read(c, net->input, onnxhook_shape3(T, B, I));
+	struct onnxhook_tensor h = onnxhook_op_read(c, l->state, onnxhook_shape2(B, O));
 	for (int64_t i = 0; i < T && !c->err; i++) {
-		struct dv x = step_input(c, all, i, shape2(B, I));
-		struct dv z = unary(c, "Sigmoid", binary(c, "Add", connected(c, l->uz, x),
-							  connected(c, l->wz, h)));
-		struct dv r = unary(c, "Sigmoid", binary(c, "Add", connected(c, l->ur, x),
-							  connected(c, l->wr, h)));
-		struct dv hh = binary(c, "Add", connected(c, l->uh, x),
-				      connected(c, l->wh, binary(c, "Mul", h, r)));
+		struct onnxhook_tensor x = step_input(c, all, i, onnxhook_shape2(B, I));
+		struct onnxhook_tensor z =
+			onnxhook_op_unary(c, "Sigmoid",
+					  onnxhook_op_binary(c, "Add", connected(c, l->uz, x),
+							     connected(c, l->wz, h)));
+		struct onnxhook_tensor r =
+			onnxhook_op_unary(c, "Sigmoid",
+					  onnxhook_op_binary(c, "Add", connected(c, l->ur, x),
+							     connected(c, l->wr, h)));
+		struct onnxhook_tensor hh =
+			onnxhook_op_binary(c, "Add", connected(c, l->uh, x),
+					   connected(c, l->wh, onnxhook_op_binary(c, "Mul", h, r)));
 		hh = activate(c, hh, l->tanh ? TANH : LOGISTIC);
-		struct dv keep = binary(c, "Mul", z, h);
-		struct dv upd = binary(c, "Mul", binary(c, "Sub", scalar(c, 1.f, "one"), z), hh);
-		h = outs[i] = binary(c, "Add", keep, upd);
+		struct onnxhook_tensor keep = onnxhook_op_binary(c, "Mul", z, h);
+		struct onnxhook_tensor upd =
+			onnxhook_op_binary(c, "Mul",
+					   onnxhook_op_binary(c, "Sub",
+							      onnxhook_op_scalar(c, 1.f, "one"), z),
+					   hh);
+		h = outs[i] = onnxhook_op_binary(c, "Add", keep, upd);
 	}
 	if (!c->err) {
-		wr(c, concat(c, (int)T, outs, 0), l->output);
-		wr(c, h, l->state);
+		onnxhook_op_write(c, onnxhook_op_concat(c, (int)T, outs, 0), l->output);
+		onnxhook_op_write(c, h, l->state);
 	}
 	free(outs);
 }
@@ -1186,26 +1149,29 @@ static void record_forward_lstm_layer(struct onnxhook_call *c, const layer *l, c
 			FAIL(c, l, "inconsistent lstm layer");
 	if (B <= 0 || I <= 0 || O <= 0 || T <= 0 || !l->h_cpu || !l->c_cpu)
 		FAIL(c, l, "inconsistent lstm layer");
-	struct dv *outs = calloc((size_t)T, sizeof(*outs));
+	struct onnxhook_tensor *outs = calloc((size_t)T, sizeof(*outs));
 	if (!outs) {
 		c->err = c->err ? c->err : -ENOMEM;
 		return;
 	}
-	struct dv all = rd(c, net->input, shape3(T, B, I));
-	struct dv h = rd(c, l->h_cpu, shape2(B, O)), cell = rd(c, l->c_cpu, shape2(B, O));
+	struct onnxhook_tensor all = onnxhook_op_read(c, net->input, onnxhook_shape3(T, B, I));
+	struct onnxhook_tensor h = onnxhook_op_read(c, l->h_cpu, onnxhook_shape2(B, O)),
+			       cell = onnxhook_op_read(c, l->c_cpu, onnxhook_shape2(B, O));
 	for (int64_t i = 0; i < T && !c->err; i++) {
-		struct dv x = step_input(c, all, i, shape2(B, I)), g[4];
+		struct onnxhook_tensor x = step_input(c, all, i, onnxhook_shape2(B, I)), g[4];
 		for (int k = 0; k < 4; k++) {
-			g[k] = binary(c, "Add", connected(c, w[k], h), connected(c, u[k], x));
+			g[k] = onnxhook_op_binary(c, "Add", connected(c, w[k], h),
+						  connected(c, u[k], x));
 			g[k] = activate(c, g[k], k == 2 ? TANH : LOGISTIC);
 		}
-		cell = binary(c, "Add", binary(c, "Mul", cell, g[0]), binary(c, "Mul", g[1], g[2]));
-		h = outs[i] = binary(c, "Mul", activate(c, cell, TANH), g[3]);
+		cell = onnxhook_op_binary(c, "Add", onnxhook_op_binary(c, "Mul", cell, g[0]),
+					  onnxhook_op_binary(c, "Mul", g[1], g[2]));
+		h = outs[i] = onnxhook_op_binary(c, "Mul", activate(c, cell, TANH), g[3]);
 	}
 	if (!c->err) {
-		wr(c, concat(c, (int)T, outs, 0), l->output);
-		wr(c, h, l->h_cpu);
-		wr(c, cell, l->c_cpu);
+		onnxhook_op_write(c, onnxhook_op_concat(c, (int)T, outs, 0), l->output);
+		onnxhook_op_write(c, h, l->h_cpu);
+		onnxhook_op_write(c, cell, l->c_cpu);
 	}
 	free(outs);
 }
@@ -1221,23 +1187,28 @@ static void record_forward_crnn_layer(struct onnxhook_call *c, const layer *l, c
 	    self_l->inputs != l->hidden || self_l->outputs != l->hidden ||
 	    out_l->inputs != l->hidden || out_l->outputs != l->outputs || in_l->inputs != l->inputs)
 		FAIL(c, l, "inconsistent crnn layer");
-	struct dv *outs = calloc((size_t)T, sizeof(*outs));
+	struct onnxhook_tensor *outs = calloc((size_t)T, sizeof(*outs));
 	if (!outs) {
 		c->err = c->err ? c->err : -ENOMEM;
 		return;
 	}
-	const struct onnxhook_shape xs = shape4(B, in_l->c, in_l->h, in_l->w);
-	struct dv all = rd(c, net->input, (struct onnxhook_shape){5, {T, B, in_l->c, in_l->h, in_l->w}});
-	struct dv state = rd(c, l->state, shape4(B, self_l->c, self_l->h, self_l->w));
+	const struct onnxhook_shape xs = onnxhook_shape4(B, in_l->c, in_l->h, in_l->w);
+	struct onnxhook_tensor all =
+		onnxhook_op_read(c, net->input,
+				 (struct onnxhook_shape){5, {T, B, in_l->c, in_l->h, in_l->w}});
+	struct onnxhook_tensor state =
+		onnxhook_op_read(c, l->state, onnxhook_shape4(B, self_l->c, self_l->h, self_l->w));
 	for (int64_t i = 0; i < T && !c->err; i++) {
-		struct dv a = conv(c, in_l, step_input(c, all, i, xs));
-		struct dv s = conv(c, self_l, state);
-		state = binary(c, "Add", l->shortcut ? binary(c, "Add", state, a) : a, s);
+		struct onnxhook_tensor a = conv(c, in_l, step_input(c, all, i, xs));
+		struct onnxhook_tensor s = conv(c, self_l, state);
+		state = onnxhook_op_binary(c, "Add",
+					   l->shortcut ? onnxhook_op_binary(c, "Add", state, a) : a,
+					   s);
 		outs[i] = conv(c, out_l, state);
 	}
 	if (!c->err) {
-		wr(c, concat(c, (int)T, outs, 0), l->output);
-		wr(c, state, l->state);
+		onnxhook_op_write(c, onnxhook_op_concat(c, (int)T, outs, 0), l->output);
+		onnxhook_op_write(c, state, l->state);
 	}
 	free(outs);
 }
@@ -1305,60 +1276,8 @@ static void record(const char *symbol, LAYER_TYPE type, dn_record_fn *fn, const 
  * we know, else straight to the library's own function. A C pass-through would copy the
  * structs with our idea of their size (and forward_network is a name other code may export
  * with another signature); the jump hands any caller's arguments over untouched. An empty slot
- * calls onnxhook_dn_resolve() first, with every argument register saved around the call. */
-#if defined(__CET__) && (__CET__ & 1)
-#define DN_ENDBR "\tendbr64\n"
-#else
-#define DN_ENDBR ""
-#endif
-
-#define DN_STUB(name)                                                                            \
-	__asm__(".pushsection .text\n"                                                           \
-		".globl " #name "\n"                                                             \
-		".type " #name ", @function\n"                                                   \
-		".p2align 4\n" #name ":\n" DN_ENDBR                                              \
-		"\tmovq onnxhook_dn_slot_" #name "(%rip), %r11\n"                                \
-		"\ttestq %r11, %r11\n"                                                           \
-		"\tjz 1f\n"                                                                      \
-		"\tjmp *%r11\n"                                                                  \
-		"1:\tsubq $200, %rsp\n"                                                          \
-		"\tmovq %rdi, 0(%rsp)\n"                                                         \
-		"\tmovq %rsi, 8(%rsp)\n"                                                         \
-		"\tmovq %rdx, 16(%rsp)\n"                                                        \
-		"\tmovq %rcx, 24(%rsp)\n"                                                        \
-		"\tmovq %r8, 32(%rsp)\n"                                                         \
-		"\tmovq %r9, 40(%rsp)\n"                                                         \
-		"\tmovq %rax, 48(%rsp)\n"                                                        \
-		"\tmovdqu %xmm0, 64(%rsp)\n"                                                     \
-		"\tmovdqu %xmm1, 80(%rsp)\n"                                                     \
-		"\tmovdqu %xmm2, 96(%rsp)\n"                                                     \
-		"\tmovdqu %xmm3, 112(%rsp)\n"                                                    \
-		"\tmovdqu %xmm4, 128(%rsp)\n"                                                    \
-		"\tmovdqu %xmm5, 144(%rsp)\n"                                                    \
-		"\tmovdqu %xmm6, 160(%rsp)\n"                                                    \
-		"\tmovdqu %xmm7, 176(%rsp)\n"                                                    \
-		"\tleaq onnxhook_dn_slot_" #name "(%rip), %rdi\n"                                \
-		"\tcall onnxhook_dn_resolve\n"                                                   \
-		"\tmovq %rax, %r11\n"                                                            \
-		"\tmovq 0(%rsp), %rdi\n"                                                         \
-		"\tmovq 8(%rsp), %rsi\n"                                                         \
-		"\tmovq 16(%rsp), %rdx\n"                                                        \
-		"\tmovq 24(%rsp), %rcx\n"                                                        \
-		"\tmovq 32(%rsp), %r8\n"                                                         \
-		"\tmovq 40(%rsp), %r9\n"                                                         \
-		"\tmovq 48(%rsp), %rax\n"                                                        \
-		"\tmovdqu 64(%rsp), %xmm0\n"                                                     \
-		"\tmovdqu 80(%rsp), %xmm1\n"                                                     \
-		"\tmovdqu 96(%rsp), %xmm2\n"                                                     \
-		"\tmovdqu 112(%rsp), %xmm3\n"                                                    \
-		"\tmovdqu 128(%rsp), %xmm4\n"                                                    \
-		"\tmovdqu 144(%rsp), %xmm5\n"                                                    \
-		"\tmovdqu 160(%rsp), %xmm6\n"                                                    \
-		"\tmovdqu 176(%rsp), %xmm7\n"                                                    \
-		"\taddq $200, %rsp\n"                                                            \
-		"\tjmp *%r11\n"                                                                  \
-		".size " #name ", .-" #name "\n"                                                 \
-		".popsection\n");
+ * calls onnxhook_dn_resolve() first (stub-x86_64.h). */
+#define DN_STUB(name) ONNXHOOK_JUMP_STUB(name, onnxhook_dn_slot_##name, onnxhook_dn_resolve)
 
 #define DN_SLOT(name) __attribute__((visibility("hidden"), used)) void *onnxhook_dn_slot_##name;
 

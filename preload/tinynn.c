@@ -5,30 +5,13 @@
 #include <stdlib.h>
 
 #include "hook.h"
+#include "operands.h"
 #include "tinynn.h"
 #include "tinynn-hooks.h"
 
-#define NCHW(d) {(d)->n, (d)->c, (d)->h, (d)->w}
-
-static uint32_t read4(struct onnxhook_call *c, const float *p, const tnn_dims *d)
+static struct onnxhook_shape nchw(const tnn_dims *d)
 {
-	int64_t dims[4] = NCHW(d);
-
-	return onnxhook_call_read(c, p, ONNXHOOK_FLOAT, 4, dims);
-}
-
-static uint32_t weight1(struct onnxhook_call *c, const float *p, int64_t n, const char *role)
-{
-	return p ? onnxhook_call_weight(c, p, ONNXHOOK_FLOAT, 1, &n, role) : ONNXHOOK_NONE;
-}
-
-/* One node reading inputs[], written to out with the shape of dims. */
-static void emit(struct onnxhook_call *c, const char *op, int n_in, const uint32_t *in, int n_attrs,
-		 const struct onnxhook_attr *attrs, const tnn_dims *dims, float *out)
-{
-	int64_t shape[4] = NCHW(dims);
-
-	onnxhook_call_write(c, onnxhook_call_node(c, op, n_in, in, n_attrs, attrs, 4, shape), out);
+	return onnxhook_shape4(d->n, d->c, d->h, d->w);
 }
 
 static void record_unary(const char *symbol, const char *op, const tnn_dims *dims, const float *in,
@@ -38,8 +21,8 @@ static void record_unary(const char *symbol, const char *op, const tnn_dims *dim
 
 	if (!onnxhook_record_begin(&c, symbol))
 		return;
-	uint32_t x = read4(&c, in, dims);
-	emit(&c, op, 1, &x, 0, NULL, dims, out);
+	struct onnxhook_tensor x = onnxhook_op_read(&c, in, nchw(dims));
+	onnxhook_op_emit(&c, op, 1, &x, 0, NULL, nchw(dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -60,8 +43,8 @@ static void record_pool(const char *symbol, const char *op, const tnn_pool2d_par
 
 	if (!onnxhook_record_begin(&c, symbol))
 		return;
-	uint32_t x = read4(&c, in, in_dims);
-	emit(&c, op, 1, &x, n_attrs, attrs, out_dims, out);
+	struct onnxhook_tensor x = onnxhook_op_read(&c, in, nchw(in_dims));
+	onnxhook_op_emit(&c, op, 1, &x, n_attrs, attrs, nchw(out_dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -74,7 +57,8 @@ static void record_tnn_conv2d(const tnn_conv2d_params *p, const tnn_dims *in_dim
 	const int64_t dilations[2] = {p->dilation_h, p->dilation_w};
 	/* ONNX pads: all begins, then all ends: [top, left, bottom, right]. */
 	const int64_t pads[4] = {p->pad_top, p->pad_left, p->pad_bottom, p->pad_right};
-	const int64_t wdims[4] = {out_dims->c, in_dims->c / p->groups, p->kernel_h, p->kernel_w};
+	const struct onnxhook_shape wshape =
+		onnxhook_shape4(out_dims->c, in_dims->c / p->groups, p->kernel_h, p->kernel_w);
 	const struct onnxhook_attr attrs[] = {
 		onnxhook_attr_ints("kernel_shape", 2, kernel),
 		onnxhook_attr_ints("strides", 2, strides),
@@ -85,12 +69,12 @@ static void record_tnn_conv2d(const tnn_conv2d_params *p, const tnn_dims *in_dim
 
 	if (!onnxhook_record_begin(&c, "tnn_conv2d"))
 		return;
-	uint32_t x[3] = {
-		read4(&c, in, in_dims),
-		onnxhook_call_weight(&c, weight, ONNXHOOK_FLOAT, 4, wdims, "weight"),
-		weight1(&c, bias, out_dims->c, "bias"),
+	struct onnxhook_tensor x[3] = {
+		onnxhook_op_read(&c, in, nchw(in_dims)),
+		onnxhook_op_weight(&c, weight, wshape, "weight"),
+		onnxhook_op_weight(&c, bias, onnxhook_shape1(out_dims->c), "bias"),
 	};
-	emit(&c, "Conv", bias ? 3 : 2, x, 5, attrs, out_dims, out);
+	onnxhook_op_emit(&c, "Conv", bias ? 3 : 2, x, 5, attrs, nchw(out_dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -105,8 +89,9 @@ static void record_tnn_add(const tnn_dims *dims, const float *a, const float *b,
 
 	if (!onnxhook_record_begin(&c, "tnn_add"))
 		return;
-	uint32_t x[2] = {read4(&c, a, dims), read4(&c, b, dims)};
-	emit(&c, "Add", 2, x, 0, NULL, dims, out);
+	struct onnxhook_tensor x[2] = {onnxhook_op_read(&c, a, nchw(dims)),
+				       onnxhook_op_read(&c, b, nchw(dims))};
+	onnxhook_op_emit(&c, "Add", 2, x, 0, NULL, nchw(dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -119,14 +104,14 @@ static void record_tnn_batch_norm(const tnn_dims *dims, const float *in, const f
 
 	if (!onnxhook_record_begin(&c, "tnn_batch_norm"))
 		return;
-	uint32_t x[5] = {
-		read4(&c, in, dims),
-		weight1(&c, scale, dims->c, "scale"),
-		weight1(&c, bias, dims->c, "bias"),
-		weight1(&c, mean, dims->c, "mean"),
-		weight1(&c, var, dims->c, "var"),
+	struct onnxhook_tensor x[5] = {
+		onnxhook_op_read(&c, in, nchw(dims)),
+		onnxhook_op_weight(&c, scale, onnxhook_shape1(dims->c), "scale"),
+		onnxhook_op_weight(&c, bias, onnxhook_shape1(dims->c), "bias"),
+		onnxhook_op_weight(&c, mean, onnxhook_shape1(dims->c), "mean"),
+		onnxhook_op_weight(&c, var, onnxhook_shape1(dims->c), "var"),
 	};
-	emit(&c, "BatchNormalization", 5, x, 1, &eps, dims, out);
+	onnxhook_op_emit(&c, "BatchNormalization", 5, x, 1, &eps, nchw(dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -149,8 +134,8 @@ static void record_tnn_global_avg_pool(const tnn_dims *in_dims, const float *in,
 
 	if (!onnxhook_record_begin(&c, "tnn_global_avg_pool"))
 		return;
-	uint32_t x = read4(&c, in, in_dims);
-	emit(&c, "GlobalAveragePool", 1, &x, 0, NULL, &out_dims, out);
+	struct onnxhook_tensor x = onnxhook_op_read(&c, in, nchw(in_dims));
+	onnxhook_op_emit(&c, "GlobalAveragePool", 1, &x, 0, NULL, nchw(&out_dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -160,20 +145,19 @@ static void record_tnn_fully_connected(const tnn_dims *in_dims, const float *in,
 {
 	struct onnxhook_call c;
 	const int64_t k = (int64_t)in_dims->c * in_dims->h * in_dims->w;
-	const int64_t flat[2] = {in_dims->n, k}, wdims[2] = {out_features, k};
-	const int64_t ydims[2] = {in_dims->n, out_features};
 	const struct onnxhook_attr axis = onnxhook_attr_int("axis", 1);
 	const struct onnxhook_attr trans_b = onnxhook_attr_int("transB", 1);
+	const struct onnxhook_shape ydims = onnxhook_shape2(in_dims->n, out_features);
 
 	if (!onnxhook_record_begin(&c, "tnn_fully_connected"))
 		return;
-	uint32_t x = read4(&c, in, in_dims);
-	uint32_t g[3] = {
-		onnxhook_call_node(&c, "Flatten", 1, &x, 1, &axis, 2, flat),
-		onnxhook_call_weight(&c, weight, ONNXHOOK_FLOAT, 2, wdims, "weight"),
-		weight1(&c, bias, out_features, "bias"),
+	struct onnxhook_tensor x = onnxhook_op_read(&c, in, nchw(in_dims));
+	struct onnxhook_tensor g[3] = {
+		onnxhook_op_node(&c, "Flatten", 1, &x, 1, &axis, onnxhook_shape2(in_dims->n, k)),
+		onnxhook_op_weight(&c, weight, onnxhook_shape2(out_features, k), "weight"),
+		onnxhook_op_weight(&c, bias, onnxhook_shape1(out_features), "bias"),
 	};
-	onnxhook_call_write(&c, onnxhook_call_node(&c, "Gemm", bias ? 3 : 2, g, 1, &trans_b, 2, ydims), out);
+	onnxhook_op_emit(&c, "Gemm", bias ? 3 : 2, g, 1, &trans_b, ydims, out);
 	onnxhook_record_end(&c);
 }
 
@@ -184,8 +168,8 @@ static void record_tnn_softmax(const tnn_dims *dims, const float *in, float *out
 
 	if (!onnxhook_record_begin(&c, "tnn_softmax"))
 		return;
-	uint32_t x = read4(&c, in, dims);
-	emit(&c, "Softmax", 1, &x, 1, &axis, dims, out);
+	struct onnxhook_tensor x = onnxhook_op_read(&c, in, nchw(dims));
+	onnxhook_op_emit(&c, "Softmax", 1, &x, 1, &axis, nchw(dims), out);
 	onnxhook_record_end(&c);
 }
 
@@ -195,7 +179,8 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 	struct onnxhook_call c;
 	const struct onnxhook_attr axis = onnxhook_attr_int("axis", 1);
 	tnn_dims out_dims = *in_dims[0];
-	uint32_t stack[16], *x = count <= 16 ? stack : malloc((size_t)count * sizeof(*x));
+	struct onnxhook_tensor stack[16];
+	struct onnxhook_tensor *x = count <= 16 ? stack : malloc((size_t)count * sizeof(*x));
 
 	if (!x || !onnxhook_record_begin(&c, "tnn_concat")) {
 		if (x != stack)
@@ -204,10 +189,10 @@ static void record_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 	}
 	out_dims.c = 0;
 	for (int32_t i = 0; i < count; i++) {
-		x[i] = read4(&c, in[i], in_dims[i]);
+		x[i] = onnxhook_op_read(&c, in[i], nchw(in_dims[i]));
 		out_dims.c += in_dims[i]->c;
 	}
-	emit(&c, "Concat", count, x, 1, &axis, &out_dims, out);
+	onnxhook_op_emit(&c, "Concat", count, x, 1, &axis, nchw(&out_dims), out);
 	onnxhook_record_end(&c);
 	if (x != stack)
 		free(x);
