@@ -111,7 +111,7 @@ void onnxhook_graph_on_changed(onnxhook_changed_fn fn)
 	changed_fn = fn;
 }
 
-static uint32_t fail(struct onnxhook_call *c, int err)
+uint32_t onnxhook_call_fail(struct onnxhook_call *c, int err)
 {
 	if (!c->err)
 		c->err = err;
@@ -157,14 +157,14 @@ static uint32_t new_value(struct onnxhook_call *c, enum onnxhook_value_kind kind
 	if (c->err)
 		return ONNXHOOK_NONE;
 	if (numel < 0)
-		return fail(c, -EOVERFLOW);
+		return onnxhook_call_fail(c, -EOVERFLOW);
 	if (g->n_values >= UINT32_MAX - 1)
-		return fail(c, -ENOSPC);
+		return onnxhook_call_fail(c, -ENOSPC);
 	if (g->n_values == g->cap_values) {
 		size_t cap = g->cap_values ? g->cap_values * 2 : 256;
 		void *v = realloc(g->values, cap * sizeof(*g->values));
 		if (!v)
-			return fail(c, -ENOMEM);
+			return onnxhook_call_fail(c, -ENOMEM);
 		g->values = v;
 		g->cap_values = cap;
 	}
@@ -279,21 +279,21 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 	if (c->err || c->check)
 		return ONNXHOOK_NONE;
 	if (n_inputs < 0 || n_attrs < 0 || shape.rank < 0)
-		return fail(c, -EINVAL);
+		return onnxhook_call_fail(c, -EINVAL);
 	for (int i = 0; i < n_inputs; i++) {
 		if (inputs[i] != ONNXHOOK_NONE && inputs[i] >= g->n_values)
-			return fail(c, -EINVAL);
+			return onnxhook_call_fail(c, -EINVAL);
 	}
 	if (n_inputs > 0 && inputs[0] != ONNXHOOK_NONE)
 		dtype = g->values[inputs[0]].dtype;
 	int slot = op_slot(g, op_type);
 	if (slot < 0)
-		return fail(c, -ENOSPC);
+		return onnxhook_call_fail(c, -ENOSPC);
 	if (g->n_nodes == g->cap_nodes) {
 		size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
 		void *v = realloc(g->nodes, cap * sizeof(*g->nodes));
 		if (!v)
-			return fail(c, -ENOMEM);
+			return onnxhook_call_fail(c, -ENOMEM);
 		g->nodes = v;
 		g->cap_nodes = cap;
 	}
@@ -312,7 +312,7 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 	    onnxhook_hmap_put(&g->names, name_hash(n.name), (uint32_t)g->n_nodes) < 0) {
 		free_node(&n);
 		g->n_values--; /* the output value made above */
-		return fail(c, -ENOMEM);
+		return onnxhook_call_fail(c, -ENOMEM);
 	}
 	if (n_inputs)
 		memcpy(n.inputs, inputs, (size_t)n_inputs * sizeof(*inputs));
@@ -351,10 +351,10 @@ static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origi
 	if (c->err || c->check)
 		return ONNXHOOK_NONE;
 	if (numel <= 0)
-		return fail(c, numel < 0 ? -EOVERFLOW : -EINVAL);
+		return onnxhook_call_fail(c, numel < 0 ? -EOVERFLOW : -EINVAL);
 	/* Don't copy the weights of another thread's unrelated call only to drop them. */
 	if (c->foreign && !c->read_written)
-		return fail(c, -EAGAIN);
+		return onnxhook_call_fail(c, -EAGAIN);
 	size_t nbytes = (size_t)numel * onnxhook_dtype_size(dtype);
 	uint64_t content = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED, data, nbytes);
 	uint64_t key = shape_hash(onnxhook_hash_u64(onnxhook_hash_u64(content, origin), dtype), shape);
@@ -379,7 +379,7 @@ static uint32_t find_or_add_initializer(struct onnxhook_call *c, uintptr_t origi
 	if (!v->data || onnxhook_hmap_put(&g->inits, key, id) < 0) {
 		copy_free(v->data, nbytes);
 		g->n_values--;
-		return fail(c, -ENOMEM);
+		return onnxhook_call_fail(c, -ENOMEM);
 	}
 	memcpy(v->data, data, nbytes);
 	v->origin = origin;
@@ -396,7 +396,7 @@ uint32_t onnxhook_call_const(struct onnxhook_call *c, enum onnxhook_dtype dtype,
 	struct onnxhook_shape shape = onnxhook_shape_make(rank, dims);
 
 	if (shape.rank < 0)
-		return fail(c, -EINVAL);
+		return onnxhook_call_fail(c, -EINVAL);
 	return find_or_add_initializer(c, 0, dtype, &shape, data, role);
 }
 
@@ -412,191 +412,11 @@ uint32_t onnxhook_call_const_f32(struct onnxhook_call *c, float v, const char *r
 	return onnxhook_call_const(c, ONNXHOOK_FLOAT, 0, NULL, &v, role);
 }
 
-/* ---- views: Reshape, Slice, Concat ------------------------------------------------------- */
-
-static uint64_t view_key(uint32_t src, uint64_t off, size_t nbytes)
-{
-	return onnxhook_hash_u64(onnxhook_hash_u64(onnxhook_hash_u64(ONNXHOOK_HASH_SEED, src), off), nbytes);
-}
-
-/* A value is immutable, so a view of it made once serves every later read of the same bytes
- * with the same shape: no duplicate Slice/Reshape nodes. */
-static uint32_t find_view(struct onnxhook_graph *g, uint32_t src, uint64_t off, size_t nbytes,
-			  const struct onnxhook_shape *shape)
-{
-	size_t it = SIZE_MAX;
-	uint32_t id;
-
-	while ((id = onnxhook_hmap_find(&g->views, view_key(src, off, nbytes), &it)) != ONNXHOOK_NONE) {
-		if (id >= g->n_values)
-			continue;
-		struct onnxhook_value *v = &g->values[id];
-		if (v->view_src == src && v->view_off == off && v->nbytes == nbytes &&
-		    (!shape || onnxhook_shape_eq(&v->shape, shape)))
-			return id;
-	}
-	return ONNXHOOK_NONE;
-}
-
-static uint32_t remember_view(struct onnxhook_call *c, uint32_t src, uint64_t off, uint32_t view)
-{
-	if (view == ONNXHOOK_NONE)
-		return view;
-	struct onnxhook_value *v = &c->g->values[view];
-	v->view_src = src;
-	v->view_off = off;
-	if (onnxhook_hmap_put(&c->g->views, view_key(src, off, v->nbytes), view) < 0)
-		return fail(c, -ENOMEM);
-	return view;
-}
-
-static uint32_t reshape_to(struct onnxhook_call *c, uint32_t src, const struct onnxhook_shape *shape)
-{
-	struct onnxhook_graph *g = c->g;
-
-	if (c->err || src == ONNXHOOK_NONE)
-		return fail(c, c->err ? c->err : -EINVAL);
-	struct onnxhook_value *v = &g->values[src];
-	if (onnxhook_shape_eq(&v->shape, shape))
-		return src;
-	if (onnxhook_shape_numel(&v->shape, 0) != onnxhook_shape_numel(shape, 0))
-		return fail(c, -EINVAL);
-	uint32_t cached = find_view(g, src, 0, v->nbytes, shape);
-	if (cached != ONNXHOOK_NONE)
-		return cached;
-	uint32_t in[2] = {src, onnxhook_call_const_i64(c, shape->rank, shape->dims, "shape")};
-	return remember_view(c, src, 0,
-			     onnxhook_call_node(c, "Reshape", 2, in, 0, NULL, shape->rank, shape->dims));
-}
-
-/* The bytes [off, off+len) of value src as a tensor of their own: a Slice along the outermost
- * axis on which the range is a contiguous block (a batch item, a channel range, rows), else a
- * Slice of the flattened value. */
-static uint32_t slice_view(struct onnxhook_call *c, uint32_t src, uint64_t off, uint64_t len)
-{
-	struct onnxhook_graph *g = c->g;
-	struct onnxhook_value *v = &g->values[src];
-	size_t es = onnxhook_dtype_size(v->dtype);
-
-	if (off % es || len % es || len == 0 || v->nbytes == 0)
-		return fail(c, -EINVAL);
-	uint32_t cached = find_view(g, src, off, len, NULL);
-	if (cached != ONNXHOOK_NONE)
-		return cached;
-
-	const struct onnxhook_shape V = v->shape;
-	const uint32_t whole = src;
-	int64_t e0 = (int64_t)(off / es), n = (int64_t)(len / es);
-	int64_t total = onnxhook_shape_numel(&V, 0), stride = total;
-	int64_t starts[ONNXHOOK_MAX_RANK], ends[ONNXHOOK_MAX_RANK], axes[ONNXHOOK_MAX_RANK];
-	struct onnxhook_shape out = V;
-	int na = 0, k;
-
-	/* stride: elements per index of axis k (product of the dims after k). */
-	for (k = 0; k < V.rank; k++) {
-		stride /= V.dims[k] ? V.dims[k] : 1;
-		int64_t block = stride * V.dims[k];
-		if (stride && e0 % stride == 0 && n % stride == 0 && e0 / block == (e0 + n - 1) / block)
-			break;
-	}
-	if (k < V.rank) {
-		int64_t block = stride * V.dims[k];
-		int64_t p = e0 / block; /* flat index over the axes before k */
-		for (int i = k - 1; i >= 0; i--) {
-			int64_t idx = p % V.dims[i];
-			p /= V.dims[i];
-			out.dims[i] = 1;
-			if (V.dims[i] != 1) {
-				axes[na] = i;
-				starts[na] = idx;
-				ends[na++] = idx + 1;
-			}
-		}
-		axes[na] = k;
-		starts[na] = (e0 % block) / stride;
-		ends[na] = starts[na] + n / stride;
-		out.dims[k] = n / stride;
-		na++;
-	} else {
-		struct onnxhook_shape flat = {.rank = 1, .dims = {total}};
-		src = reshape_to(c, src, &flat);
-		out = (struct onnxhook_shape){.rank = 1, .dims = {n}};
-		axes[0] = 0;
-		starts[0] = e0;
-		ends[0] = e0 + n;
-		na = 1;
-	}
-	uint32_t in[4] = {
-		src,
-		onnxhook_call_const_i64(c, na, starts, "starts"),
-		onnxhook_call_const_i64(c, na, ends, "ends"),
-		onnxhook_call_const_i64(c, na, axes, "axes"),
-	};
-	uint32_t view = onnxhook_call_node(c, "Slice", 4, in, 0, NULL, out.rank, out.dims);
-	/* Cached under the value the bytes came from, whatever Reshape was needed on the way. */
-	return remember_view(c, whole, off, view);
-}
-
-/* Several tensors that lie one after another in memory, read as one tensor of shape `shape`:
- * a Concat along the one axis where they differ when that is their memory order (the axes
- * before it all 1), else a Concat of their flattened forms; then a Reshape if needed. */
-static uint32_t concat_to(struct onnxhook_call *c, int n, const uint32_t *parts,
-			  const struct onnxhook_shape *shape)
-{
-	struct onnxhook_graph *g = c->g;
-	const struct onnxhook_shape s0 = g->values[parts[0]].shape;
-	struct onnxhook_shape cat = {.rank = -1};
-	int axis = -1;
-
-	/* Axes along which the parts, in memory order, concatenate: all dims but that one equal,
-	 * the ones before it 1. Prefer the axis that gives the reader's shape directly. */
-	for (int a = 0; a < s0.rank; a++) {
-		struct onnxhook_shape r = s0;
-		bool ok = true;
-		for (int j = 0; j < a && ok; j++)
-			ok = s0.dims[j] == 1;
-		for (int i = 1; i < n && ok; i++) {
-			const struct onnxhook_shape *s = &g->values[parts[i]].shape;
-			ok = s->rank == s0.rank;
-			for (int j = 0; j < s0.rank && ok; j++)
-				ok = j == a || s->dims[j] == s0.dims[j];
-			r.dims[a] += ok ? s->dims[a] : 0;
-		}
-		if (!ok)
-			continue;
-		if (axis < 0 || onnxhook_shape_eq(&r, shape)) {
-			axis = a;
-			cat = r;
-		}
-		if (onnxhook_shape_eq(&r, shape))
-			break;
-	}
-	uint32_t *in = calloc((size_t)n, sizeof(*in));
-	if (!in)
-		return fail(c, -ENOMEM);
-	if (axis >= 0) {
-		memcpy(in, parts, (size_t)n * sizeof(*in));
-	} else {
-		axis = 0;
-		cat = (struct onnxhook_shape){.rank = 1};
-		for (int i = 0; i < n; i++) {
-			struct onnxhook_shape flat = {.rank = 1};
-			flat.dims[0] = onnxhook_shape_numel(&g->values[parts[i]].shape, 0);
-			in[i] = reshape_to(c, parts[i], &flat);
-			cat.dims[0] += flat.dims[0];
-		}
-	}
-	struct onnxhook_attr attr = onnxhook_attr_int("axis", axis);
-	uint32_t out = onnxhook_call_node(c, "Concat", n, in, 1, &attr, cat.rank, cat.dims);
-	free(in);
-	return reshape_to(c, out, shape);
-}
-
 static int add_pending(struct onnxhook_call *c, uintptr_t lo, uintptr_t hi, uint32_t value,
 		       bool is_input)
 {
 	if (c->n_pending == ONNXHOOK_CALL_MAX_PENDING)
-		return fail(c, -ENOSPC), -ENOSPC;
+		return onnxhook_call_fail(c, -ENOSPC), -ENOSPC;
 	c->pending[c->n_pending++] = (struct onnxhook_pending){lo, hi, value, is_input};
 	return 0;
 }
@@ -774,7 +594,7 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 	int64_t numel = shape.rank < 0 ? -1 : onnxhook_shape_numel(&shape, es);
 	uintptr_t lo = (uintptr_t)ptr, hi;
 	if (numel <= 0 || !ptr || __builtin_add_overflow(lo, (uint64_t)numel * es, &hi))
-		return fail(c, -EINVAL);
+		return onnxhook_call_fail(c, -EINVAL);
 	if (c->check) {
 		check_range(c, lo, hi, true);
 		return ONNXHOOK_NONE;
@@ -786,9 +606,10 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 			continue;
 		if (c->pending[i].lo == lo && c->pending[i].hi == hi) {
 			c->read_sig = onnxhook_hash_u64(onnxhook_hash_u64(c->read_sig, lo), hi);
-			return reshape_to(c, c->pending[i].value, &shape);
+			return onnxhook_view_reshape(c, c->pending[i].value, &shape);
 		}
-		return fail(c, -ENOTSUP); /* overlapping fresh inputs in one call: not modelled */
+		/* overlapping fresh inputs in one call: not modelled */
+		return onnxhook_call_fail(c, -ENOTSUP);
 	}
 
 	struct piece local[8], *pieces = local;
@@ -804,7 +625,7 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 		if (np + 2 > cap) {
 			struct piece *p = malloc(cap * 2 * sizeof(*p));
 			if (!p) {
-				fail(c, -ENOMEM);
+				onnxhook_call_fail(c, -ENOMEM);
 				goto out;
 			}
 			memcpy(p, pieces, np * sizeof(*p));
@@ -830,7 +651,7 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 	}
 	uint32_t *parts = malloc(np * sizeof(*parts));
 	if (!parts) {
-		fail(c, -ENOMEM);
+		onnxhook_call_fail(c, -ENOMEM);
 		goto out;
 	}
 	uintptr_t at = lo;
@@ -839,19 +660,20 @@ uint32_t onnxhook_call_read(struct onnxhook_call *c, const void *ptr, enum onnxh
 		if (p->value == ONNXHOOK_NONE) {
 			struct onnxhook_shape flat = {.rank = 1, .dims = {(int64_t)(p->len / es)}};
 			if (p->len % es)
-				fail(c, -EINVAL);
+				onnxhook_call_fail(c, -EINVAL);
 			parts[i] = new_input(c, at, at + p->len, dtype, &flat);
 		} else if (g->values[p->value].dtype != dtype) {
-			fail(c, -EINVAL);
+			onnxhook_call_fail(c, -EINVAL);
 		} else if (p->off == 0 && p->len == g->values[p->value].nbytes) {
 			parts[i] = p->value;
 		} else {
-			parts[i] = slice_view(c, p->value, p->off, p->len);
+			parts[i] = onnxhook_view_slice(c, p->value, p->off, p->len);
 		}
 		at += p->len;
 	}
 	if (!c->err)
-		result = np == 1 ? reshape_to(c, parts[0], &shape) : concat_to(c, (int)np, parts, &shape);
+		result = np == 1 ? onnxhook_view_reshape(c, parts[0], &shape)
+				 : onnxhook_view_concat(c, (int)np, parts, &shape);
 	free(parts);
 out:
 	if (pieces != local)
@@ -870,7 +692,7 @@ uint32_t onnxhook_call_weight(struct onnxhook_call *c, const void *ptr, enum onn
 		return ONNXHOOK_NONE;
 	if (numel <= 0 || !ptr ||
 	    __builtin_add_overflow(lo, (uint64_t)numel * onnxhook_dtype_size(dtype), &hi))
-		return fail(c, -EINVAL);
+		return onnxhook_call_fail(c, -EINVAL);
 	if (c->check) {
 		check_range(c, lo, hi, false);
 		return ONNXHOOK_NONE;
@@ -887,10 +709,10 @@ void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr)
 	if (c->err || c->check)
 		return;
 	if (value >= c->g->n_values || !ptr)
-		return (void)fail(c, -EINVAL);
+		return (void)onnxhook_call_fail(c, -EINVAL);
 	uintptr_t lo = (uintptr_t)ptr, hi;
 	if (__builtin_add_overflow(lo, c->g->values[value].nbytes, &hi))
-		return (void)fail(c, -EINVAL);
+		return (void)onnxhook_call_fail(c, -EINVAL);
 	add_pending(c, lo, hi, value, false);
 }
 
@@ -1024,9 +846,9 @@ int onnxhook_call_end(struct onnxhook_call *c)
 	}
 	/* A pass that never ends stops at the bounds, with the graph so far. */
 	if (!c->err && g->max_nodes && g->n_nodes > g->max_nodes)
-		fail(c, -E2BIG);
+		onnxhook_call_fail(c, -E2BIG);
 	if (!c->err && g->max_bytes && g->weight_bytes > g->max_bytes)
-		fail(c, -EFBIG);
+		onnxhook_call_fail(c, -EFBIG);
 	/* Inputs found by reads first, then the call's writes: an in-place op on a graph input
 	 * leaves its output mapped there. */
 	for (int pass = 0; pass < 2 && !c->err; pass++) {
@@ -1036,7 +858,7 @@ int onnxhook_call_end(struct onnxhook_call *c)
 			const struct onnxhook_pending *p = &c->pending[i];
 			int r = onnxhook_memmap_assign(&g->mem, p->lo, p->hi, p->value, 0);
 			if (r < 0) {
-				fail(c, r);
+				onnxhook_call_fail(c, r);
 			} else { /* the bytes the call left: the next check compares against them */
 				g->mem.v[onnxhook_memmap_first(&g->mem, p->lo)].sum = bytes_sum(p->lo, p->hi);
 				resum(g, p->lo, p->hi, true);
@@ -1109,189 +931,6 @@ void onnxhook_graph_new_pass(struct onnxhook_graph *g)
 	g->mem.n = 0;
 	g->pass_calls = 0;
 	g->epoch++;
-}
-
-/* ---- dynamic batch ----------------------------------------------------------------------- */
-
-static const struct onnxhook_attr *find_attr(const struct onnxhook_node *n, const char *name)
-{
-	for (int i = 0; i < n->n_attrs; i++)
-		if (!strcmp(n->attrs[i].name, name))
-			return &n->attrs[i];
-	return NULL;
-}
-
-/* Input k of node n, an int64 constant of rank 1, or NULL. */
-static const int64_t *const_input(const struct onnxhook_graph *g, const struct onnxhook_node *n,
-				  int k, int64_t *len)
-{
-	if (k >= n->n_inputs || n->inputs[k] == ONNXHOOK_NONE)
-		return NULL;
-	const struct onnxhook_value *v = &g->values[n->inputs[k]];
-	if (v->kind != ONNXHOOK_VALUE_INITIALIZER || v->dtype != ONNXHOOK_INT64 || v->shape.rank != 1)
-		return NULL;
-	*len = v->shape.dims[0];
-	return v->data;
-}
-
-/* Replaces input k of node ni (a shape constant) by a copy whose first element is first. */
-static int replace_shape(struct onnxhook_graph *g, uint32_t ni, int k, int64_t first)
-{
-	struct onnxhook_node *n = &g->nodes[ni];
-	int64_t len, dims[ONNXHOOK_MAX_RANK];
-	const int64_t *old = const_input(g, n, k, &len);
-	struct onnxhook_call c;
-
-	if (!old || len < 1 || len > ONNXHOOK_MAX_RANK)
-		return -EINVAL;
-	if (old[0] == first)
-		return 0;
-	memcpy(dims, old, (size_t)len * sizeof(*dims));
-	dims[0] = first;
-	/* The rewrite is ours, not the host's: a graph frozen by a recording stop takes it too. */
-	bool failed = g->failed;
-	g->failed = false;
-	onnxhook_call_begin(&c, g, "dynamic-batch");
-	uint32_t id = onnxhook_call_const_i64(&c, (int)len, dims, "shape");
-	int r = onnxhook_call_end(&c);
-	g->failed = failed;
-	if (r < 0)
-		return r;
-	n = &g->nodes[ni]; /* the value array may have moved, the node array has not */
-	struct onnxhook_value *was = &g->values[n->inputs[k]], *now = &g->values[id];
-	if (--was->consumers == 0)
-		was->first_consumer = ONNXHOOK_NONE;
-	if (now->consumers++ == 0 || now->first_consumer > ni)
-		now->first_consumer = ni;
-	n->inputs[k] = id;
-	return 0;
-}
-
-static bool has_axis_zero(const int64_t *axes, int64_t n, int rank)
-{
-	for (int64_t i = 0; i < n; i++)
-		if (axes[i] == 0 || axes[i] == -rank)
-			return true;
-	return false;
-}
-
-/* Elementwise ops with numpy broadcasting: their operands must agree on the batch. */
-static bool is_broadcasting(const char *op)
-{
-	static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum",
-					  "Mean", "PRelu", "Where", "Equal", "Greater", "Less"};
-
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (!strcmp(op, ops[i]))
-			return true;
-	return false;
-}
-
-/* Why node n, reading a batched value, cannot run at another batch size; NULL if it can. Its
- * batched inputs must share one rank; *out_batched: its result keeps the batch as dim 0. */
-static const char *batch_bound(const struct onnxhook_graph *g, const struct onnxhook_node *n,
-			       int64_t batch, bool *out_batched)
-{
-	const struct onnxhook_value *out = &g->values[n->output];
-	const struct onnxhook_attr *a;
-	int rank = -1;
-	int64_t len;
-	const int64_t *v;
-
-	if (n->domain && *n->domain)
-		return "a custom-domain op";
-	for (int k = 0; k < n->n_inputs; k++) {
-		const struct onnxhook_value *x = n->inputs[k] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[k]];
-		if (x && x->batched) {
-			if (rank >= 0 && rank != x->shape.rank)
-				return "it combines batched tensors of different ranks";
-			rank = x->shape.rank;
-		}
-	}
-	if (!strcmp(n->op_type, "Slice") && (v = const_input(g, n, 3, &len)) && has_axis_zero(v, len, rank))
-		return "it slices the batch axis";
-	bool broadcasts = is_broadcasting(n->op_type);
-	for (int k = 0; k < n->n_inputs; k++) {
-		const struct onnxhook_value *x = n->inputs[k] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[k]];
-		/* A partner of an elementwise op follows the batch only if it broadcasts along it:
-		 * of lower rank, or with dim 0 of 1. */
-		if (x && !x->batched && broadcasts && x->shape.rank == out->shape.rank && x->shape.dims[0] != 1)
-			return "it combines the batch with a tensor of the traced batch size";
-		if (x && x->role && !strcmp(x->role, "axes") && x->dtype == ONNXHOOK_INT64 &&
-		    (v = const_input(g, n, k, &len)) && has_axis_zero(v, len, rank))
-			return "it works along the batch axis";
-	}
-	*out_batched = out->shape.rank >= 1 && out->shape.dims[0] == batch;
-	if (!strcmp(n->op_type, "Expand") && out->shape.rank != rank)
-		return "it adds axes in front of the batch";
-	if (!strcmp(n->op_type, "Reshape") || !strcmp(n->op_type, "Expand"))
-		return *out_batched ? NULL : "it moves the batch into other axes";
-	if (!strcmp(n->op_type, "Transpose") && (a = find_attr(n, "perm")) && a->n > 0 && a->ints[0] != 0)
-		return "it moves the batch axis";
-	if ((a = find_attr(n, "axis")) && a->type == ONNXHOOK_ATTR_INT && (a->i == 0 || a->i == -rank))
-		return "it works along the batch axis";
-	if ((a = find_attr(n, "axes")) && a->type == ONNXHOOK_ATTR_INTS && has_axis_zero(a->ints, a->n, rank))
-		return "it works along the batch axis";
-	if (!*out_batched)
-		return "its result has no batch axis";
-	return NULL;
-}
-
-int onnxhook_graph_dynamic_batch(struct onnxhook_graph *g, char *why, size_t whylen)
-{
-	int64_t batch = -1;
-	int r = 0;
-
-	for (size_t i = 0; i < g->n_values; i++)
-		g->values[i].batched = false;
-	for (size_t i = 0; i < g->n_values && batch < 0; i++) {
-		const struct onnxhook_value *v = &g->values[i];
-		if (v->kind == ONNXHOOK_VALUE_INPUT && v->shape.rank >= 1)
-			batch = v->shape.dims[0];
-	}
-	if (batch < 0) {
-		snprintf(why, whylen, "the graph has no input with a batch axis");
-		return -ENOTSUP;
-	}
-	for (size_t i = 0; i < g->n_values; i++) {
-		struct onnxhook_value *v = &g->values[i];
-		v->batched = v->kind == ONNXHOOK_VALUE_INPUT && v->shape.rank >= 1 && v->shape.dims[0] == batch;
-	}
-	/* First every check, then the rewrite: a refused graph is left exactly as it was. Nodes
-	 * are in execution order: a value is batched when it is computed from batched data and
-	 * keeps the batch as its dim 0. */
-	for (size_t i = 0; i < g->n_nodes && r == 0; i++) {
-		const struct onnxhook_node *n = &g->nodes[i];
-		bool in_batched = false, out_batched = false;
-		for (int k = 0; k < n->n_inputs; k++)
-			in_batched |= n->inputs[k] != ONNXHOOK_NONE && g->values[n->inputs[k]].batched;
-		if (!in_batched)
-			continue;
-		const char *bound = batch_bound(g, n, batch, &out_batched);
-		g->values[n->output].batched = out_batched;
-		if (bound) {
-			snprintf(why, whylen, "%s (%s) depends on the traced batch size: %s", n->name,
-				 n->op_type, bound);
-			r = -ENOTSUP;
-		}
-	}
-	for (size_t i = 0; i < g->n_nodes && r == 0; i++) {
-		const struct onnxhook_node *n = &g->nodes[i];
-		if (!g->values[n->output].batched)
-			continue;
-		if (!strcmp(n->op_type, "Reshape"))
-			r = replace_shape(g, (uint32_t)i, 1, 0); /* 0: the input's own dim 0 */
-		else if (!strcmp(n->op_type, "Expand"))
-			r = replace_shape(g, (uint32_t)i, 1, 1); /* 1 broadcasts the input's dim 0 */
-		if (r < 0)
-			snprintf(why, whylen, "%s", strerror(-r));
-	}
-	if (r < 0) {
-		for (size_t i = 0; i < g->n_values; i++)
-			g->values[i].batched = false;
-		return r;
-	}
-	return 0;
 }
 
 uint32_t onnxhook_graph_finish(struct onnxhook_graph *g)

@@ -55,6 +55,19 @@ int onnxhook_rename_new(const char *from, const char *to);
 void *onnxhook_mem_alloc(size_t size);
 void onnxhook_mem_free(void *p);
 
+/* ---- the recorder's parts (graph.c, views.c) ---------------------------------------------- */
+
+/* The call failed with err (the first error is kept): ONNXHOOK_NONE. */
+uint32_t onnxhook_call_fail(struct onnxhook_call *c, int err);
+/* Value src read with another shape (Reshape); the bytes [off, off + len) of src (Slice); the
+ * values parts[0..n), one after another in memory, read as one of shape (Concat, then Reshape).
+ * A view made once serves every later read of the same bytes with the same shape. */
+uint32_t onnxhook_view_reshape(struct onnxhook_call *c, uint32_t src,
+			       const struct onnxhook_shape *shape);
+uint32_t onnxhook_view_slice(struct onnxhook_call *c, uint32_t src, uint64_t off, uint64_t len);
+uint32_t onnxhook_view_concat(struct onnxhook_call *c, int n, const uint32_t *parts,
+			      const struct onnxhook_shape *shape);
+
 int onnxhook_hmap_put(struct onnxhook_hmap *m, uint64_t key, uint32_t val);
 /* Iterate values stored under key: start with *iter = SIZE_MAX; ONNXHOOK_NONE ends. */
 uint32_t onnxhook_hmap_find(const struct onnxhook_hmap *m, uint64_t key, size_t *iter);
