@@ -18,10 +18,26 @@ static bool read_all(const struct onnxhook_elf *e, uint64_t off, void *buf, size
 	return e->read(e->ctx, off, buf, len) == len;
 }
 
+/* Element i of an array of the ELF struct T of the file's class (Elf64_T or Elf32_T) at off, read
+ * into a local h for take; ok says whether it could be read. The classes differ only in widths. */
+#define READ_CLASS(e, T, off, i, ok, take)                                                       \
+	do {                                                                                     \
+		if ((e)->is64) {                                                                 \
+			Elf64_##T h;                                                             \
+			if (((ok) = read_all(e, (off) + (uint64_t)(i) * sizeof(h), &h, sizeof(h)))) \
+				take;                                                            \
+		} else {                                                                         \
+			Elf32_##T h;                                                             \
+			if (((ok) = read_all(e, (off) + (uint64_t)(i) * sizeof(h), &h, sizeof(h)))) \
+				take;                                                            \
+		}                                                                                \
+	} while (0)
+
 int onnxhook_elf_open(struct onnxhook_elf *e, onnxhook_elf_read_fn *read, void *ctx)
 {
 	unsigned char ident[EI_NIDENT];
-	uint16_t phentsize;
+	uint16_t phentsize = 0;
+	bool ok;
 
 	memset(e, 0, sizeof(*e));
 	e->read = read;
@@ -32,75 +48,46 @@ int onnxhook_elf_open(struct onnxhook_elf *e, onnxhook_elf_read_fn *read, void *
 	    (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
 		return -ENOEXEC;
 	e->is64 = ident[EI_CLASS] == ELFCLASS64;
-	if (e->is64) {
-		Elf64_Ehdr h;
-		if (!read_all(e, 0, &h, sizeof(h)))
-			return -EIO;
-		e->type = h.e_type, e->machine = h.e_machine, e->phoff = h.e_phoff, e->shoff = h.e_shoff;
-		e->phnum = h.e_phnum, e->shnum = h.e_shnum, e->shentsize = h.e_shentsize;
-		phentsize = h.e_phentsize;
-	} else {
-		Elf32_Ehdr h;
-		if (!read_all(e, 0, &h, sizeof(h)))
-			return -EIO;
-		e->type = h.e_type, e->machine = h.e_machine, e->phoff = h.e_phoff, e->shoff = h.e_shoff;
-		e->phnum = h.e_phnum, e->shnum = h.e_shnum, e->shentsize = h.e_shentsize;
-		phentsize = h.e_phentsize;
-	}
+	READ_CLASS(e, Ehdr, 0, 0, ok,
+		   (e->type = h.e_type, e->machine = h.e_machine, e->phoff = h.e_phoff,
+		    e->shoff = h.e_shoff, e->phnum = h.e_phnum, e->shnum = h.e_shnum,
+		    e->shentsize = h.e_shentsize, phentsize = h.e_phentsize));
+	if (!ok)
+		return -EIO;
 	return phentsize == (e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) ? 0 : -ENOEXEC;
 }
 
 bool onnxhook_elf_phdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_phdr *p)
 {
-	if (e->is64) {
-		Elf64_Phdr h;
-		if (!read_all(e, e->phoff + (uint64_t)i * sizeof(h), &h, sizeof(h)))
-			return false;
-		*p = (struct onnxhook_elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz, h.p_align};
-	} else {
-		Elf32_Phdr h;
-		if (!read_all(e, e->phoff + (uint64_t)i * sizeof(h), &h, sizeof(h)))
-			return false;
-		*p = (struct onnxhook_elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz, h.p_memsz, h.p_align};
-	}
-	return true;
+	bool ok;
+
+	READ_CLASS(e, Phdr, e->phoff, i, ok,
+		   (*p = (struct onnxhook_elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz,
+						    h.p_memsz, h.p_align}));
+	return ok;
 }
 
 bool onnxhook_elf_shdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxhook_elf_shdr *s)
 {
-	if (e->is64) {
-		Elf64_Shdr h;
-		if (e->shentsize != sizeof(h) || !read_all(e, e->shoff + (uint64_t)i * sizeof(h), &h, sizeof(h)))
-			return false;
-		*s = (struct onnxhook_elf_shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size, h.sh_entsize};
-	} else {
-		Elf32_Shdr h;
-		if (e->shentsize != sizeof(h) || !read_all(e, e->shoff + (uint64_t)i * sizeof(h), &h, sizeof(h)))
-			return false;
-		*s = (struct onnxhook_elf_shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size, h.sh_entsize};
-	}
-	return true;
+	bool ok;
+
+	if (e->shentsize != (e->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)))
+		return false;
+	READ_CLASS(e, Shdr, e->shoff, i, ok,
+		   (*s = (struct onnxhook_elf_shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size,
+						    h.sh_entsize}));
+	return ok;
 }
 
 bool onnxhook_elf_dyn(const struct onnxhook_elf *e, const struct onnxhook_elf_phdr *dyn, uint64_t i,
 		      int64_t *tag, uint64_t *val)
 {
-	size_t size = e->is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn);
+	bool ok;
 
-	if (i >= dyn->filesz / size)
+	if (i >= dyn->filesz / (e->is64 ? sizeof(Elf64_Dyn) : sizeof(Elf32_Dyn)))
 		return false;
-	if (e->is64) {
-		Elf64_Dyn d;
-		if (!read_all(e, dyn->offset + i * size, &d, size))
-			return false;
-		*tag = d.d_tag, *val = d.d_un.d_val;
-	} else {
-		Elf32_Dyn d;
-		if (!read_all(e, dyn->offset + i * size, &d, size))
-			return false;
-		*tag = d.d_tag, *val = d.d_un.d_val;
-	}
-	return true;
+	READ_CLASS(e, Dyn, dyn->offset, i, ok, (*tag = h.d_tag, *val = h.d_un.d_val));
+	return ok;
 }
 
 bool onnxhook_elf_offset(const struct onnxhook_elf *e, uint64_t vaddr, uint64_t *off)
