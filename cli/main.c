@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -102,7 +103,9 @@ static void help(void)
 
 	host_sonames(sonames, sizeof(sonames));
 	printf("Usage: onnxhook [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
-	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model.\n"
+	       "  or:  onnxhook verify [--rtol=R] [--atol=A] [--json] [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
+	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model;\n"
+	       "verify: also run the model in onnxruntime and hold every layer against PROGRAM's own.\n"
 	       "\n"
 	       "Every call PROGRAM makes to a layer function of a host inference library (%s,\n"
 	       "linked dynamically or opened with dlopen) is recorded, and the real function runs: the\n"
@@ -120,6 +123,19 @@ static void help(void)
 	       "when it cannot be run or traced, 125 when onnxhook itself fails (a usage error, an invalid\n"
 	       "value, libonnxhook.so not found).\n"
 	       "\n"
+	       "onnxhook verify runs PROGRAM the same way with every layer's result captured (the test\n"
+	       "data set with --layer-data), runs the model in onnxruntime-node on the captured inputs and\n"
+	       "prints one line per layer in graph order: the node's name (the call-stack scope), op, shape,\n"
+	       "the largest absolute and relative difference from PROGRAM's own buffer, and ok or DRIFT\n"
+	       "(ok: max|ort - program| <= atol + rtol * max|program|). The first layer that drifts is\n"
+	       "named with its host call, with what it read, and is run again alone on PROGRAM's own\n"
+	       "values of its inputs: still off, the op's mapping is wrong; right, the drift came in with\n"
+	       "its inputs. Its exit status is 0 when every layer is within tolerance, 1 on drift, and\n"
+	       "otherwise as above (PROGRAM's own status when it fails, unverified). It needs node\n"
+	       "(ONNXHOOK_NODE, or node on PATH) and the onnxruntime-node package (ONNXHOOK_ORT, or\n"
+	       "node's module resolution); without them it says how to install them (status 125). The\n"
+	       "model goes to a temporary directory, removed afterwards, unless --output names it.\n"
+	       "\n"
 	       "Options:\n"
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
 	       "                            name, %%%% a %%; an existing file is replaced atomically\n"
@@ -135,11 +151,17 @@ static void help(void)
 	       "      --dot=PATH            also write the graph as Graphviz to PATH (%%p, %%e as above)\n"
 	       "      --test-data           also write the captured inputs and outputs beside the model\n"
 	       "                            (test_data_set_0/input_N.pb, output_N.pb)\n"
+	       "      --layer-data          the test data set also holds every layer's result, after\n"
+	       "                            output_N (implies --test-data)\n"
+	       "      --no-provenance       keep the command line, paths and build-ids out of the model\n"
 	       "      --dump-on-signal      also write the model when SIGTERM, SIGINT or SIGHUP ends\n"
 	       "                            PROGRAM\n"
 	       "      --dump-on-crash       also write the model when PROGRAM crashes (best effort)\n"
 	       "      --dump-after-pass     write the model as soon as the captured pass ends, not at\n"
 	       "                            exit: a program killed later (SIGKILL) loses nothing\n"
+	       "      --rtol=R              verify: relative tolerance (default 1e-4)\n"
+	       "      --atol=A              verify: absolute tolerance (default 1e-6)\n"
+	       "      --json                verify: print the comparison as JSON, one line per model\n"
 	       "  -q, --quiet               print errors only: no summary, no notes\n"
 	       "  -v, --verbose             print one line per recorded call and per pass\n"
 	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
@@ -163,7 +185,9 @@ static void help(void)
 	       "                            auto (default), always or never (--external-data)\n"
 	       "  ONNXHOOK_STACK=0|1        1 (default): name nodes by the call stack; 0: --no-stack\n"
 	       "  ONNXHOOK_DOT=PATH         --dot\n"
-	       "  ONNXHOOK_TEST_DATA=0|1    --test-data\n"
+	       "  ONNXHOOK_TEST_DATA=0|1    --test-data\n"	       "  ONNXHOOK_LAYER_DATA=0|1   --layer-data\n"
+	       "  ONNXHOOK_PROVENANCE=0|1   1 (default): the command line, host library paths and\n"
+	       "                            build-ids in the model's metadata; 0: --no-provenance\n"
 	       "  ONNXHOOK_DUMP_ON_SIGNAL=0|1\n"
 	       "                            --dump-on-signal: on SIGTERM, SIGINT or SIGHUP whose action\n"
 	       "                            is the default, write the model, then die of the signal\n"
@@ -183,12 +207,17 @@ static void help(void)
 	       "                            summary on stderr (onnxhook sets its own, and copies the\n"
 	       "                            lines to this FILE when it is set)\n"
 	       "  ONNXHOOK_LIBRARY=PATH     the libonnxhook.so to preload (default: the one installed\n"
-	       "                            with onnxhook, found relative to it)\n"
+	       "                            with onnxhook, found relative to it)\n"	       "  ONNXHOOK_NODE=PATH        verify: the node to run onnxruntime-node with (default: node\n"
+	       "                            on PATH)\n"
+	       "  ONNXHOOK_ORT=DIR          verify: a directory holding node_modules/onnxruntime-node, or\n"
+	       "                            the package's own directory\n"
 	       "\n"
 	       "Examples:\n"
 	       "  $ onnxhook -o resnet18.onnx ./resnet18 --size 224\n"
 	       "  $ onnxhook --pass=all --dot=graph.dot -- ./run.sh input.jpg\n"
-	       "  $ onnxhook --list-symbols\n",
+	       "  $ onnxhook --list-symbols\n"
+	       "  $ onnxhook verify ./resnet18 --size 64\n"
+	       "  $ onnxhook verify --json -o net.onnx --layer-data -- ./darknet-run yolov3-tiny.cfg\n",
 	       sonames);
 }
 
@@ -567,8 +596,8 @@ static void print_model(const struct onnxhook_report *m, const char *cwd, bool s
 }
 
 /* Reads the report, copies it to the user's ONNXHOOK_REPORT if one was set, prints the summary.
- * Returns the number of models. */
-static int summarize(int fd, const char *user_report)
+ * Returns the number of models; their paths in *paths when paths is not NULL (malloc'd). */
+static int summarize(int fd, const char *user_report, char ***paths)
 {
 	char cwd[PATH_MAX];
 	FILE *f, *copy = NULL;
@@ -599,6 +628,10 @@ static int summarize(int fd, const char *user_report)
 	}
 	for (int i = 0; i < n; i++)
 		print_model(&models[i], cwd, pids_differ);
+	if (paths && (*paths = calloc((size_t)n + 1, sizeof(char *))))
+		for (int i = 0; i < n; i++)
+			if (!((*paths)[i] = strdup(models[i].path)))
+				die(EXIT_OWN, "out of memory");
 	if (copy)
 		fclose(copy);
 	free(models);
@@ -720,11 +753,152 @@ static int make_report(char *path, size_t len, char *escaped, size_t elen)
 	return fd;
 }
 
+/* ---- verify --------------------------------------------------------------------------------- */
+
+/* What onnxhook verify needs besides the program: node, its runner (verify.js, installed with the
+ * command like libonnxhook.so), onnxruntime-node (the runner finds it), and where the model goes. */
+struct verify {
+	bool on;
+	const char *rtol, *atol;
+	bool json;
+	char node[PATH_MAX], runner[PATH_MAX + 64];
+	char workdir[PATH_MAX]; /* a temporary directory for the model and its set, or "" (--output) */
+	char *preload;          /* LD_PRELOAD as it was before ours (node must not get the hook) */
+	bool had_preload;
+	bool keep_set;          /* --layer-data asked for: the set beside --output stays */
+};
+
+static void find_runner(struct verify *v)
+{
+	const char *env = getenv("ONNXHOOK_NODE");
+	char dir[PATH_MAX], build_dir[PATH_MAX];
+	int r;
+
+	if (env && *env) {
+		if (!is_file(env) || access(env, X_OK) < 0)
+			die(EXIT_OWN, "ONNXHOOK_NODE=%s: %s", env, errno ? strerror(errno) : "not a file");
+		snprintf(v->node, sizeof(v->node), "%s", env);
+	} else if ((r = resolve("node", v->node, sizeof(v->node))) < 0) {
+		die(EXIT_OWN, "node not found on PATH: onnxhook verify runs the model in onnxruntime-node; "
+			      "install Node.js (apt-get install nodejs) or set ONNXHOOK_NODE to it");
+	}
+	exe_dir(dir, sizeof(dir));
+	if (realpath(ONNXHOOK_BUILD_DIR, build_dir) && !strcmp(dir, build_dir) && is_file(ONNXHOOK_BUILD_RUNNER)) {
+		snprintf(v->runner, sizeof(v->runner), "%s", ONNXHOOK_BUILD_RUNNER);
+		return;
+	}
+	snprintf(v->runner, sizeof(v->runner), "%s/%s/onnxhook/verify.js", dir, ONNXHOOK_BIN_TO_LIB);
+	if (!is_file(v->runner))
+		die(EXIT_OWN, "cannot find onnxhook's verify.js: not at %s (installed with this command)", v->runner);
+}
+
+/* node RUNNER ARGS..., with the environment the program had before ours: no hook in node. Returns
+ * its exit status (125 when it could not run or was killed). */
+static int run_runner(const struct verify *v, const char *const *args)
+{
+	const char *argv[24] = {v->node, v->runner};
+	int n = 2, status;
+	pid_t pid;
+
+	for (; *args && n + 1 < (int)(sizeof(argv) / sizeof(argv[0])); args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		die(EXIT_OWN, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (v->had_preload)
+			setenv("LD_PRELOAD", v->preload, 1);
+		else
+			unsetenv("LD_PRELOAD");
+		sigaction(SIGPIPE, &program_sigpipe, NULL);
+		execv(v->node, (char *const *)argv);
+		fprintf(stderr, "onnxhook: error: cannot run %s: %s\n", v->node, strerror(errno));
+		_exit(EXIT_OWN);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die(EXIT_OWN, "waitpid: %s", strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_OWN;
+}
+
+/* Before the program runs: node, the runner and onnxruntime-node are there, and the model goes to a
+ * file (its test data set beside it, with every layer). */
+static void verify_prepare(struct verify *v)
+{
+	const char *check[] = {"--check-ort", "--ort-version", ONNXHOOK_ORT_VERSION, NULL};
+	const char *out = getenv("ONNXHOOK_OUTPUT");
+	char tmpl[2 * PATH_MAX + 32];
+	size_t o = 0;
+
+	find_runner(v);
+	if (run_runner(v, check) != 0)
+		exit(EXIT_OWN); /* the runner said why, in one line */
+	if (out && *out && onnxhook_output_kind(out) == ONNXHOOK_OUTPUT_INTO)
+		die(EXIT_OWN, "verify reads the model back: give --output a file, not %s", out);
+	if (!out || !*out) {
+		const char *tmp = getenv("TMPDIR");
+		if (!tmp || !*tmp || access(tmp, W_OK) < 0)
+			tmp = "/tmp";
+		snprintf(v->workdir, sizeof(v->workdir), "%s/onnxhook-verify.XXXXXX", tmp);
+		if (!mkdtemp(v->workdir))
+			die(EXIT_OWN, "cannot create a directory in %s: %s", tmp, strerror(errno));
+		for (const char *p = v->workdir; *p && o + 3 < sizeof(tmpl); p++) {
+			if (*p == '%')
+				tmpl[o++] = '%';
+			tmpl[o++] = *p;
+		}
+		snprintf(tmpl + o, sizeof(tmpl) - o, "/%%e.%%p.onnx");
+		if (setenv("ONNXHOOK_OUTPUT", tmpl, 1) < 0)
+			die(EXIT_OWN, "setenv ONNXHOOK_OUTPUT: %s", strerror(errno));
+	}
+	const char *layer_data = getenv("ONNXHOOK_LAYER_DATA");
+	v->keep_set = layer_data && !strcmp(layer_data, "1") && !v->workdir[0];
+	if (setenv("ONNXHOOK_LAYER_DATA", "1", 1) < 0)
+		die(EXIT_OWN, "setenv ONNXHOOK_LAYER_DATA: %s", strerror(errno));
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void verify_cleanup(const struct verify *v)
+{
+	if (v->workdir[0])
+		nftw(v->workdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Each model the run wrote, held against its layers: 0 all within tolerance, 1 drift, 125 when
+ * one could not be verified. */
+static int verify_models(const struct verify *v, char **paths, bool keep_set)
+{
+	int worst = 0;
+
+	for (char **p = paths; p && *p; p++) {
+		const char *args[12] = {"--model", *p, "--ort-version", ONNXHOOK_ORT_VERSION, "--rtol", v->rtol,
+					"--atol", v->atol};
+		int n = 8;
+		if (v->json)
+			args[n++] = "--json";
+		if (!keep_set)
+			args[n++] = "--remove-set";
+		args[n] = NULL;
+		int r = run_runner(v, args);
+		if (r != 0 && r != 1)
+			r = EXIT_OWN;
+		worst = r > worst ? r : worst;
+	}
+	return worst;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
 	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_DUMP_AFTER_PASS, OPT_LIST_SYMBOLS,
-	       OPT_PRINT_LIBRARY };
+	       OPT_PRINT_LIBRARY, OPT_LAYER_DATA, OPT_NO_PROVENANCE, OPT_RTOL, OPT_ATOL, OPT_JSON };
 	static const struct option options[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"pass", required_argument, NULL, OPT_PASS},
@@ -734,6 +908,11 @@ int main(int argc, char **argv)
 		{"no-stack", no_argument, NULL, OPT_NO_STACK},
 		{"dot", required_argument, NULL, OPT_DOT},
 		{"test-data", no_argument, NULL, OPT_TEST_DATA},
+		{"layer-data", no_argument, NULL, OPT_LAYER_DATA},
+		{"no-provenance", no_argument, NULL, OPT_NO_PROVENANCE},
+		{"rtol", required_argument, NULL, OPT_RTOL},
+		{"atol", required_argument, NULL, OPT_ATOL},
+		{"json", no_argument, NULL, OPT_JSON},
 		{"dump-on-signal", no_argument, NULL, OPT_DUMP_ON_SIGNAL},
 		{"dump-on-crash", no_argument, NULL, OPT_DUMP_ON_CRASH},
 		{"dump-after-pass", no_argument, NULL, OPT_DUMP_AFTER_PASS},
@@ -751,7 +930,16 @@ int main(int argc, char **argv)
 	struct elf_info info;
 	bool print_library = false;
 	int c, r, status, fd;
+	struct verify verify = {.rtol = "1e-4", .atol = "1e-6"};
+	char **paths = NULL;
 
+	/* onnxhook verify ...: the same options and a few of its own. */
+	if (argc > 1 && !strcmp(argv[1], "verify")) {
+		verify.on = true;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	opterr = 0;
 	/* '+': options stop at PROGRAM, whose own options are its business. */
 	while ((c = getopt_long(argc, argv, "+:o:qvhV", options, NULL)) != -1) {
@@ -780,6 +968,31 @@ int main(int argc, char **argv)
 		case OPT_TEST_DATA:
 			set_var("--test-data", "ONNXHOOK_TEST_DATA", "1");
 			break;
+		case OPT_LAYER_DATA:
+			set_var("--layer-data", "ONNXHOOK_LAYER_DATA", "1");
+			break;
+		case OPT_NO_PROVENANCE:
+			set_var("--no-provenance", "ONNXHOOK_PROVENANCE", "0");
+			break;
+		case OPT_RTOL:
+		case OPT_ATOL:
+		case OPT_JSON: {
+			const char *name = c == OPT_RTOL ? "--rtol" : c == OPT_ATOL ? "--atol" : "--json";
+			char *end;
+			double x;
+			if (!verify.on)
+				usage_error("%s is an option of 'onnxhook verify'", name);
+			if (c == OPT_JSON) {
+				verify.json = true;
+				break;
+			}
+			errno = 0;
+			x = strtod(optarg, &end);
+			if (!*optarg || *end || errno || !(x >= 0) || x > 1e300)
+				usage_error("invalid %s '%s': expected a number >= 0", name, optarg);
+			*(c == OPT_RTOL ? &verify.rtol : &verify.atol) = optarg;
+			break;
+		}
 		case OPT_DUMP_ON_SIGNAL:
 			set_var("--dump-on-signal", "ONNXHOOK_DUMP_ON_SIGNAL", "1");
 			break;
@@ -826,6 +1039,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage_error("no PROGRAM to run");
+	if (verify.on)
+		verify_prepare(&verify);
 
 	/* From here on our stderr lines must not kill us when their reader is gone (a closed pipe
 	 * is not the program's problem), or the exit status would not be the program's. */
@@ -844,6 +1059,8 @@ int main(int argc, char **argv)
 	check_outputs(&cfg, program);
 	check_program(argv[optind], program, &info);
 
+	if ((verify.had_preload = getenv("LD_PRELOAD") != NULL) && !(verify.preload = strdup(getenv("LD_PRELOAD"))))
+		die(EXIT_OWN, "out of memory");
 	set_preload(library);
 	if (cfg.report[0])
 		snprintf(user_report, sizeof(user_report), "%s", getenv("ONNXHOOK_REPORT"));
@@ -852,9 +1069,20 @@ int main(int argc, char **argv)
 		die(EXIT_OWN, "setenv ONNXHOOK_REPORT: %s", strerror(errno));
 
 	status = run(program, argv + optind);
-	int models = summarize(fd, user_report);
+	int models = summarize(fd, user_report, verify.on ? &paths : NULL);
 	unlink(report);
 	close(fd);
+	if (verify.on && WIFEXITED(status) && WEXITSTATUS(status) == 0 && models > 0) {
+		/* With --output the set beside the model stays only when asked for (--layer-data). */
+		r = verify_models(&verify, paths, verify.keep_set);
+		verify_cleanup(&verify);
+		return r;
+	}
+	if (verify.on) {
+		verify_cleanup(&verify);
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			say("not verified: %s exited with status %d", argv[optind], WEXITSTATUS(status));
+	}
 
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
@@ -888,5 +1116,7 @@ int main(int argc, char **argv)
 	else if (!models)
 		say("no model written: %s recorded no call to a hooked function (see any 'onnxhook: "
 		    "error:' above; a host library linked statically is out of reach)", argv[optind]);
+	if (verify.on && !models && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return EXIT_CANNOT_RUN; /* nothing to verify: it could not be traced */
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_OWN;
 }

@@ -167,6 +167,7 @@ static void init(void)
 	onnxhook_provenance_init();
 	onnxhook_graph_init(&graph);
 	graph.test_data = config.test_data; /* inputs and outputs are copied as they are recorded */
+	graph.layer_data = config.layer_data; /* and every layer's result (onnxhook verify) */
 	onnxhook_graph_on_changed(warn_changed);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();
@@ -487,7 +488,13 @@ static void write_model(enum dump mode)
 
 	exe_name(exe, sizeof(exe));
 	opts.graph_name = exe;
-	if (mode != DUMP_CRASH)
+	/* Without provenance only the version: no command line, path or build-id (secrets in a
+	 * program's arguments stay out of a model that is shared). */
+	if (mode != DUMP_CRASH && !config.provenance) {
+		static const struct onnxhook_metadata version_only = {"onnxhook.version", ONNXHOOK_VERSION};
+		opts.metadata = &version_only;
+		opts.n_metadata = 1;
+	} else if (mode != DUMP_CRASH)
 		opts.metadata = onnxhook_provenance(&graph, &opts.n_metadata, mode == DUMP_SIGNAL);
 	if (onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) < 0) {
 		onnxhook_error("ONNXHOOK_OUTPUT='%s' expands to an overlong path", config.output);

@@ -84,6 +84,7 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 	cfg->opset = 17;
 	cfg->pass = 1;
 	cfg->stack = true;
+	cfg->provenance = true;
 	if (errlen)
 		err[0] = '\0';
 
@@ -121,6 +122,8 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		{"ONNXHOOK_DUMP_AFTER_PASS", offsetof(struct onnxhook_config, dump_after_pass)},
 		{"ONNXHOOK_STACK", offsetof(struct onnxhook_config, stack)},
 		{"ONNXHOOK_TEST_DATA", offsetof(struct onnxhook_config, test_data)},
+		{"ONNXHOOK_LAYER_DATA", offsetof(struct onnxhook_config, layer_data)},
+		{"ONNXHOOK_PROVENANCE", offsetof(struct onnxhook_config, provenance)},
 	}, limits[] = {
 		{"ONNXHOOK_MAX_NODES", offsetof(struct onnxhook_config, max_nodes)},
 		{"ONNXHOOK_MAX_BYTES", offsetof(struct onnxhook_config, max_bytes)},
@@ -169,6 +172,9 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 			return bad(err, errlen, "ONNXHOOK_OPSET", v, "an opset from 13 to 17");
 		cfg->opset = (int)n;
 	}
+	/* Every layer's result goes in the test data set: there is no set without it. */
+	if (cfg->layer_data)
+		cfg->test_data = true;
 	return 0;
 }
 

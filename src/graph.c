@@ -768,7 +768,8 @@ static uint64_t call_signature(const struct onnxhook_call *c)
 		if (!c->pending[i].is_input)
 			h = onnxhook_hash_u64(onnxhook_hash_u64(h, c->pending[i].lo), c->pending[i].hi);
 	}
-	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+	/* With layer data every layer's result stays (onnxhook verify holds each against the model). */
+	for (size_t i = c->mark_nodes; i < g->n_nodes && !g->layer_data; i++) {
 		const struct onnxhook_node *n = &g->nodes[i];
 		h = onnxhook_hash_bytes(h, n->op_type, strlen(n->op_type));
 		for (int j = 0; j < n->n_attrs; j++)
@@ -786,8 +787,9 @@ static uint64_t call_signature(const struct onnxhook_call *c)
  * now, on its first read, unless this same call wrote over it (an in-place op on the input): then
  * its bytes are gone and it is marked clobbered. A written value is copied now because its memory
  * may be reused later; once a node consumes it, it is no graph output and its copy goes, so the
- * copies held stay bounded by the values not consumed yet. Copies that fail for want of memory are
- * simply missing: the test data set is then not written (never a wrong one). */
+ * copies held stay bounded by the values not consumed yet; with layer_data every copy stays
+ * (onnxhook verify). Copies that fail for want of memory are simply missing: the test data set
+ * is then not written (never a wrong one). */
 static void snapshot_call(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;
@@ -804,7 +806,8 @@ static void snapshot_call(struct onnxhook_call *c)
 		if (!v->clobbered && (v->snapshot = malloc(v->nbytes ? v->nbytes : 1)))
 			memcpy(v->snapshot, (const void *)p->lo, v->nbytes);
 	}
-	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+	/* With layer data every layer's result stays (onnxhook verify holds each against the model). */
+	for (size_t i = c->mark_nodes; i < g->n_nodes && !g->layer_data; i++) {
 		const struct onnxhook_node *n = &g->nodes[i];
 		for (int j = 0; j < n->n_inputs; j++) {
 			struct onnxhook_value *v = n->inputs[j] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[j]];
@@ -913,7 +916,7 @@ void onnxhook_graph_mark_boundary(struct onnxhook_graph *g)
 
 void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
-	bool host_passes = g->host_passes, test_data = g->test_data;
+	bool host_passes = g->host_passes, test_data = g->test_data, layer_data = g->layer_data;
 	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
 	uint32_t epoch = g->epoch;
 
@@ -922,6 +925,7 @@ void onnxhook_graph_reset(struct onnxhook_graph *g)
 	g->epoch = epoch + 1;
 	g->host_passes = host_passes;
 	g->test_data = test_data;
+	g->layer_data = layer_data;
 	g->max_nodes = max_nodes;
 	g->max_bytes = max_bytes;
 }

@@ -75,6 +75,10 @@ struct onnxhook_config {
 	enum onnxhook_external external_data; /* ONNXHOOK_EXTERNAL_DATA */
 	bool stack;          /* ONNXHOOK_STACK: caller frames name nodes and fill doc_string */
 	bool test_data;      /* ONNXHOOK_TEST_DATA: test_data_set_0/ beside the model */
+	bool layer_data;     /* ONNXHOOK_LAYER_DATA: the set also holds every layer's result
+			      * (implies test_data) */
+	bool provenance;     /* ONNXHOOK_PROVENANCE: the command line, paths and build-ids go in
+			      * the model's metadata (default) */
 	char dot[4096];      /* ONNXHOOK_DOT: Graphviz path template (%p, %e, %%), or "" */
 	char report[4096];   /* ONNXHOOK_REPORT (set by the onnxhook command): a file that gets one
 			      * line per model written, instead of the summary on stderr; or "" */
@@ -243,6 +247,7 @@ struct onnxhook_graph {
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 	bool test_data;      /* snapshot inputs and unconsumed outputs (ONNXHOOK_TEST_DATA) */
+	bool layer_data;     /* with test_data: keep every written value's snapshot too */
 	uint32_t epoch;      /* moves on when values or the memory map start over (new passes) */
 };
 
@@ -460,6 +465,10 @@ int onnxhook_write(struct onnxhook_graph *g, const struct onnxhook_write_opts *o
 		   bool replace, char *final_path, size_t final_len,
 		   struct onnxhook_write_stats *st);
 
+/* The name each value gets in the model (names[i] for values[i]; NULL for a value the model does
+ * not hold), in one malloc'd block: free(*names). Fills the outputs' ordinals. 0 or -ENOMEM. */
+int onnxhook_value_names(struct onnxhook_graph *g, char ***names);
+
 /* For tests: serialise to a memory buffer (malloc'd), every initializer inline. */
 int onnxhook_write_mem(struct onnxhook_graph *g, const struct onnxhook_write_opts *o, uint8_t **buf,
 		       size_t *len);
@@ -527,7 +536,9 @@ int onnxhook_tensor_pack(const struct onnxhook_value *v, const char *name, const
  * model's goes to dir/<model>.test_data_set_0 instead (why says so). set gets the name of the
  * set written. 0 or a negative errno; -ENODATA when an input or output's bytes are not known
  * (why says which, and this model's earlier set there is removed). why may also hold a note on
- * success (an earlier set that could not be removed). */
+ * success (an earlier set that could not be removed). With graph->layer_data the set also holds
+ * every other layer's result after output_N (output_<N+k>.pb named as the model names the value),
+ * and each written tensor's doc_string a second line, "host call: <symbol>" (onnxhook verify). */
 int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const char *model, char *set,
 			     size_t setlen, char *why, size_t whylen);
 

@@ -107,6 +107,14 @@ static int remove_entry(int dirfd, const char *name, bool only_ours)
 	return r;
 }
 
+/* A tensor's doc_string is doc, or doc and a line more (a layer's host call). */
+static bool doc_of(const char *s, const char *doc)
+{
+	size_t n = strlen(doc);
+
+	return !strncmp(s, doc, n) && (s[n] == '\0' || s[n] == '\n');
+}
+
 /* Whether the entry name in dirfd is this model's set: a directory of input_N.pb/output_N.pb
  * files only, whose tensors' doc_string is doc (the smallest file is read). 1: ours; 0: anything
  * else (another model's set, a set of unknown origin, a file, a symlink); -ENOENT: nothing. */
@@ -141,7 +149,7 @@ static int owned(int dirfd, const char *name, const char *doc)
 		uint8_t *buf = pb < 0 ? NULL : malloc((size_t)best_size + 1);
 		ssize_t n = buf ? pread(pb, buf, (size_t)best_size, 0) : -1;
 		Onnx__TensorProto *t = n == best_size ? onnx__tensor_proto__unpack(NULL, (size_t)n, buf) : NULL;
-		r = t && t->doc_string && !strcmp(t->doc_string, doc);
+		r = t && t->doc_string && doc_of(t->doc_string, doc);
 		if (t)
 			onnx__tensor_proto__free_unpacked(t, NULL);
 		free(buf);
@@ -168,32 +176,62 @@ static void missing(const struct onnxhook_graph *g, char *why, size_t whylen)
 		else if (v->kind == ONNXHOOK_VALUE_NODE && !v->consumers && !v->snapshot)
 			say(why, whylen, "no copy of output_%u: %s", v->ordinal,
 			    v->written ? "out of memory" : "no host call wrote it to memory");
+		else if (g->layer_data && v->kind == ONNXHOOK_VALUE_NODE && v->written && !v->snapshot)
+			say(why, whylen, "no copy of the result of %s (out of memory)", g->nodes[v->producer].name);
 	}
 }
 
-/* Both kinds of tensor into the directory tfd, doc in each; 0 or a negative errno. */
-static int write_tensors(const struct onnxhook_graph *g, int tfd, const char *doc)
+static int write_tensor(int tfd, const char *file, const struct onnxhook_value *v, const char *name,
+			const char *doc)
 {
-	for (size_t i = 0; i < g->n_values; i++) {
-		const struct onnxhook_value *v = &g->values[i];
-		bool in = v->kind == ONNXHOOK_VALUE_INPUT;
-		if (!in && !(v->kind == ONNXHOOK_VALUE_NODE && !v->consumers))
-			continue;
-		char name[32], file[40];
-		uint8_t *buf;
-		size_t len;
-		snprintf(name, sizeof(name), "%s_%u", in ? "input" : "output", v->ordinal);
-		snprintf(file, sizeof(file), "%s.pb", name);
-		int r = onnxhook_tensor_pack(v, name, doc, v->snapshot, &buf, &len);
-		if (r < 0)
-			return r;
-		struct onnxhook_bytes b = {buf, len};
-		r = onnxhook_write_new(tfd, file, onnxhook_write_bytes, &b);
-		free(buf);
-		if (r < 0)
-			return r;
+	uint8_t *buf;
+	size_t len;
+	int r = onnxhook_tensor_pack(v, name, doc, v->snapshot, &buf, &len);
+
+	if (r < 0)
+		return r;
+	struct onnxhook_bytes b = {buf, len};
+	r = onnxhook_write_new(tfd, file, onnxhook_write_bytes, &b);
+	free(buf);
+	return r;
+}
+
+/* Both kinds of tensor into the directory tfd, doc in each; 0 or a negative errno. With
+ * g->layer_data, after output_N every other layer's result (a value a host call wrote that
+ * a node consumes) as output_<N+k>.pb, in production order, named as the model names the value;
+ * written values' doc_string then has a second line, "host call: <symbol>". */
+static int write_tensors(struct onnxhook_graph *g, int tfd, const char *doc, uint32_t n_outputs)
+{
+	char **names = NULL, *ldoc = NULL;
+	uint32_t k = n_outputs;
+	int r = 0;
+
+	if (g->layer_data && (r = onnxhook_value_names(g, &names)) < 0)
+		return r;
+	for (int round = 0; round < 2 && r == 0; round++) {
+		for (size_t i = 0; i < g->n_values && r == 0; i++) {
+			const struct onnxhook_value *v = &g->values[i];
+			bool in = v->kind == ONNXHOOK_VALUE_INPUT, out = v->kind == ONNXHOOK_VALUE_NODE && !v->consumers;
+			bool layer = v->kind == ONNXHOOK_VALUE_NODE && v->consumers && v->written && names;
+			char name[32], file[40];
+			if (round == 0 ? !in && !out : !layer)
+				continue;
+			free(ldoc);
+			ldoc = NULL;
+			if (g->layer_data && v->kind == ONNXHOOK_VALUE_NODE && v->written &&
+			    asprintf(&ldoc, "%s\nhost call: %s", doc, g->nodes[v->producer].label) < 0) {
+				ldoc = NULL;
+				r = -ENOMEM;
+				break;
+			}
+			snprintf(name, sizeof(name), "%s_%u", in ? "input" : "output", round ? k++ : v->ordinal);
+			snprintf(file, sizeof(file), "%s.pb", name);
+			r = write_tensor(tfd, file, v, round ? names[i] : name, ldoc ? ldoc : doc);
+		}
 	}
-	return 0;
+	free(ldoc);
+	free(names);
+	return r;
 }
 
 /* The new set tmp takes the place of set atomically when nothing is there or this model's set
@@ -259,7 +297,7 @@ int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const ch
 		why[0] = '\0';
 	if (setlen)
 		set[0] = '\0';
-	onnxhook_graph_finish(g);
+	uint32_t n_outputs = onnxhook_graph_finish(g);
 	if (snprintf(doc, sizeof(doc), "onnxhook test data of %s", model) >= (int)sizeof(doc) ||
 	    snprintf(alt, sizeof(alt), "%s.%s", model, SET_NAME) >= (int)sizeof(alt))
 		return -ENAMETOOLONG;
@@ -285,7 +323,7 @@ int onnxhook_test_data_write(struct onnxhook_graph *g, const char *dir, const ch
 		r = tfd;
 		goto out;
 	}
-	if ((r = write_tensors(g, tfd, doc)) < 0)
+	if ((r = write_tensors(g, tfd, doc, n_outputs)) < 0)
 		goto out;
 	/* The model zoo's place, unless another model's set holds it: then one that cannot
 	 * collide, named after the model's file. */

@@ -199,6 +199,33 @@ static char **value_names(struct arena *a, const struct onnxhook_graph *g, char 
 	return ok ? names : NULL;
 }
 
+int onnxhook_value_names(struct onnxhook_graph *g, char ***out)
+{
+	struct arena a = {0};
+	char **aliases, **names, **res, *p;
+	size_t total;
+
+	*out = NULL;
+	onnxhook_graph_finish(g);
+	if (!(names = value_names(&a, g, &aliases))) {
+		arena_free(&a);
+		return -ENOMEM;
+	}
+	total = (g->n_values ? g->n_values : 1) * sizeof(char *);
+	for (size_t i = 0; i < g->n_values; i++)
+		total += names[i] ? strlen(names[i]) + 1 : 0;
+	if ((res = malloc(total))) {
+		p = (char *)(res + g->n_values);
+		for (size_t i = 0; i < g->n_values; i++) {
+			res[i] = names[i] ? strcpy(p, names[i]) : NULL;
+			p += names[i] ? strlen(names[i]) + 1 : 0;
+		}
+	}
+	arena_free(&a);
+	*out = res;
+	return res ? 0 : -ENOMEM;
+}
+
 static Onnx__ValueInfoProto *value_info(struct arena *a, const struct onnxhook_value *v, char *name)
 {
 	Onnx__ValueInfoProto *vi = NEW(a, Onnx__ValueInfoProto, ONNX__VALUE_INFO_PROTO__INIT);
