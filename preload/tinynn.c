@@ -104,6 +104,12 @@ static void record_tnn_batch_norm(const tnn_dims *dims, const float *in, const f
 
 	if (!onnxhook_record_begin(&c, "tnn_batch_norm"))
 		return;
+#ifdef ONNXHOOK_TEST_WRONG_MAPPING
+	/* onnxhook verify's test build only (preload/meson.build): scale and bias swapped. */
+	const float *t = scale;
+	scale = bias;
+	bias = t;
+#endif
 	struct onnxhook_tensor x[5] = {
 		onnxhook_op_read(&c, in, nchw(dims)),
 		onnxhook_op_weight(&c, scale, onnxhook_shape1(dims->c), "scale"),

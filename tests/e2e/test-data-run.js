@@ -4,12 +4,17 @@
 // give output_N.pb (max|ort - expected| / max|expected| <= tol). Names, dims and types of every
 // file must be those of the model's inputs and outputs, and every input and output must have one.
 //
+// A set traced with --layer-data (ONNXHOOK_LAYER_DATA=1) holds every other layer's result after
+// output_N, as output_<N+k>.pb named after the model's value: those become graph outputs of a copy
+// of the model in memory (cli/verify.js, onnxhook verify's runner, does it) and are held the same way.
+//
 // usage: node test-data-run.js --model M.onnx --set DIR [--tol 1e-4]
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
 const common = require('./ort-common.js');
+const verify = require('../../cli/verify.js');
 
 common.setTool('test-data-run');
 const { die } = common;
@@ -84,10 +89,26 @@ async function main() {
   if (!args.model || !args.set) die('usage: test-data-run.js --model M.onnx --set DIR [--tol T]');
 
   const ort = common.loadOrt();
-  const session = await common.createSession(ort, args.model);
+  let session = await common.createSession(ort, args.model);
   const io = common.describeIo(session, args.model);
   const files = fs.readdirSync(args.set).sort();
-  const want = [...io.inputs.map((_, i) => `input_${i}.pb`), ...io.outputs.map((_, i) => `output_${i}.pb`)].sort();
+  // Layers after output_N: the model with them as outputs too.
+  const layers = [];
+  for (let k = io.outputs.length; files.includes(`output_${k}.pb`); k++) {
+    const file = path.join(args.set, `output_${k}.pb`);
+    layers.push({ file, name: `output_${k}.pb`, t: readTensor(file) });
+  }
+  if (layers.length) {
+    try {
+      const m = verify.readModel(args.model);
+      session = await ort.InferenceSession.create(verify.withOutputs(m, layers.map((l) => l.t.name)),
+        { executionProviders: ['cpu'] });
+    } catch (e) {
+      die(`cannot make the layers of ${args.set} outputs of ${args.model}: ${e.message}`);
+    }
+  }
+  const want = [...io.inputs.map((_, i) => `input_${i}.pb`), ...io.outputs.map((_, i) => `output_${i}.pb`),
+    ...layers.map((l) => l.name)].sort();
   if (JSON.stringify(files) !== JSON.stringify(want)) {
     die(`${args.set} holds [${files}], the model needs exactly [${want}]`);
   }
@@ -119,7 +140,19 @@ async function main() {
     }
     worst = Math.max(worst, r.rel);
   });
+  for (const l of layers) {
+    const got = results[l.t.name];
+    if (!got) die(`${l.file}: the model gives no ${l.t.name}`);
+    if (JSON.stringify([...got.dims]) !== JSON.stringify(l.t.dims)) {
+      die(`${l.file}: dims [${l.t.dims}], the model's ${l.t.name} is [${got.dims}]`);
+    }
+    const r = common.compare([got.data], l.t.data);
+    if (r.nanMismatch) die(`${l.t.name}: ${r.nanMismatch} NaN mismatches`);
+    if (!(r.rel <= args.tol)) die(`layer ${l.t.name}: max|ort - expected| / max|expected| = ${r.rel} > ${args.tol}`);
+    worst = Math.max(worst, r.rel);
+  }
   console.log(`test-data-run: ok: ${io.inputs.length} input(s), ${io.outputs.length} output(s), ` +
+              `${layers.length} layer(s), ` +
               `rel. err. ${worst.toExponential(2)} <= ${args.tol}`);
 }
 
