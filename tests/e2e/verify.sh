@@ -12,6 +12,7 @@ set -u
 cli=$(realpath "$1") preload=$(realpath "$2") wrongmap=$(realpath "$3") seednet=$(realpath "$4")
 resnet=$(realpath "$5") ort=$(realpath "$6") node=${7:-node}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/preload-env.sh" "$preload"
 python=/usr/bin/python3
 failures=0
 fail() { echo "verify: FAIL: $*" >&2; failures=$((failures + 1)); }
@@ -131,7 +132,7 @@ build_id=$(readelf -n "$(dirname "$seednet")/tinynn/libtinynn.so.0" 2>/dev/null 
 v prov -- -q -o m.onnx "$seednet" --out secret-arg.bin
 v noprov -- -q --no-provenance -o m.onnx "$seednet" --out secret-arg.bin
 mkdir -p "$dir/noprov-env"
-(cd "$dir/noprov-env" && env LD_PRELOAD="$preload" ONNXHOOK_PROVENANCE=0 ONNXHOOK_OUTPUT=m.onnx ONNXHOOK_LOG=quiet "$seednet" --out secret-arg.bin >/dev/null 2>&1)
+(cd "$dir/noprov-env" && env LD_PRELOAD="$hook_preload" ONNXHOOK_PROVENANCE=0 ONNXHOOK_OUTPUT=m.onnx ONNXHOOK_LOG=quiet "$seednet" --out secret-arg.bin >/dev/null 2>&1)
 has() { grep -c -a -F -e "$2" "$1"; }
 if [ "$(meta "$dir/prov/m.onnx")" = "onnxhook.command onnxhook.host_build_id onnxhook.host_library onnxhook.version" ] &&
 	[ "$(has "$dir/prov/m.onnx" secret-arg)" -gt 0 ] && [ "$(has "$dir/prov/m.onnx" "$build_id")" -gt 0 ]; then

@@ -45,6 +45,8 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.external_data, ONNXHOOK_EXTERNAL_AUTO);
 	ck_assert(cfg.stack);
 	ck_assert(!cfg.test_data);
+	ck_assert(!cfg.layer_data);
+	ck_assert(cfg.provenance);
 	ck_assert_str_eq(cfg.dot, "");
 	ck_assert_str_eq(cfg.report, "");
 	ck_assert(!cfg.dump_after_pass);
@@ -126,6 +128,15 @@ START_TEST(valid_values)
 	env_set("ONNXHOOK_LOG", "quiet");
 	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
 	ck_assert_int_eq(cfg.log, ONNXHOOK_LOG_QUIET);
+	/* every layer's result goes in the test data set: there is no set without it */
+	reset();
+	env_set("ONNXHOOK_LAYER_DATA", "1");
+	env_set("ONNXHOOK_TEST_DATA", "0");
+	env_set("ONNXHOOK_PROVENANCE", "0");
+	ck_assert_int_eq(onnxhook_config_read(&cfg, fake_getenv, err, sizeof(err)), 0);
+	ck_assert(cfg.layer_data);
+	ck_assert(cfg.test_data);
+	ck_assert(!cfg.provenance);
 }
 END_TEST
 
@@ -164,6 +175,8 @@ START_TEST(invalid_values_name_variable_and_choices)
 	expect_invalid("ONNXHOOK_EXTERNAL_DATA", "yes", "auto, always or never");
 	expect_invalid("ONNXHOOK_STACK", "on", "0 or 1");
 	expect_invalid("ONNXHOOK_TEST_DATA", "true", "0 or 1");
+	expect_invalid("ONNXHOOK_LAYER_DATA", "yes", "0 or 1");
+	expect_invalid("ONNXHOOK_PROVENANCE", "off", "0 or 1");
 	expect_invalid("ONNXHOOK_DOT", "g-%x.dot", "%");
 	expect_invalid("ONNXHOOK_DOT", "dir/", "directory");
 	expect_invalid("ONNXHOOK_REPORT", "r%", "%");

@@ -441,6 +441,39 @@ START_TEST(copies_held_stay_bounded)
 }
 END_TEST
 
+/* Layer data: every layer's result after output_N, named as the model names it, with its host
+ * call; the copies stay although consumed, and the set still counts as this model's. */
+START_TEST(layer_data_after_the_outputs)
+{
+	float after_conv[N_Y], expect[N_Y];
+	char **names;
+
+	g.layer_data = true;
+	uint32_t c = conv();
+	memcpy(after_conv, y, sizeof(y));
+	relu(y, y, N_Y, ys); /* in place: the conv's result must be the bytes right after the conv */
+	ck_assert_ptr_nonnull(g.values[c].snapshot);
+	memcpy(expect, y, sizeof(y));
+	ck_assert_int_eq(write_for("m.onnx"), 0);
+	ck_assert_int_eq(entries("test_data_set_0"), 3);
+	ck_assert_int_eq(onnxhook_value_names(&g, &names), 0);
+	check_tensor("output_0.pb", "output_0", ys, expect, sizeof(expect));
+	check_tensor("output_1.pb", names[c], ys, after_conv, sizeof(after_conv));
+	Onnx__TensorProto *t = load("output_1.pb");
+	ck_assert_str_eq(t->doc_string, "onnxhook test data of m.onnx\nhost call: conv");
+	onnx__tensor_proto__free_unpacked(t, NULL);
+	t = load("output_0.pb");
+	ck_assert_str_eq(t->doc_string, "onnxhook test data of m.onnx\nhost call: relu");
+	onnx__tensor_proto__free_unpacked(t, NULL);
+	check_owner("test_data_set_0", "input_0.pb", "m.onnx");
+	free(names);
+	/* written again: the set with the longer doc_strings is this model's, replaced */
+	ck_assert_int_eq(write_for("m.onnx"), 0);
+	ck_assert_str_eq(set, "test_data_set_0");
+	ck_assert_str_eq(why, "");
+}
+END_TEST
+
 START_TEST(tensor_proto_round_trip)
 {
 	struct onnxhook_value v = {.kind = ONNXHOOK_VALUE_INPUT, .dtype = ONNXHOOK_INT64,
@@ -483,6 +516,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, without_rename_flags_the_same_rules);
 	tcase_add_test(tc, copies_held_stay_bounded);
 	tcase_add_test(tc, tensor_proto_round_trip);
+	tcase_add_test(tc, layer_data_after_the_outputs);
 	suite_add_tcase(s, tc);
 	return s;
 }
