@@ -130,6 +130,13 @@ else
 	grep -q "^onnxhook:   71 nodes: " "$dir/staged/stderr" || fail "staged resnet18 summary: $(err staged)"
 	[ -f "$dir/staged/m.onnx" ] && check_model "$dir/staged/m.onnx" --expect-ops \
 		Add=8,BatchNormalization=20,Conv=20,Flatten=1,Gemm=1,GlobalAveragePool=1,MaxPool=1,Relu=17,Reshape=1,Softmax=1
+	# verify finds its runner installed beside libonnxhook.so (lib/onnxhook/verify.js).
+	run staged-verify env -u LD_LIBRARY_PATH ONNXHOOK_ORT="$src/tests/ort" "$scli" verify "$sbin/resnet18" --size 32
+	if [ "$(status staged-verify)" = 0 ] && grep -q 'all 69 layers within tolerance' "$dir/staged-verify/stdout"; then
+		ok "staged onnxhook verify: $(tail -n 1 "$dir/staged-verify/stdout")"
+	else
+		fail "staged onnxhook verify: status $(status staged-verify): $(err staged-verify)"
+	fi
 	# Relocated: the path from bin to lib is relative.
 	cp -a "$stage" "$dir/moved"
 	mcli=$dir/moved${scli#"$stage"} mlib=$dir/moved${slib#"$stage"}
