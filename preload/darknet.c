@@ -3,11 +3,7 @@
  * forward_*_layer call becomes the standard ONNX ops that reproduce darknet's own arithmetic,
  * written per layer family in preload/darknet/ (layers.h); see docs/darknet.md. */
 #include <dlfcn.h>
-#include <elf.h>
-#include <errno.h>
-#include <float.h>
 #include <link.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
