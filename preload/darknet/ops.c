@@ -163,6 +163,11 @@ struct onnxhook_tensor dn_batchnorm(struct onnxhook_call *c, const layer *l,
 	for (int64_t i = 0; i < ch; i++) {
 		double sd = sqrt((double)l->rolling_variance[i]) + (double).000001f;
 		var[i] = (float)(sd * sd);
+#ifdef ONNXHOOK_TEST_WRONG_MAPPING
+		/* onnxhook verify's test build only (preload/meson.build): darknet's epsilon taken as
+		 * ONNX's, on the variance: sqrt(var + 1e-6) where darknet divides by sqrt(var) + 1e-6. */
+		var[i] = l->rolling_variance[i] + .000001f;
+#endif
 	}
 	int64_t n = ch;
 	const struct onnxhook_tensor in[5] = {

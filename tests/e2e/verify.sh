@@ -7,10 +7,15 @@
 # test-data-run.js checks without the program; node or onnxruntime-node missing is one line and
 # status 125; --no-provenance / ONNXHOOK_PROVENANCE=0 keep the command line, paths and build-ids out
 # of the model (and without them they are in).
-# usage: verify.sh ONNXHOOK PRELOAD WRONGMAP_PRELOAD SEEDNET RESNET18 ORT_DIR [NODE]
+# With darknet (Debian's libdarknet.so): yolov3-tiny verifies clean with --dynamic-batch, and the
+# wrong mapping (darknet's batch-norm epsilon on the variance, not the standard deviation) drifts
+# at exactly the [batchnorm] layer of a net whose channels have zero variance.
+# usage: verify.sh ONNXHOOK PRELOAD WRONGMAP_PRELOAD SEEDNET RESNET18 ORT_DIR NODE
+#                  [DARKNET_RUN DARKNET_WEIGHTS CFG_DIR]
 set -u
 cli=$(realpath "$1") preload=$(realpath "$2") wrongmap=$(realpath "$3") seednet=$(realpath "$4")
 resnet=$(realpath "$5") ort=$(realpath "$6") node=${7:-node}
+dn_run=${8:+$(realpath "$8")} dn_weights=${9:+$(realpath "$9")} dn_cfg=${10:+$(realpath "${10}")}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/preload-env.sh" "$preload"
 python=/usr/bin/python3
@@ -126,7 +131,31 @@ else
 	fail "statuses: --rtol=x $(status usage1), --json without verify $(status usage2), exit 3: $(status failing)"
 fi
 
-# 5. Provenance: in the model by default, out of it with --no-provenance or ONNXHOOK_PROVENANCE=0.
+# 5. darknet: the demo clean, the wrong batch-norm epsilon found at its layer.
+if [ -n "$dn_run" ]; then
+	yolo=/usr/share/darknet/cfg/yolov3-tiny.cfg
+	mkdir -p "$dir/dn"
+	"$dn_weights" "$yolo" "$dir/dn/yolo.weights" --seed 1 >/dev/null 2>&1 &&
+		"$dn_weights" "$dn_cfg/batchnorm.cfg" "$dir/dn/bn.weights" --seed 1 --zero-var-channels 4 >/dev/null 2>&1 ||
+		fail "darknet-weights failed"
+	v dn-yolo -- verify --dynamic-batch --json -- "$dn_run" "$yolo" --weights "$dir/dn/yolo.weights"
+	if [ "$(status dn-yolo)" = 0 ] && [ "$(json dn-yolo 'r.ok && r.layers.length')" = 24 ]; then
+		ok "darknet yolov3-tiny --dynamic-batch verifies clean: 24 layers"
+	else
+		fail "darknet yolov3-tiny: status $(status dn-yolo): $(tail -c 300 "$dir/dn-yolo/stdout") $(grep onnxhook "$dir/dn-yolo/stderr")"
+	fi
+	v dn-bn -- verify --json -- "$dn_run" "$dn_cfg/batchnorm.cfg" --weights "$dir/dn/bn.weights"
+	v dn-wrong ONNXHOOK_LIBRARY="$wrongmap" -- verify --json -- "$dn_run" "$dn_cfg/batchnorm.cfg" --weights "$dir/dn/bn.weights"
+	first=$(json dn-wrong 'r.drift && [r.drift.index, r.drift.node, r.drift.host_call, r.drift.cause, r.drift.inputs.map((i) => i.value + ":" + i.ok).join(","), r.drift.alone && r.drift.alone.ok].join(" ")' 2>&1)
+	if [ "$(status dn-bn)" = 0 ] && [ "$(status dn-wrong)" = 1 ] &&
+		[ "$first" = "2 layer_1_BatchNormalization forward_batchnorm_layer mapping layer_0:true false" ]; then
+		ok "darknet: zero-variance batch norm clean; the wrong epsilon: DRIFT first at layer_1_BatchNormalization (forward_batchnorm_layer), its input layer_0 clean, exit 1"
+	else
+		fail "darknet wrong epsilon: status $(status dn-bn)/$(status dn-wrong), first drift: $first; $(grep onnxhook "$dir/dn-wrong/stderr")"
+	fi
+fi
+
+# 6. Provenance: in the model by default, out of it with --no-provenance or ONNXHOOK_PROVENANCE=0.
 meta() { "$python" -c 'import onnx, sys; print(" ".join(sorted(p.key for p in onnx.load(sys.argv[1]).metadata_props)))' "$1"; }
 build_id=$(readelf -n "$(dirname "$seednet")/tinynn/libtinynn.so.0" 2>/dev/null | sed -n 's/.*Build ID: //p')
 v prov -- -q -o m.onnx "$seednet" --out secret-arg.bin
