@@ -103,7 +103,7 @@ static void help(void)
 
 	host_sonames(sonames, sizeof(sonames));
 	printf("Usage: onnxhook [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
-	       "  or:  onnxhook verify [--rtol=R] [--atol=A] [--json] [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
+	       "  or:  onnxhook verify [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
 	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model;\n"
 	       "verify: also run the model in onnxruntime and hold every layer against PROGRAM's own.\n"
 	       "\n"
@@ -1053,7 +1053,9 @@ int main(int argc, char **argv)
 		die(EXIT_OWN, "%s (from the environment)", err);
 	quiet = cfg.log == ONNXHOOK_LOG_QUIET;
 
-	if ((r = resolve(argv[optind], program, sizeof(program))) < 0)
+	if ((r = resolve(argv[optind], program, sizeof(program))) < 0 && !strcmp(argv[optind], "verify"))
+		usage_error("'verify' comes first: onnxhook verify [OPTION]... [--] PROGRAM [ARGUMENT]...");
+	if (r < 0)
 		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", argv[optind],
 		    r == -ENOENT && !strchr(argv[optind], '/') ? "command not found" : strerror(-r));
 	check_outputs(&cfg, program);
