@@ -251,7 +251,8 @@ function findSet(model) {
   const doc = `onnxhook test data of ${base}`;
   const ours = (set) => {
     try {
-      const t = readTensor(path.join(set, 'input_0.pb'));
+      const f = fs.readdirSync(set).filter((x) => /^(input|output)_\d+\.pb$/.test(x)).sort()[0];
+      const t = readTensor(path.join(set, f));
       return t.doc === doc || t.doc.startsWith(`${doc}\n`);
     } catch (e) {
       return false;
