@@ -337,7 +337,12 @@ async function verify(opts) {
   } catch (e) {
     fail(`onnxruntime refused ${opts.model}: ${e.message}`);
   }
-  const results = await s.run(feeds);
+  let results;
+  try {
+    results = await s.run(feeds);
+  } catch (e) {
+    fail(`onnxruntime cannot run ${opts.model}: ${e.message}`);
+  }
   const report = layers.map(({ t, n }, i) => {
     const got = results[t.name];
     const c = compare(got.data, t.data, opts.rtol, opts.atol);
