@@ -129,13 +129,14 @@ function readModel(file) {
     if (f.wt !== 2) continue;
     const bytes = buf.subarray(f.keyStart, f.end);
     if (f.num === 1) {
-      const n = { index: m.nodes.length, inputs: [], outputs: [], name: '', op: '', bytes };
+      const n = { index: m.nodes.length, inputs: [], outputs: [], name: '', op: '', doc: '', bytes };
       for (const g of fields(buf, f.start, f.end)) {
         if (g.wt !== 2) continue;
         if (g.num === 1) n.inputs.push(str(buf, g));
         else if (g.num === 2) n.outputs.push(str(buf, g));
         else if (g.num === 3) n.name = str(buf, g);
         else if (g.num === 4) n.op = str(buf, g);
+        else if (g.num === 6) n.doc = str(buf, g);
       }
       m.nodes.push(n);
     } else if (f.num === 5 || f.num === 11 || f.num === 12 || f.num === 13) {
@@ -381,7 +382,8 @@ async function verify(opts) {
       }
     }
     const carried = alone && alone.ok !== undefined ? alone.ok : inputs.some((x) => !x.ok);
-    drift = { ...first, nodes: call.nodes.map((n) => n.name), inputs, alone,
+    // The call stack the preload kept (ONNXHOOK_STACK=1): where the program made the call.
+    drift = { ...first, stack: m.producer.get(first.value).doc || null, nodes: call.nodes.map((n) => n.name), inputs, alone,
       cause: carried ? 'inputs' : 'mapping' };
   }
   return { model: opts.model, set: setDir, rtol: opts.rtol, atol: opts.atol, layers: report, drift,
@@ -408,6 +410,7 @@ function printText(r) {
     out.push(`onnxhook: verify: ${r.model}: DRIFT in ${bad} of ${r.layers.length} layers (${tol})`);
     out.push(`onnxhook: first drift: layer ${d.index}, ${d.node} (${d.op}), host call ` +
       `${d.host_call || 'unknown'}: max abs ${fmt(d.max_abs)}, max rel ${fmt(d.max_rel)}`);
+    if (d.stack) out.push(`onnxhook:   called from ${d.stack.split('\n').slice(0, 3).join(' < ')}`);
     for (const i of d.inputs) {
       out.push(`onnxhook:   reads ${i.graph_input ? `${i.value} (graph input, fed as the program had it)`
         : `${i.value}: max abs ${fmt(i.max_abs)}, max rel ${fmt(i.max_rel)} ${i.ok ? 'ok' : 'DRIFT'}`}`);

@@ -82,8 +82,9 @@ v wrong-text ONNXHOOK_LIBRARY="$wrongmap" -- verify "$resnet" --size 32
 if [ "$(status wrong-text)" = 1 ] && grep -q '^   2  stem_0/BatchNormalization_0 .* DRIFT$' "$dir/wrong-text/stdout" &&
 	grep -q '^   1  stem_0/Conv_0 .* ok$' "$dir/wrong-text/stdout" &&
 	grep -q 'first drift: layer 2, stem_0/BatchNormalization_0 (BatchNormalization), host call tnn_batch_norm' "$dir/wrong-text/stdout" &&
-	grep -q 'mapping of tnn_batch_norm to BatchNormalization is wrong' "$dir/wrong-text/stdout"; then
-	ok "wrong mapping, as text: the layer, its host call and the verdict"
+	grep -q 'mapping of tnn_batch_norm to BatchNormalization is wrong' "$dir/wrong-text/stdout" &&
+	grep -q '^onnxhook:   called from stem+0x[0-9a-f]* (resnet18+0x[0-9a-f]*) < forward+' "$dir/wrong-text/stdout"; then
+	ok "wrong mapping, as text: the layer, its host call, where the program called it, the verdict"
 else
 	fail "wrong mapping, text: status $(status wrong-text): $(grep -v ' ok$' "$dir/wrong-text/stdout" | tail -n 8)"
 fi
