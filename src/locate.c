@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: MIT */
+/* The locator (locate.h): a reference library's functions found in another file by their code. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <Zydis/Zydis.h>
+
+#include "elfread.h"
+#include "locate.h"
+
+/* ---- one instruction ------------------------------------------------------------------------ */
+
+enum kind {
+	K_OTHER,
+	K_CALL,     /* call rel32 (or addr32 call rel32) */
+	K_CALLMEM,  /* call [rip+X]: through the GOT */
+	K_JMP,      /* jmp rel */
+	K_JMPMEM,   /* jmp [rip+X] */
+	K_JCC,      /* a conditional branch, loop, jrcxz */
+	K_RET,
+	K_PAD,      /* nop, int3: padding between functions */
+	K_STOP,     /* ud2, hlt */
+};
+
+struct insn {
+	uint64_t tok;
+	uint64_t target; /* K_CALL, K_JMP, K_JCC: where it goes; K_*MEM: the slot it reads */
+	uint8_t len, kind;
+};
+
+static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+#define FNV_BASIS 0xcbf29ce484222325ull
+
+static ZydisDecoder decoder;
+static bool decoder_ready;
+
+static void decoder_init(void)
+{
+	/* Idempotent and cheap; no lock: the callers' one thread (a constructor, the command). */
+	if (!decoder_ready)
+		decoder_ready = ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
+								ZYDIS_STACK_WIDTH_64));
+}
+
+/* Decodes the instruction at code (avail bytes readable there) at address ip. */
+static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
+{
+	ZydisDecodedInstruction d;
+	uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+
+	if (!decoder_ready || !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, NULL, code, avail, &d)))
+		return false;
+	out->len = d.length;
+	out->kind = K_OTHER;
+	out->target = 0;
+	memcpy(b, code, d.length);
+	bool rip = (d.attributes & ZYDIS_ATTRIB_HAS_MODRM) && d.raw.modrm.mod == 0 && d.raw.modrm.rm == 5 &&
+		   d.raw.disp.size == 32;
+	if (rip) {
+		memset(b + d.raw.disp.offset, 0, 4);
+		out->target = ip + d.length + (uint64_t)d.raw.disp.value;
+		/* The linker relaxes a GOT load (mov reg, [rip+GOT]) to lea reg, [rip+sym]: one token. */
+		if (d.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && d.opcode == 0x8b && d.raw.modrm.offset > 0)
+			b[d.raw.modrm.offset - 1] = 0x8d;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (d.raw.imm[i].size && d.raw.imm[i].is_relative) {
+			memset(b + d.raw.imm[i].offset, 0, d.raw.imm[i].size / 8);
+			out->target = ip + d.length + (uint64_t)d.raw.imm[i].value.s;
+		}
+	}
+	switch (d.meta.category) {
+	case ZYDIS_CATEGORY_CALL:
+		out->kind = rip ? K_CALLMEM : (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_CALL : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_UNCOND_BR:
+		out->kind = rip ? K_JMPMEM : (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_JMP : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_COND_BR:
+		out->kind = (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_JCC : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_RET:
+		out->kind = K_RET;
+		break;
+	default:
+		if (d.mnemonic == ZYDIS_MNEMONIC_NOP || d.mnemonic == ZYDIS_MNEMONIC_INT3)
+			out->kind = K_PAD;
+		else if (d.mnemonic == ZYDIS_MNEMONIC_UD2 || d.mnemonic == ZYDIS_MNEMONIC_HLT)
+			out->kind = K_STOP;
+		break;
+	}
+	if (out->kind == K_CALL || out->kind == K_CALLMEM) {
+		/* call [rip+GOT] and the addr32 call rel32 the linker relaxes it to: one token (both
+		 * are 6 bytes; a PLT call is 5). */
+		static const uint8_t call[] = "call";
+		out->tok = fnv(FNV_BASIS ^ d.length, call, 4);
+	} else {
+		out->tok = fnv(FNV_BASIS ^ d.length, b, d.length);
+	}
+	return true;
+}
+
+uint64_t onnxhook_locate_token(const uint8_t *code, size_t len, unsigned *ilen)
+{
+	struct insn i;
+
+	decoder_init();
+	if (!decode(code, len, 0, &i)) {
+		*ilen = 0;
+		return 0;
+	}
+	*ilen = i.len;
+	return i.tok;
+}
+
+/* ---- the files ------------------------------------------------------------------------------ */
+
+struct region {
+	uint64_t vaddr;
+	const uint8_t *bytes;
+	size_t len;
+	bool plt; /* .plt, .plt.sec, .plt.got: stubs, not functions */
+};
+
+struct sym {
+	const char *name;
+	uint64_t vaddr, size;
+	bool dynamic; /* from .dynsym: exported (or imported when undefined: not kept) */
+};
+
+struct rel {
+	uint64_t slot; /* a GOT slot */
+	const char *name;
+};
+
+struct file {
+	const char *path;
+	uint8_t *map;
+	size_t size;
+	struct onnxhook_elf elf;
+	struct onnxhook_elf_mem mem; /* elf's read context: the mapping */
+	struct region *code;
+	size_t ncode;
+	struct sym *syms; /* by address */
+	size_t nsyms;
+	struct rel *rels; /* by slot */
+	size_t nrels;
+	char build_id[80];
+};
+
+static int by_vaddr(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static int by_slot(const void *a, const void *b)
+{
+	const struct rel *x = a, *y = b;
+
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static bool in_file(const struct file *f, uint64_t off, uint64_t len)
+{
+	return off <= f->size && len <= f->size - off;
+}
+
+/* A NUL-terminated string at off of the string table sh, or NULL. */
+static const char *str_at(const struct file *f, const struct onnxhook_elf_shdr *sh, uint64_t off)
+{
+	if (off >= sh->size || !in_file(f, sh->offset, sh->size))
+		return NULL;
+	const char *s = (const char *)f->map + sh->offset + off;
+	return memchr(s, '\0', sh->size - off) ? s : NULL;
+}
+
+static const struct region *region_of(const struct file *f, uint64_t vaddr)
+{
+	for (size_t i = 0; i < f->ncode; i++)
+		if (vaddr >= f->code[i].vaddr && vaddr - f->code[i].vaddr < f->code[i].len)
+			return &f->code[i];
+	return NULL;
+}
+
+/* Bytes at vaddr in the file's code, and how many follow there (0: not code). */
+static const uint8_t *code_at(const struct file *f, uint64_t vaddr, size_t *avail)
+{
+	const struct region *r = region_of(f, vaddr);
+
+	if (!r) {
+		*avail = 0;
+		return NULL;
+	}
+	*avail = r->len - (size_t)(vaddr - r->vaddr);
+	return r->bytes + (vaddr - r->vaddr);
+}
+
+static void file_close(struct file *f)
+{
+	if (f->map && f->map != MAP_FAILED)
+		munmap(f->map, f->size);
+	free(f->code);
+	free(f->syms);
+	free(f->rels);
+	memset(f, 0, sizeof(*f));
+}
+
+static int append(void **arr, size_t *n, size_t *cap, size_t elem, const void *item)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *p = realloc(*arr, c * elem);
+		if (!p)
+			return -ENOMEM;
+		*arr = p;
+		*cap = c;
+	}
+	memcpy((char *)*arr + *n * elem, item, elem);
+	(*n)++;
+	return 0;
+}
+
+/* Symbols of the table sh: defined functions with a name. */
+static int take_syms(struct file *f, const struct onnxhook_elf_shdr *sh, bool dynamic, size_t *cap)
+{
+	struct onnxhook_elf_shdr strsh;
+
+	if (sh->entsize != sizeof(Elf64_Sym) || !in_file(f, sh->offset, sh->size) || sh->link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, sh->link, &strsh) || strsh.type != SHT_STRTAB)
+		return 0; /* a damaged table is no table */
+	for (size_t i = 0; i < sh->size / sizeof(Elf64_Sym); i++) {
+		Elf64_Sym s;
+		memcpy(&s, f->map + sh->offset + i * sizeof(s), sizeof(s));
+		const char *name = str_at(f, &strsh, s.st_name);
+		if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF || !name || !*name)
+			continue;
+		struct sym y = {name, s.st_value, s.st_size, dynamic};
+		if (append((void **)&f->syms, &f->nsyms, cap, sizeof(y), &y) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* GOT slots with a symbol (.rela.plt's jump slots, .rela.dyn's GLOB_DAT): calls through PLT
+ * stubs and through the GOT resolve to their names. */
+static int take_rels(struct file *f, const struct onnxhook_elf_shdr *sh, size_t *cap)
+{
+	struct onnxhook_elf_shdr symsh, strsh;
+
+	if (sh->entsize != sizeof(Elf64_Rela) || !in_file(f, sh->offset, sh->size) || sh->link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, sh->link, &symsh) || symsh.entsize != sizeof(Elf64_Sym) ||
+	    !in_file(f, symsh.offset, symsh.size) || symsh.link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, symsh.link, &strsh))
+		return 0;
+	for (size_t i = 0; i < sh->size / sizeof(Elf64_Rela); i++) {
+		Elf64_Rela r;
+		Elf64_Sym s;
+		memcpy(&r, f->map + sh->offset + i * sizeof(r), sizeof(r));
+		uint64_t k = ELF64_R_SYM(r.r_info);
+		if (!k || k >= symsh.size / sizeof(Elf64_Sym))
+			continue;
+		memcpy(&s, f->map + symsh.offset + k * sizeof(s), sizeof(s));
+		const char *name = str_at(f, &strsh, s.st_name);
+		if (!name || !*name)
+			continue;
+		struct rel y = {r.r_offset, name};
+		if (append((void **)&f->rels, &f->nrels, cap, sizeof(y), &y) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+static int file_open(struct file *f, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	struct onnxhook_elf_shdr sh, names = {0};
+	size_t symcap = 0, relcap = 0, codecap = 0;
+	int fd, r;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+		close(fd);
+		return fail(err, errlen, r, "%s: not a regular file", path);
+	}
+	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		close(fd);
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file (%s)", path,
+			    st.st_size ? "too short" : "empty");
+	}
+	f->size = (size_t)st.st_size;
+	f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	r = -errno;
+	close(fd);
+	if (f->map == MAP_FAILED) {
+		f->map = NULL;
+		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	f->mem = (struct onnxhook_elf_mem){f->map, f->size};
+	if (onnxhook_elf_open(&f->elf, onnxhook_elf_mem_read, &f->mem) < 0)
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file of this machine's byte order", path);
+	if (!f->elf.is64 || f->elf.machine != EM_X86_64)
+		return fail(err, errlen, -ENOEXEC, "%s: an ELF file for another machine (%s, e_machine %u): the "
+						   "locator reads x86-64 code only",
+			    path, f->elf.is64 ? "64-bit" : "32-bit", f->elf.machine);
+	const struct onnxhook_elf *e = &f->elf;
+	bool have_names = e->shstrndx < e->shnum && onnxhook_elf_shdr_at(e, e->shstrndx, &names) &&
+			  names.type == SHT_STRTAB;
+	for (unsigned i = 0; i < e->shnum; i++) {
+		if (!onnxhook_elf_shdr_at(e, i, &sh))
+			break;
+		if (sh.type == SHT_PROGBITS && (sh.flags & SHF_EXECINSTR) && sh.size && in_file(f, sh.offset, sh.size)) {
+			const char *name = have_names ? str_at(f, &names, sh.name) : NULL;
+			struct region g = {sh.addr, f->map + sh.offset, (size_t)sh.size,
+					   name && !strncmp(name, ".plt", 4)};
+			if ((r = append((void **)&f->code, &f->ncode, &codecap, sizeof(g), &g)) < 0)
+				goto nomem;
+		} else if (sh.type == SHT_SYMTAB || sh.type == SHT_DYNSYM) {
+			if ((r = take_syms(f, &sh, sh.type == SHT_DYNSYM, &symcap)) < 0)
+				goto nomem;
+		} else if (sh.type == SHT_RELA) {
+			if ((r = take_rels(f, &sh, &relcap)) < 0)
+				goto nomem;
+		}
+	}
+	/* No section headers (stripped of them): the executable segments, whole. */
+	if (!f->ncode) {
+		struct onnxhook_elf_phdr ph;
+		for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr_at(e, i, &ph); i++) {
+			if (ph.type != PT_LOAD || !(ph.flags & PF_X) || !ph.filesz || !in_file(f, ph.offset, ph.filesz))
+				continue;
+			struct region g = {ph.vaddr, f->map + ph.offset, (size_t)ph.filesz, false};
+			if ((r = append((void **)&f->code, &f->ncode, &codecap, sizeof(g), &g)) < 0)
+				goto nomem;
+		}
+	}
+	if (!f->ncode)
+		return fail(err, errlen, -ENOEXEC, "%s: no executable code (no .text)", path);
+	/* The build-id, from a PT_NOTE segment. */
+	struct onnxhook_elf_phdr ph;
+	for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr_at(e, i, &ph); i++)
+		if (ph.type == PT_NOTE && in_file(f, ph.offset, ph.filesz) &&
+		    onnxhook_elf_build_id(f->map + ph.offset, (size_t)ph.filesz, ph.align == 8 ? 8 : 4, f->build_id,
+					  sizeof(f->build_id)))
+			break;
+	if (f->nsyms)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), by_vaddr);
+	if (f->nrels)
+		qsort(f->rels, f->nrels, sizeof(*f->rels), by_slot);
+	return 0;
+nomem:
+	return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+}
+
+/* A defined function named name: the sized one from .symtab or .dynsym. */
+static const struct sym *sym_by_name(const struct file *f, const char *name, bool dynamic_only)
+{
+	const struct sym *best = NULL;
+
+	for (size_t i = 0; i < f->nsyms; i++)
+		if ((!dynamic_only || f->syms[i].dynamic) && !strcmp(f->syms[i].name, name) &&
+		    (!best || (!best->size && f->syms[i].size)))
+			best = &f->syms[i];
+	return best;
+}
+
+/* A sized function starting at vaddr. */
+static const struct sym *sym_at(const struct file *f, uint64_t vaddr)
+{
+	size_t lo = 0, hi = f->nsyms;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->syms[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < f->nsyms && f->syms[lo].vaddr == vaddr; lo++)
+		if (f->syms[lo].size)
+			return &f->syms[lo];
+	return NULL;
+}
+
+static const char *rel_name(const struct file *f, uint64_t slot)
+{
+	size_t lo = 0, hi = f->nrels;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->rels[mid].slot < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->nrels && f->rels[lo].slot == slot ? f->rels[lo].name : NULL;
+}
+
+/* The import a call or jump goes to: through a PLT stub (its first indirect jump's GOT slot) or
+ * through the GOT directly. NULL when it goes elsewhere, or the slot has no symbol. */
+static const char *import_name(const struct file *f, const struct insn *in)
+{
+	if (in->kind == K_CALLMEM || in->kind == K_JMPMEM)
+		return rel_name(f, in->target);
+	const struct region *r = region_of(f, in->target);
+	if (!r || !r->plt)
+		return NULL;
+	uint64_t ip = in->target;
+	for (int k = 0; k < 3; k++) { /* endbr64; bnd jmp [rip+X] */
+		struct insn s;
+		size_t avail;
+		const uint8_t *c = code_at(f, ip, &avail);
+		if (!c || !decode(c, avail, ip, &s))
+			return NULL;
+		if (s.kind == K_JMPMEM)
+			return rel_name(f, s.target);
+		ip += s.len;
+	}
+	return NULL;
+}
+
+/* ---- the target's instructions -------------------------------------------------------------- */
+
+struct sweep {
+	uint64_t *tok;
+	uint64_t *addr;
+	uint8_t *start; /* a function can start here: after padding, a return, a jump, a call */
+	size_t n, cap;
+};
+
+static int sweep_code(struct sweep *s, const struct file *f)
+{
+	for (size_t g = 0; g < f->ncode; g++) {
+		const struct region *r = &f->code[g];
+		bool boundary = true;
+		if (r->plt)
+			continue;
+		for (size_t o = 0; o < r->len;) {
+			struct insn in;
+			if (s->n == s->cap) {
+				size_t c = s->cap ? s->cap * 2 : 4096;
+				uint64_t *t = realloc(s->tok, c * sizeof(*t));
+				if (t)
+					s->tok = t;
+				uint64_t *a = realloc(s->addr, c * sizeof(*a));
+				if (a)
+					s->addr = a;
+				uint8_t *b = realloc(s->start, c);
+				if (b)
+					s->start = b;
+				if (!t || !a || !b)
+					return -ENOMEM;
+				s->cap = c;
+			}
+			if (!decode(r->bytes + o, r->len - o, r->vaddr + o, &in)) {
+				o++; /* data or garbage: resynchronize on the next byte */
+				boundary = true;
+				continue;
+			}
+			s->tok[s->n] = in.tok;
+			s->addr[s->n] = r->vaddr + o;
+			s->start[s->n] = boundary;
+			s->n++;
+			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
+				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
+			o += in.len;
+		}
+	}
+	return 0;
+}
+
+static void sweep_free(struct sweep *s)
+{
+	free(s->tok);
+	free(s->addr);
+	free(s->start);
+}
+
+/* ---- matching ------------------------------------------------------------------------------- */
+
+struct want {
+	uint64_t vaddr, size; /* in the reference */
+	uint64_t *tok;
+	size_t ntok;
+	size_t nmatch;
+	uint64_t match[2]; /* the first two places */
+	bool active;
+};
+
+/* The reference function's tokens: false when it does not decode to exactly its size. */
+static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t len)
+{
+	size_t avail, cap = 0;
+	const uint8_t *c = code_at(ref, w->vaddr, &avail);
+
+	if (!c || avail < w->size) {
+		snprintf(why, len, "its code (0x%" PRIx64 ", %" PRIu64 " bytes) is outside the reference's code",
+			 w->vaddr, w->size);
+		return false;
+	}
+	for (uint64_t o = 0; o < w->size;) {
+		struct insn in;
+		if (!decode(c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
+			snprintf(why, len, "the reference does not decode at 0x%" PRIx64, w->vaddr + o);
+			return false;
+		}
+		if (w->ntok == cap) {
+			cap = cap ? cap * 2 : 64;
+			uint64_t *t = realloc(w->tok, cap * sizeof(*t));
+			if (!t) {
+				snprintf(why, len, "out of memory");
+				return false;
+			}
+			w->tok = t;
+		}
+		w->tok[w->ntok++] = in.tok;
+		o += in.len;
+	}
+	return w->ntok > 0;
+}
+
+static void find_matches(const struct sweep *s, struct want *w, size_t n)
+{
+	for (size_t p = 0; p < s->n; p++) {
+		if (!s->start[p])
+			continue;
+		uint64_t t0 = s->tok[p];
+		for (size_t i = 0; i < n; i++) {
+			struct want *x = &w[i];
+			if (!x->active || x->tok[0] != t0 || x->ntok > s->n - p)
+				continue;
+			size_t k = 1;
+			while (k < x->ntok && x->tok[k] == s->tok[p + k])
+				k++;
+			/* Same tokens (lengths included) and contiguous: the same bytes' span. */
+			if (k < x->ntok || s->addr[p + x->ntok - 1] - s->addr[p] >= x->size)
+				continue;
+			if (x->nmatch < 2)
+				x->match[x->nmatch] = s->addr[p];
+			x->nmatch++;
+		}
+	}
+}
+
+/* Code at ref_addr and tgt_addr decodes the same: n_bytes of it when known, else up to 16
+ * instructions or the first return or jump. */
+static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_bytes, const struct file *tgt,
+		      uint64_t tgt_addr)
+{
+	size_t ra, ta;
+	const uint8_t *rc = code_at(ref, ref_addr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
+
+	if (!rc || !tc)
+		return false;
+	uint64_t o = 0;
+	for (int k = 0; n_bytes ? o < n_bytes : k < 16; k++) {
+		struct insn a, b;
+		if (o >= ra || o >= ta || !decode(rc + o, ra - (size_t)o, ref_addr + o, &a) ||
+		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
+			return false;
+		if (!n_bytes && (a.kind == K_RET || a.kind == K_JMP || a.kind == K_JMPMEM || a.kind == K_STOP))
+			break;
+		o += a.len;
+	}
+	return true;
+}
+
+/* Every branch out of the match at tgt_addr goes where the reference's goes (locate.h). */
+static bool consistent(const struct file *ref, const struct file *tgt, const struct want *w, size_t nw,
+		       size_t self, uint64_t tgt_addr, char *why, size_t len)
+{
+	size_t ra, ta;
+	const uint8_t *rc = code_at(ref, w[self].vaddr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
+
+	for (uint64_t o = 0; rc && tc && o < w[self].size;) {
+		struct insn a, b;
+		if (!decode(rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
+		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b))
+			return false;
+		o += a.len;
+		if (a.kind != K_CALL && a.kind != K_CALLMEM && a.kind != K_JMP && a.kind != K_JMPMEM &&
+		    a.kind != K_JCC)
+			continue;
+		uint64_t at = tgt_addr + o - a.len;
+		bool mem = a.kind == K_CALLMEM || a.kind == K_JMPMEM;
+		/* Inside the function: the same offset. */
+		if (!mem && a.target - w[self].vaddr < w[self].size) {
+			if (b.kind == K_CALLMEM || b.kind == K_JMPMEM || b.target - tgt_addr != a.target - w[self].vaddr) {
+				snprintf(why, len, "its branch at 0x%" PRIx64 " goes elsewhere", at);
+				return false;
+			}
+			continue;
+		}
+		/* A located function: its place. */
+		bool known = false;
+		for (size_t i = 0; i < nw && !mem; i++) {
+			if (w[i].active && w[i].vaddr == a.target && w[i].nmatch == 1) {
+				known = true;
+				if (b.kind != a.kind || b.target != w[i].match[0]) {
+					snprintf(why, len, "its call at 0x%" PRIx64 " misses a located callee", at);
+					return false;
+				}
+			}
+		}
+		if (known)
+			continue;
+		const char *rname = import_name(ref, &a);
+		const char *tname = b.kind == K_CALLMEM || b.kind == K_JMPMEM || region_of(tgt, b.target)
+					    ? import_name(tgt, &b)
+					    : NULL;
+		if (rname && tname) {
+			if (strcmp(rname, tname)) {
+				snprintf(why, len, "its call at 0x%" PRIx64 " goes to %.24s, not %.24s", at, tname, rname);
+				return false;
+			}
+			continue;
+		}
+		if (tname) {
+			snprintf(why, len, "its call at 0x%" PRIx64 " goes to %.40s", at, tname);
+			return false;
+		}
+		if (b.kind == K_CALLMEM || b.kind == K_JMPMEM)
+			continue; /* through a GOT slot without a name: nothing to compare */
+		/* The reference's callee by its code (an in-library function called through its PLT:
+		 * its symbol), or an import whose copy the target carries (a static libc): skipped. */
+		const struct sym *callee = rname ? sym_by_name(ref, rname, false) : sym_at(ref, a.target);
+		if (rname && !callee)
+			continue;
+		uint64_t raddr = callee ? callee->vaddr : a.target;
+		if (!same_code(ref, raddr, callee ? callee->size : 0, tgt, b.target)) {
+			snprintf(why, len, "its call at 0x%" PRIx64 " goes to other code than %.32s's", at,
+				 callee ? callee->name : "the reference");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = st;
+	o->vaddr = vaddr;
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, ap);
+	va_end(ap);
+}
+
+/* The matcher over two opened files; w[i] with active set are looked for. */
+static int match_files(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
+		       struct onnxhook_found *out)
+{
+	struct sweep s = {0};
+	int r = sweep_code(&s, tgt);
+
+	if (r < 0)
+		goto out;
+	find_matches(&s, w, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].active)
+			continue;
+		out[i].size = w[i].size;
+		if (w[i].nmatch == 0)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no code in %s matches all %zu instructions",
+			    tgt->path ? tgt->path : "the target", w[i].ntok);
+		else if (w[i].nmatch > 1)
+			set(&out[i], ONNXHOOK_AMBIGUOUS, 0, "%zu places match: 0x%" PRIx64 ", 0x%" PRIx64 "%s",
+			    w[i].nmatch, w[i].match[0], w[i].match[1], w[i].nmatch > 2 ? ", ..." : "");
+	}
+	/* After every match is known: a call to a located callee must reach its place. */
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].active || w[i].nmatch != 1)
+			continue;
+		char why[sizeof(out[i].why)];
+		if (consistent(ref, tgt, w, n, i, w[i].match[0], why, sizeof(why)))
+			set(&out[i], ONNXHOOK_FOUND, w[i].match[0], "%zu instructions", w[i].ntok);
+		else
+			set(&out[i], ONNXHOOK_INCONSISTENT, 0, "matched at 0x%" PRIx64 ", but %s", w[i].match[0], why);
+	}
+out:
+	sweep_free(&s);
+	return r;
+}
+
+const char *onnxhook_found_status_name(enum onnxhook_found_status status)
+{
+	static const char *const names[] = {
+		[ONNXHOOK_FOUND] = "found",
+		[ONNXHOOK_EXPORTED] = "exported",
+		[ONNXHOOK_NOT_FOUND] = "not found",
+		[ONNXHOOK_AMBIGUOUS] = "ambiguous",
+		[ONNXHOOK_INCONSISTENT] = "inconsistent",
+		[ONNXHOOK_NO_REFERENCE] = "no reference",
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == ONNXHOOK_FOUND_STATUS_COUNT, "one name per status");
+
+	return (unsigned)status < ONNXHOOK_FOUND_STATUS_COUNT ? names[status] : "?";
+}
+
+static void free_wants(struct want *w, size_t n)
+{
+	for (size_t i = 0; w && i < n; i++)
+		free(w[i].tok);
+	free(w);
+}
+
+int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, const uint8_t *target,
+			 uint64_t target_base, size_t target_len, const struct onnxhook_locate_func *ref_funcs,
+			 size_t n, struct onnxhook_found *out)
+{
+	struct region rr = {ref_base, ref, ref_len, false}, tr = {target_base, target, target_len, false};
+	struct file rf = {.code = &rr, .ncode = 1}, tf = {.code = &tr, .ncode = 1};
+	struct want *w = calloc(n ? n : 1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	decoder_init();
+	for (size_t i = 0; i < n; i++) {
+		w[i].vaddr = ref_funcs[i].vaddr;
+		w[i].size = ref_funcs[i].size;
+		out[i].size = w[i].size;
+		out[i].vaddr = 0;
+		if (!w[i].size)
+			set(&out[i], ONNXHOOK_NO_REFERENCE, 0, "size 0");
+		else
+			w[i].active = ref_tokens(&rf, &w[i], out[i].why, sizeof(out[i].why));
+		if (w[i].size && !w[i].active)
+			out[i].status = ONNXHOOK_NO_REFERENCE;
+	}
+	r = match_files(&rf, &tf, w, n, out);
+	free_wants(w, n);
+	return r;
+}
+
+int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names, size_t n,
+		    unsigned flags, struct onnxhook_found *out, char *err, size_t errlen)
+{
+	struct file ref, tgt;
+	struct want *w = NULL;
+	int r;
+
+	if (errlen)
+		err[0] = '\0';
+	decoder_init();
+	if (!decoder_ready)
+		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
+	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
+		file_close(&ref);
+		return r;
+	}
+	if ((r = file_open(&tgt, target_path, err, errlen)) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
+	if (!(w = calloc(n ? n : 1, sizeof(*w)))) {
+		r = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct sym *rs = sym_by_name(&ref, names[i], false);
+		const struct sym *ts = sym_by_name(&tgt, names[i], true);
+		if (!rs || !rs->size) {
+			set(&out[i], ONNXHOOK_NO_REFERENCE, 0, "%s has no %s", ref_path,
+			    rs ? "size for it" : "function of that name");
+			continue;
+		}
+		out[i].size = rs->size;
+		if (ts) {
+			out[i].size = ts->size;
+			set(&out[i], ONNXHOOK_EXPORTED, ts->vaddr, "exported by %s", target_path);
+			continue;
+		}
+		w[i].vaddr = rs->vaddr;
+		w[i].size = rs->size;
+		if (!(w[i].active = ref_tokens(&ref, &w[i], out[i].why, sizeof(out[i].why))))
+			out[i].status = ONNXHOOK_NO_REFERENCE;
+	}
+	if ((r = match_files(&ref, &tgt, w, n, out)) < 0) {
+		fail(err, errlen, r, "%s: %s", target_path, strerror(-r));
+		goto out;
+	}
+out:
+	free_wants(w, n);
+	file_close(&ref);
+	file_close(&tgt);
+	return r;
+}
