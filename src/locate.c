@@ -325,8 +325,11 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
 	}
 	f->mem = (struct onnxhook_elf_mem){f->map, f->size};
+	if (memcmp(f->map, ELFMAG, SELFMAG))
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file", path);
 	if (onnxhook_elf_open(&f->elf, onnxhook_elf_mem_read, &f->mem) < 0)
-		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file of this machine's byte order", path);
+		return fail(err, errlen, -ENOEXEC, "%s: an ELF file of another byte order or class, or damaged",
+			    path);
 	if (!f->elf.is64 || f->elf.machine != EM_X86_64)
 		return fail(err, errlen, -ENOEXEC, "%s: an ELF file for another machine (%s, e_machine %u): the "
 						   "locator reads x86-64 code only",
@@ -894,6 +897,15 @@ int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, 
 	}
 	r = match_files(&rf, &tf, w, n, out);
 	free_wants(w, n);
+	return r;
+}
+
+int onnxhook_locate_check(const char *path, char *err, size_t errlen)
+{
+	struct file f;
+	int r = file_open(&f, path, err, errlen);
+
+	file_close(&f);
 	return r;
 }
 
