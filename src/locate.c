@@ -365,6 +365,10 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 				goto nomem;
 		}
 	}
+	if (!f->ncode && (!in_file(f, e->phoff, (uint64_t)e->phnum * sizeof(Elf64_Phdr)) ||
+			  (e->shnum && !in_file(f, e->shoff, (uint64_t)e->shnum * sizeof(Elf64_Shdr)))))
+		return fail(err, errlen, -ENOEXEC, "%s: a truncated or damaged ELF file (its headers end past it)",
+			    path);
 	if (!f->ncode)
 		return fail(err, errlen, -ENOEXEC, "%s: no executable code (no .text)", path);
 	/* The build-id, from a PT_NOTE segment. */
