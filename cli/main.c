@@ -20,6 +20,7 @@
 #include "cli-config.h"
 #include "host-list.h"
 #include "elfread.h"
+#include "locate.h"
 #include "onnxhook.h"
 #include "report.h"
 
@@ -277,6 +278,7 @@ struct elf_info {
 	char soname[64]; /* DT_SONAME, if any */
 	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
 	bool host;      /* DT_NEEDED names a host library */
+	uint32_t needed_hosts; /* which: bit i for hosts[i] */
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
 };
 
@@ -288,8 +290,10 @@ static void note_needed(struct elf_info *info, const char *name)
 	for (size_t i = 0; i < N_HOSTS; i++) {
 		/* libdarknet.so has no SONAME: a link gives its file name, maybe with a path. */
 		size_t n = strlen(hosts[i].soname);
-		if (!strncmp(base, hosts[i].soname, n) && (base[n] == '\0' || base[n] == '.'))
+		if (!strncmp(base, hosts[i].soname, n) && (base[n] == '\0' || base[n] == '.')) {
 			info->host = true;
+			info->needed_hosts |= 1u << (i & 31);
+		}
 	}
 	if (!strncmp(base, "libasan.so", 10))
 		snprintf(info->asan, sizeof(info->asan), "%s", base);
@@ -468,6 +472,155 @@ static void check_outputs(const struct onnxhook_config *cfg, const char *program
 	if (cfg->dot[0] && onnxhook_path_expand(cfg->dot, getpid(), base, path, sizeof(path)) == 0 &&
 	    (r = onnxhook_output_kind(path)) < 0)
 		die(EXIT_OWN, "cannot write the Graphviz file to %s: %s", path, onnxhook_output_strerror(r));
+}
+
+/* ---- --list-symbols PROGRAM: hosts linked into a program ----------------------------------- */
+
+struct reference {
+	const char *name, *installed, *build;
+};
+#define REFERENCE(name, installed, build) {name, installed, build},
+static const struct reference references[] = {ONNXHOOK_HOST_REFERENCE_LIST(REFERENCE)};
+
+static bool from_build_dir(void)
+{
+	char dir[PATH_MAX], build_dir[PATH_MAX];
+
+	exe_dir(dir, sizeof(dir));
+	return realpath(ONNXHOOK_BUILD_DIR, build_dir) && !strcmp(dir, build_dir);
+}
+
+/* Every ONNXHOOK_HOST_CODE entry is a library the locator reads. */
+static void check_host_code(const char *value)
+{
+	char copy[4096], err[512];
+
+	snprintf(copy, sizeof(copy), "%s", value ? value : "");
+	for (char *save = NULL, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+		if (onnxhook_locate_check(t, err, sizeof(err)) < 0)
+			die(EXIT_OWN, "ONNXHOOK_HOST_CODE: %s", err);
+}
+
+/* --host-code LIB: added to ONNXHOOK_HOST_CODE (the preload reads it too), as an absolute path. */
+static void add_host_code(const char *lib)
+{
+	char real[PATH_MAX], err[512], *value;
+	const char *old = getenv("ONNXHOOK_HOST_CODE");
+
+	if (!*lib)
+		usage_error("--host-code needs a value");
+	if (!realpath(lib, real))
+		die(EXIT_OWN, "--host-code %s: %s", lib, strerror(errno));
+	if (strchr(real, ':'))
+		die(EXIT_OWN, "--host-code %s: a path with ':' cannot go in ONNXHOOK_HOST_CODE", lib);
+	if (onnxhook_locate_check(real, err, sizeof(err)) < 0)
+		die(EXIT_OWN, "--host-code %s", err);
+	if (asprintf(&value, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", real) < 0)
+		die(EXIT_OWN, "out of memory");
+	set_var("--host-code", "ONNXHOOK_HOST_CODE", value);
+	free(value);
+}
+
+/* The host's hooked symbols: its list "  name\n  name\n..." split in place. */
+static size_t split_symbols(const char *list, char *buf, size_t len, const char **names, size_t max)
+{
+	size_t n = 0;
+
+	snprintf(buf, len, "%s", list);
+	for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t && n < max; t = strtok_r(NULL, " \n", &save))
+		names[n++] = t;
+	return n;
+}
+
+static void print_found(const struct onnxhook_found *f, int width)
+{
+	switch (f->status) {
+	case ONNXHOOK_FOUND:
+		printf("  %-*s found at 0x%" PRIx64 " (%" PRIu64 " bytes, %s)\n", width, f->name, f->vaddr, f->size,
+		       f->why);
+		break;
+	case ONNXHOOK_EXPORTED:
+		printf("  %-*s exported at 0x%" PRIx64 " (LD_PRELOAD hooks it)\n", width, f->name, f->vaddr);
+		break;
+	default:
+		printf("  %-*s %s: %s\n", width, f->name, onnxhook_found_status_name(f->status), f->why);
+	}
+}
+
+/* Locates each host's hooked functions in PROGRAM, with the first reference library that has
+ * them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's. 0 when a host's code is
+ * in PROGRAM (located or linked dynamically), 1 when none is; PROGRAM not found 127, unreadable
+ * or not x86-64 ELF 126. */
+static int list_program(const char *arg)
+{
+	char path[PATH_MAX], err[512], buf[8192], codes[4096];
+	const char *names[256], *env = getenv("ONNXHOOK_HOST_CODE");
+	struct onnxhook_found out[256];
+	struct elf_info info;
+	bool any = false, build = from_build_dir();
+	int r;
+
+	if ((r = resolve(arg, path, sizeof(path))) < 0)
+		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", arg,
+		    r == -ENOENT && !strchr(arg, '/') ? "command not found" : strerror(-r));
+	if (onnxhook_locate_check(path, err, sizeof(err)) < 0)
+		die(EXIT_CANNOT_RUN, "%s", err);
+	elf_inspect(path, &info);
+	for (size_t h = 0; h < N_HOSTS; h++) {
+		if (info.needed_hosts & (1u << (h & 31))) {
+			printf("%s: %s links %s dynamically: LD_PRELOAD hooks its functions\n", hosts[h].name, arg,
+			       hosts[h].soname);
+			any = true;
+			continue;
+		}
+		size_t n = split_symbols(hosts[h].symbols, buf, sizeof(buf), names, 256);
+		const char *cands[66];
+		size_t nc = 0;
+		snprintf(codes, sizeof(codes), "%s", env ? env : "");
+		for (char *save = NULL, *t = strtok_r(codes, ":", &save); t && nc < 64; t = strtok_r(NULL, ":", &save))
+			cands[nc++] = t;
+		for (size_t k = 0; k < N_HOSTS; k++) {
+			if (strcmp(references[k].name, hosts[h].name))
+				continue;
+			cands[nc++] = build ? references[k].build : references[k].installed;
+			cands[nc++] = build ? references[k].installed : references[k].build;
+		}
+		const char *used = NULL;
+		for (size_t c = 0; c < nc && !used; c++) {
+			if (c > 0 && !strcmp(cands[c], cands[c - 1]))
+				continue;
+			if (onnxhook_locate(cands[c], path, names, n, 0, out, err, sizeof(err)) < 0)
+				continue; /* not this host's library (or not there) */
+			size_t located = 0, with_ref = 0;
+			for (size_t i = 0; i < n; i++) {
+				located += out[i].status == ONNXHOOK_FOUND || out[i].status == ONNXHOOK_EXPORTED;
+				with_ref += out[i].status != ONNXHOOK_NO_REFERENCE;
+			}
+			if (!with_ref)
+				continue;
+			used = cands[c];
+			printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
+			       n, arg, used);
+			int width = 0;
+			for (size_t i = 0; i < n; i++)
+				width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
+			size_t missing = 0;
+			for (size_t i = 0; i < n; i++)
+				missing += out[i].status == ONNXHOOK_NOT_FOUND;
+			if (missing == n)
+				printf("  none of their code is in %s (built from other sources, or with other "
+				       "flags)\n", arg);
+			for (size_t i = 0; missing < n && i < n; i++)
+				print_found(&out[i], width);
+			any |= located > 0;
+		}
+		if (!used)
+			printf("%s: no reference library to compare %s with (looked for %s%s%s): give one with "
+			       "--host-code or ONNXHOOK_HOST_CODE\n",
+			       hosts[h].name, arg, env && *env ? env : "", env && *env ? ", " : "",
+			       nc ? cands[nc - (nc > 1 ? 2 : 1)] : "none");
+	}
+	return any ? 0 : 1;
 }
 
 /* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
@@ -724,7 +877,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
 	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_DUMP_AFTER_PASS, OPT_LIST_SYMBOLS,
-	       OPT_PRINT_LIBRARY };
+	       OPT_PRINT_LIBRARY, OPT_HOST_CODE };
 	static const struct option options[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"pass", required_argument, NULL, OPT_PASS},
@@ -740,6 +893,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"list-symbols", no_argument, NULL, OPT_LIST_SYMBOLS},
+		{"host-code", required_argument, NULL, OPT_HOST_CODE},
 		{"print-library", no_argument, NULL, OPT_PRINT_LIBRARY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -749,7 +903,7 @@ int main(int argc, char **argv)
 	char user_report[PATH_MAX] = "", err[512];
 	struct onnxhook_config cfg;
 	struct elf_info info;
-	bool print_library = false;
+	bool print_library = false, list = false;
 	int c, r, status, fd;
 
 	opterr = 0;
@@ -796,8 +950,11 @@ int main(int argc, char **argv)
 			set_var("--verbose", "ONNXHOOK_LOG", "debug");
 			break;
 		case OPT_LIST_SYMBOLS:
-			list_symbols();
-			return 0;
+			list = true;
+			break;
+		case OPT_HOST_CODE:
+			add_host_code(optarg);
+			break;
 		case OPT_PRINT_LIBRARY:
 			print_library = true;
 			break;
@@ -818,6 +975,16 @@ int main(int argc, char **argv)
 				usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (list) {
+		if (optind >= argc) {
+			list_symbols();
+			return 0;
+		}
+		if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)
+			die(EXIT_OWN, "%s (from the environment)", err);
+		check_host_code(cfg.host_code);
+		return list_program(argv[optind]);
+	}
 	find_library(library);
 	check_library(library);
 	if (print_library) {
@@ -837,6 +1004,7 @@ int main(int argc, char **argv)
 	if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)
 		die(EXIT_OWN, "%s (from the environment)", err);
 	quiet = cfg.log == ONNXHOOK_LOG_QUIET;
+	check_host_code(cfg.host_code);
 
 	if ((r = resolve(argv[optind], program, sizeof(program))) < 0)
 		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", argv[optind],

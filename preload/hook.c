@@ -175,7 +175,7 @@ static void init(void)
 	onnxhook_process_init(&config);
 	onnxhook_alloc_init();
 	/* Before main: the patching needs the program to be the only thread. */
-	onnxhook_located_init();
+	onnxhook_located_init(&config);
 	__atomic_store_n(&onnxhook_recording, true, __ATOMIC_SEQ_CST);
 }
 

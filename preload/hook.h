@@ -124,7 +124,7 @@ bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
  * ONNXHOOK_HOST_CODE's), its functions found by their code in the executable (src/locate.h) get
  * inline hooks (patch-x86_64.h) to the host's hooks, and its real-function slots the trampolines.
  * init() runs once, from the constructor, before main (no other thread yet). */
-void onnxhook_located_init(void);
+void onnxhook_located_init(const struct onnxhook_config *cfg);
 /* fn is one of those trampolines: o gets the object its code is in (the executable) and ref the
  * reference library it was matched against (either may be NULL). Safe in a signal handler. */
 bool onnxhook_located_object(const void *fn, struct onnxhook_object *o, struct onnxhook_object *ref);

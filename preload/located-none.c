@@ -3,7 +3,7 @@
  * of reach; the hooks and the provenance see no located function. */
 #include "hook.h"
 
-void onnxhook_located_init(void)
+void onnxhook_located_init(const struct onnxhook_config *cfg)
 {
 }
 

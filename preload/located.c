@@ -22,13 +22,15 @@
 ONNXHOOK_HOSTS(DECLARE)
 
 struct host {
-	const char *name, *library, *reference;
+	const char *name, *library, *reference, *reference_build;
 	const struct onnxhook_symbol *symbols;
 };
 
-#define REFERENCE(name, path) static const char reference_##name[] = path;
+#define REFERENCE(name, installed, build)                                                        \
+	static const char reference_##name[] = installed, reference_build_##name[] = build;
 ONNXHOOK_HOST_REFERENCES(REFERENCE)
-#define HOST(name, library, hooks) {#name, library, reference_##name, onnxhook_##name##_symbols},
+#define HOST(name, library, hooks)                                                               \
+	{#name, library, reference_##name, reference_build_##name, onnxhook_##name##_symbols},
 static const struct host hosts[] = {ONNXHOOK_HOSTS(HOST)};
 #define N_HOSTS (sizeof(hosts) / sizeof(hosts[0]))
 
@@ -138,25 +140,7 @@ static void file_build_id(const char *path, char *hex, size_t len)
 	close(fd);
 }
 
-/* ONNXHOOK_HOST_CODE's entry for host h (the first whose file is named after it), else the
- * registry's reference; NULL if neither is there. */
-static const char *reference_of(const struct host *h, const char *list, char *buf, size_t len)
-{
-	for (const char *p = list; p && *p;) {
-		const char *end = strchr(p, ':');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n && n < len) {
-			memcpy(buf, p, n);
-			buf[n] = '\0';
-			if (names_host(buf, h) && access(buf, R_OK) == 0)
-				return buf;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	return h->reference[0] && access(h->reference, R_OK) == 0 ? h->reference : NULL;
-}
-
-/* Bad entries of ONNXHOOK_HOST_CODE: one error line each; the others still serve. */
+/* ONNXHOOK_HOST_CODE's entries that cannot be read: one error line each; the others serve. */
 static void check_host_code(const char *list)
 {
 	char path[PATH_MAX];
@@ -165,17 +149,10 @@ static void check_host_code(const char *list)
 		const char *end = strchr(p, ':');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		if (n && n < sizeof(path)) {
-			bool named = false;
 			memcpy(path, p, n);
 			path[n] = '\0';
-			for (size_t h = 0; h < N_HOSTS; h++)
-				named |= names_host(path, &hosts[h]);
 			if (access(path, R_OK) < 0)
 				onnxhook_error("ONNXHOOK_HOST_CODE: %s: %s; it is not used", path, strerror(errno));
-			else if (!named)
-				onnxhook_error("ONNXHOOK_HOST_CODE: %s is named after no host library onnxhook "
-					       "hooks (its file name starts with the library's, as libdarknet.so "
-					       "or libtinynn.so.0.1.0); it is not used", path);
 		}
 		p = end ? end + 1 : NULL;
 	}
@@ -201,12 +178,53 @@ static void add(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The first reference that has host h's functions: ONNXHOOK_HOST_CODE's entries in order, then
+ * the registry's (installed, then this build tree's). found[] gets what it located; false when
+ * no reference is there. */
+static bool locate_with(const struct host *host, const char *list, const char **names, size_t n,
+			struct onnxhook_found *found, char *ref, size_t reflen)
+{
+	char err[256];
+
+	for (const char *p = list; p && *p; p += strcspn(p, ":"), p += *p == ':') {
+		size_t k = strcspn(p, ":");
+		if (!k || k >= reflen)
+			continue;
+		memcpy(ref, p, k);
+		ref[k] = '\0';
+		if (access(ref, R_OK) < 0 ||
+		    onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
+				    sizeof(err)) < 0)
+			continue; /* not there (said at start-up), or no library of this host */
+		for (size_t i = 0; i < n; i++)
+			if (found[i].status != ONNXHOOK_NO_REFERENCE)
+				return true;
+	}
+	const char *registry[2] = {host->reference, host->reference_build};
+	for (int k = 0; k < 2; k++) {
+		if (!registry[k][0] || (k && !strcmp(registry[1], registry[0])) ||
+		    access(registry[k], R_OK) < 0)
+			continue;
+		snprintf(ref, reflen, "%s", registry[k]);
+		int r = onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
+					sizeof(err));
+		if (r < 0) {
+			onnxhook_debug("%s: not looked for in %s: %s", host->name, exe.path, err);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (found[i].status != ONNXHOOK_NO_REFERENCE)
+				return true;
+	}
+	return false;
+}
+
 /* Locates host h's functions in the program and patches those found. */
-static void locate_host(size_t h, const char *ref, const struct scan *s)
+static void locate_host(size_t h, const char *list, const struct scan *s)
 {
 	const struct host *host = &hosts[h];
 	size_t n = 0;
-	char err[256], missing[2048] = "";
+	char missing[2048] = "", ref[PATH_MAX];
 	double t0 = now();
 
 	while (host->symbols[n].name)
@@ -220,11 +238,8 @@ static void locate_host(size_t h, const char *ref, const struct scan *s)
 	for (size_t i = 0; i < n; i++)
 		names[i] = host->symbols[i].name;
 	/* No results cache: every process the preload enters would write one in the user's home. */
-	int r = onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err, sizeof(err));
-	if (r < 0) {
-		onnxhook_debug("%s: not looked for in %s: %s", host->name, exe.path, err);
+	if (!locate_with(host, list, names, n, found, ref, sizeof(ref)))
 		goto out;
-	}
 	size_t n_patch = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (found[i].status != ONNXHOOK_FOUND)
@@ -291,20 +306,17 @@ out:
 	free(which);
 }
 
-void onnxhook_located_init(void)
+void onnxhook_located_init(const struct onnxhook_config *cfg)
 {
 	struct scan s = {0};
-	const char *list = secure_getenv("ONNXHOOK_HOST_CODE");
-	char buf[PATH_MAX];
+	const char *list = cfg->host_code;
 
 	check_host_code(list);
 	dl_iterate_phdr(scan_object, &s);
 	if (!s.first_done || s.text_lo >= s.text_hi ||
 	    !onnxhook_object_of((const void *)s.text_lo, &exe))
 		return;
-	for (size_t h = 0; h < N_HOSTS; h++) {
-		const char *ref = s.loaded[h] ? NULL : reference_of(&hosts[h], list, buf, sizeof(buf));
-		if (ref)
-			locate_host(h, ref, &s);
-	}
+	for (size_t h = 0; h < N_HOSTS; h++)
+		if (!s.loaded[h])
+			locate_host(h, list, &s);
 }

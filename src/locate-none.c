@@ -23,6 +23,11 @@ int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, 
 	return -ENOSYS;
 }
 
+int onnxhook_locate_check(const char *path, char *err, size_t errlen)
+{
+	return onnxhook_locate(NULL, path, NULL, 0, 0, NULL, err, errlen);
+}
+
 int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names, size_t n,
 		    unsigned flags, struct onnxhook_found *out, char *err, size_t errlen)
 {

@@ -17,6 +17,7 @@
 
 #include "elfread.h"
 #include "locate.h"
+#include "util.h"
 
 /* ---- one instruction ------------------------------------------------------------------------ */
 
@@ -38,14 +39,6 @@ struct insn {
 	uint8_t len, kind;
 };
 
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
-
-#define FNV_BASIS 0xcbf29ce484222325ull
 
 static ZydisDecoder decoder;
 static bool decoder_ready;
@@ -109,9 +102,9 @@ static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *
 		/* call [rip+GOT] and the addr32 call rel32 the linker relaxes it to: one token (both
 		 * are 6 bytes; a PLT call is 5). */
 		static const uint8_t call[] = "call";
-		out->tok = fnv(FNV_BASIS ^ d.length, call, 4);
+		out->tok = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED ^ d.length, call, 4);
 	} else {
-		out->tok = fnv(FNV_BASIS ^ d.length, b, d.length);
+		out->tok = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED ^ d.length, b, d.length);
 	}
 	return true;
 }
@@ -332,8 +325,11 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
 	}
 	f->mem = (struct onnxhook_elf_mem){f->map, f->size};
+	if (memcmp(f->map, ELFMAG, SELFMAG))
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file", path);
 	if (onnxhook_elf_open(&f->elf, onnxhook_elf_mem_read, &f->mem) < 0)
-		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file of this machine's byte order", path);
+		return fail(err, errlen, -ENOEXEC, "%s: an ELF file of another byte order or class, or damaged",
+			    path);
 	if (!f->elf.is64 || f->elf.machine != EM_X86_64)
 		return fail(err, errlen, -ENOEXEC, "%s: an ELF file for another machine (%s, e_machine %u): the "
 						   "locator reads x86-64 code only",
@@ -369,6 +365,10 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 				goto nomem;
 		}
 	}
+	if (!f->ncode && (!in_file(f, e->phoff, (uint64_t)e->phnum * sizeof(Elf64_Phdr)) ||
+			  (e->shnum && !in_file(f, e->shoff, (uint64_t)e->shnum * sizeof(Elf64_Shdr)))))
+		return fail(err, errlen, -ENOEXEC, "%s: a truncated or damaged ELF file (its headers end past it)",
+			    path);
 	if (!f->ncode)
 		return fail(err, errlen, -ENOEXEC, "%s: no executable code (no .text)", path);
 	/* The build-id, from a PT_NOTE segment. */
@@ -578,7 +578,7 @@ static void find_matches(const struct sweep *s, struct want *w, size_t n)
 }
 
 /* Code at ref_addr and tgt_addr decodes the same: n_bytes of it when known, else up to 16
- * instructions or the first return or jump. */
+ * instructions, the first return or jump, or padding. */
 static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_bytes, const struct file *tgt,
 		      uint64_t tgt_addr)
 {
@@ -593,8 +593,15 @@ static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_byte
 		if (o >= ra || o >= ta || !decode(rc + o, ra - (size_t)o, ref_addr + o, &a) ||
 		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
 			return false;
+		/* Unsized: up to its end, or padding (a function can end in a call that does not
+		 * return, then padding, then the next function's code). */
 		if (!n_bytes && (a.kind == K_RET || a.kind == K_JMP || a.kind == K_JMPMEM || a.kind == K_STOP))
 			break;
+		if (!n_bytes && o + a.len < ra && o + a.len < ta) {
+			struct insn next;
+			if (decode(rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
+				break;
+		}
 		o += a.len;
 	}
 	return true;
@@ -720,6 +727,132 @@ out:
 	return r;
 }
 
+/* ---- the cache ------------------------------------------------------------------------------
+ * One file per (reference, target) pair of build-ids, "<dir>/locate-<ref id>-<target id>":
+ *   onnxhook-locate <CACHE_VERSION>
+ *   <status> <vaddr hex> <size> <name> <why...>
+ * A FOUND entry read back is verified again (the whole function compared at its place), so a
+ * damaged or forged cache can make a lookup slow, never wrong: it is then ignored. */
+
+#define CACHE_VERSION 1 /* bump when the matching changes */
+
+static bool cache_path(const struct file *ref, const struct file *tgt, char *path, size_t len, size_t *dirlen)
+{
+	const char *xdg = secure_getenv("XDG_CACHE_HOME"), *home = secure_getenv("HOME");
+	int n;
+
+	if (!ref->build_id[0] || !tgt->build_id[0])
+		return false;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(path, len, "%s/onnxhook", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(path, len, "%s/.cache/onnxhook", home);
+	else
+		return false;
+	if (n <= 0 || (size_t)n >= len)
+		return false;
+	*dirlen = (size_t)n;
+	n = snprintf(path + n, len - (size_t)n, "/locate-%s-%s", ref->build_id, tgt->build_id);
+	return n > 0 && (size_t)n < len - *dirlen;
+}
+
+static bool cacheable(const char *name)
+{
+	return *name && !strpbrk(name, " \t\n\r") && strlen(name) < 256;
+}
+
+/* The cached results for all of names: true when every one is there (and a FOUND one still
+ * matches at its place). */
+static bool cache_get(const struct file *ref, const struct file *tgt, const char *const *names, size_t n,
+		      struct onnxhook_found *out)
+{
+	char path[4096], *buf = NULL;
+	size_t dirlen, got = 0;
+	struct stat st;
+	bool ok = false;
+	int fd;
+
+	if (!cache_path(ref, tgt, path, sizeof(path), &dirlen) || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > (1 << 22) ||
+	    !(buf = malloc((size_t)st.st_size + 1)) || read(fd, buf, (size_t)st.st_size) != st.st_size)
+		goto out;
+	buf[st.st_size] = '\0';
+	char *line = buf, *next;
+	unsigned version;
+	if (sscanf(line, "onnxhook-locate %u", &version) != 1 || version != CACHE_VERSION)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		out[i].why[0] = '\1'; /* not seen yet */
+	for (line = strchr(line, '\n'); line; line = next) {
+		*line++ = '\0';
+		if ((next = strchr(line, '\n')))
+			*next = '\0';
+		unsigned status;
+		uint64_t vaddr, size;
+		int name_at, name_end, why_at;
+		if (!*line)
+			continue;
+		if (sscanf(line, "%u %" SCNx64 " %" SCNu64 " %n%*s%n %n", &status, &vaddr, &size, &name_at, &name_end,
+			   &why_at) != 3 || status >= ONNXHOOK_FOUND_STATUS_COUNT)
+			goto out;
+		line[name_end] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].why[0] != '\1' || strcmp(names[i], line + name_at))
+				continue;
+			out[i].status = status;
+			out[i].vaddr = vaddr;
+			out[i].size = size;
+			snprintf(out[i].why, sizeof(out[i].why), "%s", line + why_at);
+			got++;
+			if (status == ONNXHOOK_FOUND) {
+				const struct sym *rs = sym_by_name(ref, names[i], false);
+				if (!rs || rs->size != size || !same_code(ref, rs->vaddr, size, tgt, vaddr))
+					goto out;
+			}
+		}
+		if (next)
+			*next = '\n';
+	}
+	ok = got == n;
+out:
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+static void cache_put(const struct file *ref, const struct file *tgt, const struct onnxhook_found *out, size_t n)
+{
+	char path[4096], tmp[4200];
+	size_t dirlen, len = 0, cap = 64 + n * (300 + sizeof(out->why));
+	char *buf;
+
+	if (!cache_path(ref, tgt, path, sizeof(path), &dirlen) || !(buf = malloc(cap)))
+		return;
+	len += (size_t)snprintf(buf, cap, "onnxhook-locate %u\n", CACHE_VERSION);
+	for (size_t i = 0; i < n; i++) {
+		if (!cacheable(out[i].name) || strchr(out[i].why, '\n'))
+			goto out;
+		len += (size_t)snprintf(buf + len, cap - len, "%u %" PRIx64 " %" PRIu64 " %s %s\n", out[i].status,
+					out[i].vaddr, out[i].size, out[i].name, out[i].why);
+	}
+	/* ~/.cache, then ~/.cache/onnxhook, private (what a user ran is nobody else's business). */
+	path[dirlen] = '\0';
+	char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		*slash = '\0';
+		mkdir(path, 0700);
+		*slash = '/';
+	}
+	mkdir(path, 0700);
+	path[dirlen] = '/';
+	struct onnxhook_bytes b = {buf, len};
+	if (onnxhook_write_temp(path, onnxhook_write_bytes, &b, tmp, sizeof(tmp)) == 0 && rename(tmp, path) < 0)
+		unlink(tmp);
+out:
+	free(buf);
+}
+
 const char *onnxhook_found_status_name(enum onnxhook_found_status status)
 {
 	static const char *const names[] = {
@@ -771,6 +904,15 @@ int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, 
 	return r;
 }
 
+int onnxhook_locate_check(const char *path, char *err, size_t errlen)
+{
+	struct file f;
+	int r = file_open(&f, path, err, errlen);
+
+	file_close(&f);
+	return r;
+}
+
 int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names, size_t n,
 		    unsigned flags, struct onnxhook_found *out, char *err, size_t errlen)
 {
@@ -788,6 +930,10 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 		return r;
 	}
 	if ((r = file_open(&tgt, target_path, err, errlen)) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
+	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
@@ -818,6 +964,8 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 		fail(err, errlen, r, "%s: %s", target_path, strerror(-r));
 		goto out;
 	}
+	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE))
+		cache_put(&ref, &tgt, out, n);
 out:
 	free_wants(w, n);
 	file_close(&ref);

@@ -70,6 +70,10 @@ enum {
 int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names,
 		    size_t n, unsigned flags, struct onnxhook_found *out, char *err, size_t errlen);
 
+/* Whether the locator can read path (an x86-64 ELF file with code): 0, or a negative errno with
+ * err set as onnxhook_locate sets it. */
+int onnxhook_locate_check(const char *path, char *err, size_t errlen);
+
 /* --- the matcher's pieces, for the unit tests ------------------------------------------------ */
 
 /* The normalized token of the x86-64 instruction at code[0..len): its length in *ilen (0 when it
