@@ -167,6 +167,7 @@ static void init(void)
 	onnxhook_provenance_init();
 	onnxhook_graph_init(&graph);
 	graph.test_data = config.test_data; /* inputs and outputs are copied as they are recorded */
+	graph.debug_outputs = config.debug_outputs; /* ... and every layer's, for its debug output */
 	onnxhook_graph_on_changed(warn_changed);
 	graph.max_nodes = config.max_nodes ? config.max_nodes : ONNXHOOK_DEFAULT_MAX_NODES;
 	graph.max_bytes = config.max_bytes ? config.max_bytes : default_max_bytes();

@@ -64,6 +64,7 @@ void onnxhook_graph_free(struct onnxhook_graph *g)
 		copy_free(g->values[i].data, g->values[i].nbytes);
 		free(g->values[i].name);
 		free(g->values[i].snapshot);
+		free(g->values[i].debug_name);
 	}
 	for (size_t i = 0; i < g->n_nodes; i++)
 		free_node(&g->nodes[i]);
@@ -739,6 +740,7 @@ static void rollback(struct onnxhook_call *c)
 		copy_free(v->data, v->nbytes);
 		free(v->name);
 		free(v->snapshot);
+		free(v->debug_name);
 	}
 	g->n_inputs = c->mark_inputs;
 	g->n_initializers = c->mark_inits;
@@ -768,7 +770,7 @@ static uint64_t call_signature(const struct onnxhook_call *c)
 		if (!c->pending[i].is_input)
 			h = onnxhook_hash_u64(onnxhook_hash_u64(h, c->pending[i].lo), c->pending[i].hi);
 	}
-	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+	for (size_t i = c->mark_nodes; i < g->n_nodes && !g->debug_outputs; i++) {
 		const struct onnxhook_node *n = &g->nodes[i];
 		h = onnxhook_hash_bytes(h, n->op_type, strlen(n->op_type));
 		for (int j = 0; j < n->n_attrs; j++)
@@ -804,7 +806,7 @@ static void snapshot_call(struct onnxhook_call *c)
 		if (!v->clobbered && (v->snapshot = malloc(v->nbytes ? v->nbytes : 1)))
 			memcpy(v->snapshot, (const void *)p->lo, v->nbytes);
 	}
-	for (size_t i = c->mark_nodes; i < g->n_nodes; i++) {
+	for (size_t i = c->mark_nodes; i < g->n_nodes && !g->debug_outputs; i++) {
 		const struct onnxhook_node *n = &g->nodes[i];
 		for (int j = 0; j < n->n_inputs; j++) {
 			struct onnxhook_value *v = n->inputs[j] == ONNXHOOK_NONE ? NULL : &g->values[n->inputs[j]];
@@ -913,7 +915,7 @@ void onnxhook_graph_mark_boundary(struct onnxhook_graph *g)
 
 void onnxhook_graph_reset(struct onnxhook_graph *g)
 {
-	bool host_passes = g->host_passes, test_data = g->test_data;
+	bool host_passes = g->host_passes, test_data = g->test_data, debug = g->debug_outputs;
 	uint64_t max_nodes = g->max_nodes, max_bytes = g->max_bytes;
 	uint32_t epoch = g->epoch;
 
@@ -922,6 +924,7 @@ void onnxhook_graph_reset(struct onnxhook_graph *g)
 	g->epoch = epoch + 1;
 	g->host_passes = host_passes;
 	g->test_data = test_data;
+	g->debug_outputs = debug;
 	g->max_nodes = max_nodes;
 	g->max_bytes = max_bytes;
 }

@@ -170,7 +170,9 @@ struct onnxhook_value {
 	bool batched;      /* dim 0 is the batch (onnxhook_graph_dynamic_batch) */
 	char *name;        /* host-supplied name of a written value ("layer_12"), or NULL */
 	void *snapshot;    /* graph->test_data: an input's bytes when first read, a written
-			    * value's when written; freed once a node consumes the value */
+			    * value's when written; freed once a node consumes the value (kept
+			    * with graph->debug_outputs) */
+	char *debug_name;  /* its debug output's name in the model last written, or NULL */
 	bool clobbered;    /* an input the call that first read it overwrote (in place) */
 };
 
@@ -245,6 +247,8 @@ struct onnxhook_graph {
 	bool boundary;       /* the host marked a pass boundary: the next call starts a pass */
 	bool host_passes;    /* the host marks boundaries: signatures are not needed */
 	bool test_data;      /* snapshot inputs and unconsumed outputs (ONNXHOOK_TEST_DATA) */
+	bool debug_outputs;  /* with test_data: every written value's snapshot is kept, and the
+			      * test data holds each debug output (ONNXHOOK_DEBUG_OUTPUTS) */
 	uint32_t epoch;      /* moves on when values or the memory map start over (new passes) */
 };
 

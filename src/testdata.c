@@ -168,12 +168,18 @@ static void missing(const struct onnxhook_graph *g, char *why, size_t whylen)
 		else if (v->kind == ONNXHOOK_VALUE_NODE && !v->consumers && !v->snapshot)
 			say(why, whylen, "no copy of output_%u: %s", v->ordinal,
 			    v->written ? "out of memory" : "no host call wrote it to memory");
+		else if (g->debug_outputs && v->kind == ONNXHOOK_VALUE_NODE && v->written &&
+			 (!v->snapshot || !v->debug_name))
+			say(why, whylen, "no copy of the debug output %s (out of memory)",
+			    v->debug_name ? v->debug_name : "of a layer");
 	}
 }
 
 /* Both kinds of tensor into the directory tfd, doc in each; 0 or a negative errno. */
 static int write_tensors(const struct onnxhook_graph *g, int tfd, const char *doc)
 {
+	unsigned n_outputs = 0;
+
 	for (size_t i = 0; i < g->n_values; i++) {
 		const struct onnxhook_value *v = &g->values[i];
 		bool in = v->kind == ONNXHOOK_VALUE_INPUT;
@@ -185,6 +191,26 @@ static int write_tensors(const struct onnxhook_graph *g, int tfd, const char *do
 		snprintf(name, sizeof(name), "%s_%u", in ? "input" : "output", v->ordinal);
 		snprintf(file, sizeof(file), "%s.pb", name);
 		int r = onnxhook_tensor_pack(v, name, doc, v->snapshot, &buf, &len);
+		if (r < 0)
+			return r;
+		struct onnxhook_bytes b = {buf, len};
+		r = onnxhook_write_new(tfd, file, onnxhook_write_bytes, &b);
+		free(buf);
+		if (r < 0)
+			return r;
+		n_outputs += !in;
+	}
+	/* The debug outputs (every written value, in the model's order after output_N): the bytes
+	 * each host call left, under the name the model gives it. */
+	for (size_t i = 0; i < g->n_values && g->debug_outputs; i++) {
+		const struct onnxhook_value *v = &g->values[i];
+		if (v->kind != ONNXHOOK_VALUE_NODE || !v->written)
+			continue;
+		char file[40];
+		uint8_t *buf;
+		size_t len;
+		snprintf(file, sizeof(file), "output_%u.pb", n_outputs++);
+		int r = onnxhook_tensor_pack(v, v->debug_name, doc, v->snapshot, &buf, &len);
 		if (r < 0)
 			return r;
 		struct onnxhook_bytes b = {buf, len};

@@ -434,6 +434,15 @@ static int build(struct arena *a, struct onnxhook_graph *g, const struct onnxhoo
 	st->n_outputs = (uint32_t)graph->n_output;
 	if (o->debug_outputs && (r = debug_outputs(a, g, graph, names, aliases)) < 0)
 		return r;
+	/* The debug outputs' names, for their test data (testdata.c). */
+	for (size_t i = 0; i < g->n_values && o->debug_outputs; i++) {
+		struct onnxhook_value *v = &g->values[i];
+		if (v->kind != ONNXHOOK_VALUE_NODE || !v->written)
+			continue;
+		free(v->debug_name);
+		if (!(v->debug_name = strdup(v->consumers ? names[i] : aliases[i])))
+			return -ENOMEM;
+	}
 	if ((r = opset_imports(a, g, o->opset ? o->opset : 17, model)) < 0)
 		return r;
 	graph->name = (char *)(o->graph_name ? o->graph_name : "onnxhook");

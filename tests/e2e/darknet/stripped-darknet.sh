@@ -15,7 +15,9 @@
 # 4. onnxruntime on the model's test data input: its output is the program's own output buffer
 #    (the test data's output_0, tol), and its top-5 are the labels and percentages the program
 #    printed;
-# 5. traced again with ONNXHOOK_DEBUG_OUTPUTS=1: the same behaviour, and the checker takes it.
+# 5. traced again with ONNXHOOK_DEBUG_OUTPUTS=1 (every layer's value an output, and in the test
+#    data the bytes each layer left): the same behaviour, and onnxruntime on the model's test data
+#    gives every layer's buffer (layer tol).
 # Exit 0 pass, 1 fail. The work dir (under $MESON_BUILD_ROOT or $TMPDIR) is removed on success.
 set -u
 
@@ -165,10 +167,19 @@ for i, line in zip(order, printed):
     print(f"stripped-darknet: onnxruntime {ort[i] * 100:5.2f}%: {names[i]}")
 PY
 
-# every layer's value as an output: the program behaves the same, the checker takes the model
+# every layer: onnxruntime on the debug model's test data gives each layer's buffer as the program
+# left it (the test data holds every debug output, the bytes each layer call wrote)
 run "$dir/debug" debug
 same_run "$dir/plain" "$dir/debug"
+[ -d "$dir/test_data_set_0" ] || fail "the debug-traced run wrote no test data"
 "$python" "$e2e/check-onnx.py" "$dir/debug.onnx" --allow-debug-outputs || fail "check-onnx.py rejects the debug model"
+ONNXHOOK_ORT_DIR=$ort_dir "$node" "$e2e/test-data-run.js" --model "$dir/debug.onnx" \
+    --set "$dir/test_data_set_0" --tol "$layer_tol" ||
+    fail "onnxruntime on the debug model's test data does not give every layer's buffer"
+n=$(find "$dir/test_data_set_0" -name 'output_*.pb' | wc -l)
+layers=$(grep -c '^\[' "$dir/net.cfg")
+say "$n outputs (the head, then every layer) held against the program's buffers"
+[ "$n" -ge "$layers" ] || fail "the debug model has $n outputs for $layers sections of the cfg"
 
 rm -rf "$dir"
 say "PASS"
