@@ -74,6 +74,7 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 	BENCH_CALLS=$build/bench/calls BENCH_CHAIN=$build/bench/chain
 	BENCH_PRELOAD=$build/preload/libonnxhook.so BENCH_RUNSTAT=$build/tools/runstat
 	BENCH_RESNET18=$build/demo/resnet18
+	BENCH_CALLS_STATIC=$build/bench/calls-static BENCH_TINYNN=$build/demo/tinynn/libtinynn.so.0.1.0
 	if [ -x "$build/demo/darknet/darknet-run" ]; then
 		BENCH_DARKNET_RUN=$build/demo/darknet/darknet-run
 		BENCH_DARKNET_WEIGHTS=$build/demo/darknet/darknet-weights
@@ -81,6 +82,7 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 fi
 CALLS=$BENCH_CALLS CHAIN=$BENCH_CHAIN PRELOAD=$BENCH_PRELOAD RUNSTAT=$BENCH_RUNSTAT
 RESNET18=$BENCH_RESNET18 DN_RUN=${BENCH_DARKNET_RUN:-} DN_WEIGHTS=${BENCH_DARKNET_WEIGHTS:-}
+CALLS_STATIC=${BENCH_CALLS_STATIC:-} TINYNN=${BENCH_TINYNN:-}
 for p in "$CALLS" "$CHAIN" "$RUNSTAT" "$RESNET18"; do
 	[ -x "$p" ] || die "$p is not an executable file"
 done
@@ -213,6 +215,27 @@ for row in "native:no preload" "pass:hooked, capture finished (pass-through)" \
 	set -- $(stats "$f.$key")
 	emit "| malloc + free | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat_free") | $(calc '%.2f' "$2 / $nat_free") |"
 done
+# The same calls with tinynn linked into the program: the inline hooks (preload/patch-x86_64.c),
+# against the same program without the preload.
+static_ok=0
+if [ -x "$CALLS_STATIC" ] && [ -f "$TINYNN" ]; then
+	static_ok=1
+	for op in relu add; do
+		f=$tmp/static-$op
+		CALLS=$CALLS_STATIC calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
+		CALLS=$CALLS_STATIC calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked \
+			"ONNXHOOK_OUTPUT=$tmp/calls.onnx" "ONNXHOOK_HOST_CODE=$TINYNN"
+		rm -f "$tmp/calls.onnx"
+		nat=$(med "$f.native")
+		eval "spass_$op=\$(med \"\$f.pass\") snat_$op=\$nat"
+		for row in "native:linked in (bench/calls-static), no preload" \
+			"pass:linked in, inline hook, capture finished (pass-through)"; do
+			key=${row%%:*} how=${row#*:}
+			set -- $(stats "$f.$key")
+			emit "| tnn_$op | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat") | $(calc '%.2f' "$2 / $nat") |"
+		done
+	done
+fi
 [ "$ltrace_ok" = 1 ] || emit "| | ltrace: not installed (tools/setup.sh installs it) | | | | | |"
 [ "$uftrace_ok" = 1 ] || emit "| | uftrace: not installed (tools/setup.sh installs it) | | | | | |"
 rec_worst=$(cat "$tmp"/calls-*.all1 "$tmp"/calls-*.chain1 | sort -g | tail -n 1)
@@ -226,6 +249,52 @@ emit "section 3 measures writing). \"Every call\": each call repeats the pass's 
 emit "starts a new pass (recorded twice: once found to start a pass and rolled back, then again)."
 emit "\"One long pass\": relu/add from buffer i to i+1 of a ring, so every call reads what the"
 emit "previous one wrote. relu and add have no weights: no weight copy is included."
+emit "\"Linked in\": tinynn's objects inside the program (no library to interpose); the preload locates"
+emit "its functions by their code and patches their entries to jump to the hooks (over native: that"
+emit "program without the preload)."
+
+# ---- 1c. locating a host linked into a program ----
+# The preload's debug line "onnxhook: H: all N functions located in P and hooked (S s)": the time
+# from reading the reference to the patched entries, at start-up.
+locate_runs() { # locate_runs FILE RUNS PROGRAM [ARGS...] (with $lr_env in the environment)
+	lr_f=$1 lr_n=$2
+	shift 2
+	: >"$lr_f"
+	lr_i=0
+	while [ "$lr_i" -lt "$lr_n" ]; do
+		# shellcheck disable=SC2086 # lr_env: words
+		env LD_PRELOAD="$PRELOAD" ONNXHOOK_LOG=debug $lr_env "$@" </dev/null 2>&1 >/dev/null |
+			sed -n 's/^onnxhook: \([a-z0-9_]*\): all \([0-9]*\) functions located in .* and hooked (\([0-9.]*\) s)$/\1 \2 \3/p' |
+			head -n 1 >>"$lr_f" || true
+		lr_i=$((lr_i + 1))
+	done
+}
+say "1c. locating a host linked into a program"
+emit ""
+emit "### Locating a host linked into a program (start-up, \`ONNXHOOK_LOG=debug\`'s line)"
+emit ""
+emit "| program | reference | functions located and hooked | locate + patch, ms min | ms median |"
+emit "|---|---|---:|---:|---:|"
+loc_rows=""
+[ "$static_ok" = 1 ] && loc_rows="calls-static"
+[ -x /usr/bin/darknet ] && [ -f /usr/lib/darknet/libdarknet.so ] && loc_rows="$loc_rows darknet"
+for p in $loc_rows; do
+	f=$tmp/locate-$p
+	case $p in
+	calls-static) lr_env="ONNXHOOK_HOST_CODE=$TINYNN ONNXHOOK_OUTPUT=$tmp/l.onnx"
+		prog=bench/calls-static ref=libtinynn.so
+		locate_runs "$f" "$R" "$CALLS_STATIC" relu 1 ;;
+	darknet) lr_env="ONNXHOOK_OUTPUT=$tmp/l.onnx"
+		prog=/usr/bin/darknet ref=/usr/lib/darknet/libdarknet.so
+		locate_runs "$f" "$R" /usr/bin/darknet ;;
+	esac
+	rm -f "$tmp/l.onnx"
+	[ -s "$f" ] || { emit "| $prog | $ref | none (see the log) | | |"; continue; }
+	cut -d' ' -f3 "$f" >"$f.s"
+	set -- $(stats "$f.s")
+	emit "| $prog | $ref | $(head -n 1 "$f" | cut -d' ' -f2) of them ($(head -n 1 "$f" | cut -d' ' -f1)) | $(calc '%.1f' "$1 * 1000") | $(calc '%.1f' "$2 * 1000") |"
+	eval "loc_ms_$(printf '%s' "$p" | tr -c 'a-z0-9\n' _)=\$(calc '%.1f' \"\$2 * 1000\")"
+done
 
 # Instruction counts: deterministic, unlike the timings on a shared machine.
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
@@ -471,6 +540,10 @@ emit "| target | measured | |"
 emit "|---|---|---|"
 pr=$(calc '%.1f' "$pass_relu - $nat_relu") pa=$(calc '%.1f' "$pass_add - $nat_add")
 emit "| pass-through <= 10 ns over native | relu +$pr ns, add +$pa ns (medians) | $(verdict "$pr <= 10 && $pa <= 10") |"
+if [ "$static_ok" = 1 ]; then
+	sr=$(calc '%.1f' "$spass_relu - $snat_relu") sa=$(calc '%.1f' "$spass_add - $snat_add")
+	emit "| inline-hook pass-through <= 5 ns over native (tinynn linked in) | relu +$sr ns, add +$sa ns (medians) | $(verdict "$sr <= 5 && $sa <= 5") |"
+fi
 pf=$(calc '%.1f' "$pass_free - $nat_free")
 emit "| free pass-through <= 5 ns over native | +$pf ns a malloc + free pair (medians) | $(verdict "$pf <= 5") |"
 emit "| recording <= 1 us per call (stack on) | relu: one pass $(calc '%.2f' "$rec_chain1 / 1000") us, every call a pass $(calc '%.2f' "$rec_all1 / 1000") us; worst run of all rows $(calc '%.2f' "$rec_worst / 1000") us | $(verdict "$rec_chain1 <= 1000 && $rec_all1 <= 1000") |"
