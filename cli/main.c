@@ -547,17 +547,60 @@ static void print_found(const struct onnxhook_found *f, int width)
 	}
 }
 
-/* Locates each host's hooked functions in PROGRAM, with the first reference library that has
- * them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's. 0 when a host's code is
- * in PROGRAM (located or linked dynamically), 1 when none is; PROGRAM not found 127, unreadable
+/* Host h's hooked functions located in the program at path, with the first reference library
+ * that has them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's (this build
+ * tree's first when run from it). names (max 256) and out get the functions; *located how many
+ * were found; *tried the last candidate looked for. Returns the reference used, or NULL when
+ * none has them. */
+static const char *locate_host(size_t h, const char *path, char *buf, size_t len, const char **names,
+			       size_t *n, struct onnxhook_found *out, size_t *located, const char **tried)
+{
+	static char codes[4096];
+	const char *env = getenv("ONNXHOOK_HOST_CODE"), *cands[66];
+	bool build = from_build_dir();
+	size_t nc = 0;
+	char err[512];
+
+	*n = split_symbols(hosts[h].symbols, buf, len, names, 256);
+	*located = 0;
+	*tried = "none";
+	snprintf(codes, sizeof(codes), "%s", env ? env : "");
+	for (char *save = NULL, *t = strtok_r(codes, ":", &save); t && nc < 64; t = strtok_r(NULL, ":", &save))
+		cands[nc++] = t;
+	for (size_t k = 0; k < N_HOSTS; k++) {
+		if (strcmp(references[k].name, hosts[h].name))
+			continue;
+		cands[nc++] = build ? references[k].build : references[k].installed;
+		cands[nc++] = build ? references[k].installed : references[k].build;
+	}
+	for (size_t c = 0; c < nc; c++) {
+		if (c > 0 && !strcmp(cands[c], cands[c - 1]))
+			continue;
+		*tried = cands[c];
+		if (onnxhook_locate(cands[c], path, names, *n, 0, out, err, sizeof(err)) < 0)
+			continue; /* not this host's library (or not there) */
+		size_t with_ref = 0;
+		for (size_t i = 0; i < *n; i++) {
+			*located += out[i].status == ONNXHOOK_FOUND || out[i].status == ONNXHOOK_EXPORTED;
+			with_ref += out[i].status != ONNXHOOK_NO_REFERENCE;
+		}
+		if (with_ref)
+			return cands[c];
+		*located = 0;
+	}
+	return NULL;
+}
+
+/* Locates each host's hooked functions in PROGRAM (locate_host). 0 when a host's code is in
+ * PROGRAM (located or linked dynamically), 1 when none is; PROGRAM not found 127, unreadable
  * or not x86-64 ELF 126. */
 static int list_program(const char *arg)
 {
-	char path[PATH_MAX], err[512], buf[8192], codes[4096];
+	char path[PATH_MAX], err[512], buf[8192];
 	const char *names[256], *env = getenv("ONNXHOOK_HOST_CODE");
 	struct onnxhook_found out[256];
 	struct elf_info info;
-	bool any = false, build = from_build_dir();
+	bool any = false;
 	int r;
 
 	if ((r = resolve(arg, path, sizeof(path))) < 0)
@@ -573,54 +616,50 @@ static int list_program(const char *arg)
 			any = true;
 			continue;
 		}
-		size_t n = split_symbols(hosts[h].symbols, buf, sizeof(buf), names, 256);
-		const char *cands[66];
-		size_t nc = 0;
-		snprintf(codes, sizeof(codes), "%s", env ? env : "");
-		for (char *save = NULL, *t = strtok_r(codes, ":", &save); t && nc < 64; t = strtok_r(NULL, ":", &save))
-			cands[nc++] = t;
-		for (size_t k = 0; k < N_HOSTS; k++) {
-			if (strcmp(references[k].name, hosts[h].name))
-				continue;
-			cands[nc++] = build ? references[k].build : references[k].installed;
-			cands[nc++] = build ? references[k].installed : references[k].build;
-		}
-		const char *used = NULL;
-		for (size_t c = 0; c < nc && !used; c++) {
-			if (c > 0 && !strcmp(cands[c], cands[c - 1]))
-				continue;
-			if (onnxhook_locate(cands[c], path, names, n, 0, out, err, sizeof(err)) < 0)
-				continue; /* not this host's library (or not there) */
-			size_t located = 0, with_ref = 0;
-			for (size_t i = 0; i < n; i++) {
-				located += out[i].status == ONNXHOOK_FOUND || out[i].status == ONNXHOOK_EXPORTED;
-				with_ref += out[i].status != ONNXHOOK_NO_REFERENCE;
-			}
-			if (!with_ref)
-				continue;
-			used = cands[c];
-			printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
-			       n, arg, used);
-			int width = 0;
-			for (size_t i = 0; i < n; i++)
-				width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
-			size_t missing = 0;
-			for (size_t i = 0; i < n; i++)
-				missing += out[i].status == ONNXHOOK_NOT_FOUND;
-			if (missing == n)
-				printf("  none of their code is in %s (built from other sources, or with other "
-				       "flags)\n", arg);
-			for (size_t i = 0; missing < n && i < n; i++)
-				print_found(&out[i], width);
-			any |= located > 0;
-		}
-		if (!used)
+		size_t n, located;
+		const char *tried;
+		const char *used = locate_host(h, path, buf, sizeof(buf), names, &n, out, &located, &tried);
+		if (!used) {
 			printf("%s: no reference library to compare %s with (looked for %s%s%s): give one with "
 			       "--host-code or ONNXHOOK_HOST_CODE\n",
-			       hosts[h].name, arg, env && *env ? env : "", env && *env ? ", " : "",
-			       nc ? cands[nc - (nc > 1 ? 2 : 1)] : "none");
+			       hosts[h].name, arg, env && *env ? env : "", env && *env ? ", " : "", tried);
+			continue;
+		}
+		printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
+		       n, arg, used);
+		int width = 0;
+		for (size_t i = 0; i < n; i++)
+			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
+		size_t missing = 0;
+		for (size_t i = 0; i < n; i++)
+			missing += out[i].status == ONNXHOOK_NOT_FOUND;
+		if (missing == n)
+			printf("  none of their code is in %s (built from other sources, or with other "
+			       "flags)\n", arg);
+		for (size_t i = 0; missing < n && i < n; i++)
+			print_found(&out[i], width);
+		any |= located > 0;
 	}
 	return any ? 0 : 1;
+}
+
+/* The hosts whose code the program at path carries linked in, as "darknet (28 of 28 functions)"
+ * into buf ("" when none: then a host linked statically is out of reach). */
+static void linked_in_hosts(const char *path, char *buf, size_t len)
+{
+	char names_buf[8192];
+	const char *names[256], *tried;
+	static struct onnxhook_found out[256];
+	size_t n, located, used = 0;
+
+	buf[0] = '\0';
+	for (size_t h = 0; h < N_HOSTS; h++) {
+		if (!locate_host(h, path, names_buf, sizeof(names_buf), names, &n, out, &located, &tried) ||
+		    !located)
+			continue;
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s (%zu of %zu functions)",
+					 used ? ", " : "", hosts[h].name, located, n);
+	}
 }
 
 /* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
@@ -1050,11 +1089,18 @@ int main(int argc, char **argv)
 		}
 		return die_of(sig);
 	}
+	char linked_in[512] = "";
 	if (!models && info.elf && !info.host)
+		linked_in_hosts(program, linked_in, sizeof(linked_in));
+	if (!models && linked_in[0])
+		say("no model written: %s made no call to a hooked function (its code of %s was located "
+		    "and hooked)", argv[optind], linked_in);
+	else if (!models && info.elf && !info.host)
 		say("no model written: %s made no call to a hooked function (a host library linked "
-		    "statically, or called without the dynamic linker, is out of reach)", argv[optind]);
+		    "statically is out of reach without a reference library, see --host-code; or it was "
+		    "called without the dynamic linker)", argv[optind]);
 	else if (!models)
 		say("no model written: %s recorded no call to a hooked function (see any 'onnxhook: "
-		    "error:' above; a host library linked statically is out of reach)", argv[optind]);
+		    "error:' above)", argv[optind]);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_OWN;
 }
