@@ -40,24 +40,20 @@ struct insn {
 };
 
 
-static ZydisDecoder decoder;
-static bool decoder_ready;
-
-static void decoder_init(void)
+/* The decoder for 64-bit code: one per call of the API, on its stack (no shared state, so two
+ * threads may locate at once). */
+static bool decoder_init(ZydisDecoder *dec)
 {
-	/* Idempotent and cheap; no lock: the callers' one thread (a constructor, the command). */
-	if (!decoder_ready)
-		decoder_ready = ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
-								ZYDIS_STACK_WIDTH_64));
+	return ZYAN_SUCCESS(ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64));
 }
 
 /* Decodes the instruction at code (avail bytes readable there) at address ip. */
-static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
+static bool decode(const ZydisDecoder *dec, const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
 {
 	ZydisDecodedInstruction d;
 	uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
 
-	if (!decoder_ready || !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, NULL, code, avail, &d)))
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(dec, NULL, code, avail, &d)))
 		return false;
 	out->len = d.length;
 	out->kind = K_OTHER;
@@ -112,9 +108,9 @@ static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *
 uint64_t onnxhook_locate_token(const uint8_t *code, size_t len, unsigned *ilen)
 {
 	struct insn i;
+	ZydisDecoder dec;
 
-	decoder_init();
-	if (!decode(code, len, 0, &i)) {
+	if (!decoder_init(&dec) || !decode(&dec, code, len, 0, &i)) {
 		*ilen = 0;
 		return 0;
 	}
@@ -148,6 +144,7 @@ struct file {
 	size_t size;
 	struct onnxhook_elf elf;
 	struct onnxhook_elf_mem mem; /* elf's read context: the mapping */
+	const ZydisDecoder *dec;
 	struct region *code;
 	size_t ncode;
 	struct sym *syms; /* by address */
@@ -445,7 +442,7 @@ static const char *import_name(const struct file *f, const struct insn *in)
 		struct insn s;
 		size_t avail;
 		const uint8_t *c = code_at(f, ip, &avail);
-		if (!c || !decode(c, avail, ip, &s))
+		if (!c || !decode(f->dec, c, avail, ip, &s))
 			return NULL;
 		if (s.kind == K_JMPMEM)
 			return rel_name(f, s.target);
@@ -487,7 +484,7 @@ static int sweep_code(struct sweep *s, const struct file *f)
 					return -ENOMEM;
 				s->cap = c;
 			}
-			if (!decode(r->bytes + o, r->len - o, r->vaddr + o, &in)) {
+			if (!decode(f->dec, r->bytes + o, r->len - o, r->vaddr + o, &in)) {
 				o++; /* data or garbage: resynchronize on the next byte */
 				boundary = true;
 				continue;
@@ -535,7 +532,7 @@ static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t
 	}
 	for (uint64_t o = 0; o < w->size;) {
 		struct insn in;
-		if (!decode(c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
+		if (!decode(ref->dec, c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
 			snprintf(why, len, "the reference does not decode at 0x%" PRIx64, w->vaddr + o);
 			return false;
 		}
@@ -590,8 +587,8 @@ static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_byte
 	uint64_t o = 0;
 	for (int k = 0; n_bytes ? o < n_bytes : k < 16; k++) {
 		struct insn a, b;
-		if (o >= ra || o >= ta || !decode(rc + o, ra - (size_t)o, ref_addr + o, &a) ||
-		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
+		if (o >= ra || o >= ta || !decode(ref->dec, rc + o, ra - (size_t)o, ref_addr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
 			return false;
 		/* Unsized: up to its end, or padding (a function can end in a call that does not
 		 * return, then padding, then the next function's code). */
@@ -599,7 +596,7 @@ static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_byte
 			break;
 		if (!n_bytes && o + a.len < ra && o + a.len < ta) {
 			struct insn next;
-			if (decode(rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
+			if (decode(ref->dec, rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
 				break;
 		}
 		o += a.len;
@@ -614,10 +611,13 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
 	size_t ra, ta;
 	const uint8_t *rc = code_at(ref, w[self].vaddr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
 
-	for (uint64_t o = 0; rc && tc && o < w[self].size;) {
+	/* (The match lies whole in one region of the target: else it is no match.) */
+	if (!rc || !tc || ra < w[self].size || ta < w[self].size)
+		return false;
+	for (uint64_t o = 0; o < w[self].size;) {
 		struct insn a, b;
-		if (!decode(rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
-		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b))
+		if (!decode(ref->dec, rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b))
 			return false;
 		o += a.len;
 		if (a.kind != K_CALL && a.kind != K_CALLMEM && a.kind != K_JMP && a.kind != K_JMPMEM &&
@@ -880,13 +880,15 @@ int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, 
 			 size_t n, struct onnxhook_found *out)
 {
 	struct region rr = {ref_base, ref, ref_len, false}, tr = {target_base, target, target_len, false};
-	struct file rf = {.code = &rr, .ncode = 1}, tf = {.code = &tr, .ncode = 1};
-	struct want *w = calloc(n ? n : 1, sizeof(*w));
+	ZydisDecoder dec;
+	struct file rf = {.code = &rr, .ncode = 1, .dec = &dec}, tf = {.code = &tr, .ncode = 1, .dec = &dec};
+	struct want *w;
 	int r;
 
-	if (!w)
+	if (!decoder_init(&dec))
+		return -ENOSYS;
+	if (!(w = calloc(n ? n : 1, sizeof(*w))))
 		return -ENOMEM;
-	decoder_init();
 	for (size_t i = 0; i < n; i++) {
 		w[i].vaddr = ref_funcs[i].vaddr;
 		w[i].size = ref_funcs[i].size;
@@ -920,10 +922,11 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 	struct want *w = NULL;
 	int r;
 
+	ZydisDecoder dec;
+
 	if (errlen)
 		err[0] = '\0';
-	decoder_init();
-	if (!decoder_ready)
+	if (!decoder_init(&dec))
 		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
 	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
 		file_close(&ref);
@@ -931,6 +934,7 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 	}
 	if ((r = file_open(&tgt, target_path, err, errlen)) < 0)
 		goto out;
+	ref.dec = tgt.dec = &dec;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
 	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out))
