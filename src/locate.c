@@ -451,63 +451,6 @@ static const char *import_name(const struct file *f, const struct insn *in)
 	return NULL;
 }
 
-/* ---- the target's instructions -------------------------------------------------------------- */
-
-struct sweep {
-	uint64_t *tok;
-	uint64_t *addr;
-	uint8_t *start; /* a function can start here: after padding, a return, a jump, a call */
-	size_t n, cap;
-};
-
-static int sweep_code(struct sweep *s, const struct file *f)
-{
-	for (size_t g = 0; g < f->ncode; g++) {
-		const struct region *r = &f->code[g];
-		bool boundary = true;
-		if (r->plt)
-			continue;
-		for (size_t o = 0; o < r->len;) {
-			struct insn in;
-			if (s->n == s->cap) {
-				size_t c = s->cap ? s->cap * 2 : 4096;
-				uint64_t *t = realloc(s->tok, c * sizeof(*t));
-				if (t)
-					s->tok = t;
-				uint64_t *a = realloc(s->addr, c * sizeof(*a));
-				if (a)
-					s->addr = a;
-				uint8_t *b = realloc(s->start, c);
-				if (b)
-					s->start = b;
-				if (!t || !a || !b)
-					return -ENOMEM;
-				s->cap = c;
-			}
-			if (!decode(f->dec, r->bytes + o, r->len - o, r->vaddr + o, &in)) {
-				o++; /* data or garbage: resynchronize on the next byte */
-				boundary = true;
-				continue;
-			}
-			s->tok[s->n] = in.tok;
-			s->addr[s->n] = r->vaddr + o;
-			s->start[s->n] = boundary;
-			s->n++;
-			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
-				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
-			o += in.len;
-		}
-	}
-	return 0;
-}
-
-static void sweep_free(struct sweep *s)
-{
-	free(s->tok);
-	free(s->addr);
-	free(s->start);
-}
-
 /* ---- matching ------------------------------------------------------------------------------- */
 
 struct want {
@@ -551,27 +494,80 @@ static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t
 	return w->ntok > 0;
 }
 
-static void find_matches(const struct sweep *s, struct want *w, size_t n)
+/* The wanted function x is at [c, c + avail) (its first instruction decoded already). */
+static bool whole_match(const struct file *tgt, const struct want *x, const uint8_t *c, size_t avail, uint64_t at,
+			const struct insn *first)
 {
-	for (size_t p = 0; p < s->n; p++) {
-		if (!s->start[p])
+	size_t o = first->len;
+
+	for (size_t k = 1; k < x->ntok; k++) {
+		struct insn in;
+		if (o >= avail || !decode(tgt->dec, c + o, avail - o, at + o, &in) || in.tok != x->tok[k])
+			return false;
+		o += in.len;
+	}
+	return o == x->size; /* (equal tokens have equal lengths: always, unless a hash collides) */
+}
+
+struct first {
+	uint64_t tok;
+	size_t want;
+};
+
+static int by_tok(const void *a, const void *b)
+{
+	const struct first *x = a, *y = b;
+
+	return x->tok < y->tok ? -1 : x->tok > y->tok;
+}
+
+/* Linear sweep of the target's code (its PLT stubs aside); at every place a function can start
+ * (after padding, a return, a jump or a call; a region's start; an undecodable byte) whose
+ * instruction is a wanted function's first, that function is compared whole. Nothing of the
+ * sweep is kept: memory does not grow with the program. */
+static int find_matches(const struct file *tgt, struct want *w, size_t n)
+{
+	struct first *firsts = malloc((n ? n : 1) * sizeof(*firsts));
+	size_t nf = 0;
+
+	if (!firsts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (w[i].active)
+			firsts[nf++] = (struct first){w[i].tok[0], i};
+	qsort(firsts, nf, sizeof(*firsts), by_tok);
+	for (size_t g = 0; g < tgt->ncode && nf; g++) {
+		const struct region *r = &tgt->code[g];
+		bool boundary = true;
+		if (r->plt)
 			continue;
-		uint64_t t0 = s->tok[p];
-		for (size_t i = 0; i < n; i++) {
-			struct want *x = &w[i];
-			if (!x->active || x->tok[0] != t0 || x->ntok > s->n - p)
+		for (size_t o = 0; o < r->len;) {
+			struct insn in;
+			if (!decode(tgt->dec, r->bytes + o, r->len - o, r->vaddr + o, &in)) {
+				o++; /* data or garbage: resynchronize on the next byte */
+				boundary = true;
 				continue;
-			size_t k = 1;
-			while (k < x->ntok && x->tok[k] == s->tok[p + k])
-				k++;
-			/* Same tokens (lengths included) and contiguous: the same bytes' span. */
-			if (k < x->ntok || s->addr[p + x->ntok - 1] - s->addr[p] >= x->size)
-				continue;
-			if (x->nmatch < 2)
-				x->match[x->nmatch] = s->addr[p];
-			x->nmatch++;
+			}
+			if (boundary) {
+				struct first key = {in.tok, 0}, *f = bsearch(&key, firsts, nf, sizeof(*firsts), by_tok);
+				while (f && f > firsts && f[-1].tok == in.tok)
+					f--;
+				for (; f && f < firsts + nf && f->tok == in.tok; f++) {
+					struct want *x = &w[f->want];
+					if (!whole_match(tgt, x, r->bytes + o, r->len - o, r->vaddr + o, &in))
+						continue;
+					if (x->nmatch < 2)
+						x->match[x->nmatch] = r->vaddr + o;
+					x->nmatch++;
+				}
+			}
+			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
+				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
+			o += in.len;
 		}
 	}
+	free(firsts);
+	return 0;
 }
 
 /* Code at ref_addr and tgt_addr decodes the same: n_bytes of it when known, else up to 16
@@ -695,12 +691,10 @@ static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_
 static int match_files(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
 		       struct onnxhook_found *out)
 {
-	struct sweep s = {0};
-	int r = sweep_code(&s, tgt);
+	int r = find_matches(tgt, w, n);
 
 	if (r < 0)
-		goto out;
-	find_matches(&s, w, n);
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		if (!w[i].active)
 			continue;
@@ -722,9 +716,7 @@ static int match_files(const struct file *ref, const struct file *tgt, struct wa
 		else
 			set(&out[i], ONNXHOOK_INCONSISTENT, 0, "matched at 0x%" PRIx64 ", but %s", w[i].match[0], why);
 	}
-out:
-	sweep_free(&s);
-	return r;
+	return 0;
 }
 
 /* ---- the cache ------------------------------------------------------------------------------
