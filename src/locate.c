@@ -300,13 +300,18 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 
 	memset(f, 0, sizeof(*f));
 	f->path = path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not hang us (it is refused below). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		close(fd);
-		return fail(err, errlen, r, "%s: not a regular file", path);
+		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC, "%s: not a regular file", path);
 	}
 	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
 		close(fd);

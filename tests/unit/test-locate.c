@@ -247,6 +247,9 @@ START_TEST(test_refused_files)
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	refused(path, -ENOENT, "No such file");
 	refused(dir, -EISDIR, "not a regular file");
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	refused(path, -ENOEXEC, "not a regular file"); /* and no hang */
 	snprintf(path, sizeof(path), "%s/empty", dir);
 	write_file(path, "", 0);
 	refused(path, -ENOEXEC, "empty");
