@@ -464,6 +464,8 @@ struct want {
 	size_t ntok;
 	size_t nmatch;
 	uint64_t match[2]; /* the first two places */
+	size_t best;       /* the longest partial match: how many instructions, where */
+	uint64_t best_at;
 	bool active;
 };
 
@@ -499,19 +501,21 @@ static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t
 	return w->ntok > 0;
 }
 
-/* The wanted function x is at [c, c + avail) (its first instruction decoded already). */
-static bool whole_match(const struct file *tgt, const struct want *x, const uint8_t *c, size_t avail, uint64_t at,
-			const struct insn *first)
+/* How many of the wanted function x's instructions are at [c, c + avail) (its first decoded
+ * already): all of them (x->ntok) is a whole match. */
+static size_t matching(const struct file *tgt, const struct want *x, const uint8_t *c, size_t avail, uint64_t at,
+		       const struct insn *first)
 {
-	size_t o = first->len;
+	size_t o = first->len, k;
 
-	for (size_t k = 1; k < x->ntok; k++) {
+	for (k = 1; k < x->ntok; k++) {
 		struct insn in;
 		if (o >= avail || !decode(tgt->dec, c + o, avail - o, at + o, &in) || in.tok != x->tok[k])
-			return false;
+			return k;
 		o += in.len;
 	}
-	return o == x->size; /* (equal tokens have equal lengths: always, unless a hash collides) */
+	/* (Equal tokens have equal lengths: o is x->size, unless a hash collides.) */
+	return o == x->size ? k : k - 1;
 }
 
 struct first {
@@ -559,8 +563,12 @@ static int find_matches(const struct file *tgt, struct want *w, size_t n)
 					f--;
 				for (; f && f < firsts + nf && f->tok == in.tok; f++) {
 					struct want *x = &w[f->want];
-					if (!whole_match(tgt, x, r->bytes + o, r->len - o, r->vaddr + o, &in))
+					size_t k = matching(tgt, x, r->bytes + o, r->len - o, r->vaddr + o, &in);
+					if (k < x->ntok) {
+						if (k > x->best) /* for saying how near it came */
+							x->best = k, x->best_at = r->vaddr + o;
 						continue;
+					}
 					if (x->nmatch < 2)
 						x->match[x->nmatch] = r->vaddr + o;
 					x->nmatch++;
@@ -704,9 +712,11 @@ static int match_files(const struct file *ref, const struct file *tgt, struct wa
 		if (!w[i].active)
 			continue;
 		out[i].size = w[i].size;
-		if (w[i].nmatch == 0)
-			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no code in %s matches all %zu instructions",
-			    tgt->path ? tgt->path : "the target", w[i].ntok);
+		if (w[i].nmatch == 0 && w[i].best)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "at best %zu of its %zu instructions match (at 0x%" PRIx64 ")",
+			    w[i].best, w[i].ntok, w[i].best_at);
+		else if (w[i].nmatch == 0)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no function starts like it (%zu instructions)", w[i].ntok);
 		else if (w[i].nmatch > 1)
 			set(&out[i], ONNXHOOK_AMBIGUOUS, 0, "%zu places match: 0x%" PRIx64 ", 0x%" PRIx64 "%s",
 			    w[i].nmatch, w[i].match[0], w[i].match[1], w[i].nmatch > 2 ? ", ..." : "");
