@@ -103,6 +103,7 @@ static void help(void)
 
 	host_sonames(sonames, sizeof(sonames));
 	printf("Usage: onnxhook [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
+	       "  or:  onnxhook [--host-code=LIB]... --list-symbols [PROGRAM]\n"
 	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model.\n"
 	       "\n"
 	       "Every call PROGRAM makes to a layer function of a host inference library (%s,\n"
@@ -120,6 +121,16 @@ static void help(void)
 	       "shell shows 128+N), without a core dump of its own. 127 when PROGRAM is not found, 126\n"
 	       "when it cannot be run or traced, 125 when onnxhook itself fails (a usage error, an invalid\n"
 	       "value, libonnxhook.so not found).\n"
+	       "\n"
+	       "With --list-symbols PROGRAM, onnxhook runs nothing: for each host it says whether\n"
+	       "PROGRAM links the host library dynamically, or else which of its hooked functions\n"
+	       "PROGRAM carries linked in (a stripped program too), found by comparing PROGRAM's x86-64\n"
+	       "code with the host library's (the reference: the installed host library, or one given\n"
+	       "with --host-code or ONNXHOOK_HOST_CODE); where each is, or why not (not found, found in\n"
+	       "more than one place, or its calls go elsewhere). Results are cached by both files'\n"
+	       "build-ids in $XDG_CACHE_HOME/onnxhook (default ~/.cache/onnxhook). The exit status is\n"
+	       "0 when PROGRAM carries a host's code, 1 when it carries none, 126 when PROGRAM is not\n"
+	       "an x86-64 ELF file it can read, 127 when it is not found.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
@@ -143,7 +154,11 @@ static void help(void)
 	       "                            exit: a program killed later (SIGKILL) loses nothing\n"
 	       "  -q, --quiet               print errors only: no summary, no notes\n"
 	       "  -v, --verbose             print one line per recorded call and per pass\n"
-	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
+	       "      --list-symbols        list the hooked symbols per host library, and exit; with a\n"
+	       "                            PROGRAM, which of them PROGRAM carries and where (above)\n"
+	       "      --host-code=LIB       a host library to compare programs' code with, kept\n"
+	       "                            elsewhere than installed (repeatable; added to\n"
+	       "                            ONNXHOOK_HOST_CODE)\n"
 	       "      --print-library       print the path of the libonnxhook.so it preloads, and exit\n"
 	       "  -h, --help                display this help and exit\n"
 	       "  -V, --version             output version information and exit\n"
@@ -183,13 +198,18 @@ static void help(void)
 	       "  ONNXHOOK_REPORT=FILE      append one line per model written to FILE instead of the\n"
 	       "                            summary on stderr (onnxhook sets its own, and copies the\n"
 	       "                            lines to this FILE when it is set)\n"
+	       "  ONNXHOOK_HOST_CODE=LIB[:LIB]...\n"
+	       "                            --host-code: reference host libraries, tried before the\n"
+	       "                            installed ones\n"
 	       "  ONNXHOOK_LIBRARY=PATH     the libonnxhook.so to preload (default: the one installed\n"
 	       "                            with onnxhook, found relative to it)\n"
 	       "\n"
 	       "Examples:\n"
 	       "  $ onnxhook -o resnet18.onnx ./resnet18 --size 224\n"
 	       "  $ onnxhook --pass=all --dot=graph.dot -- ./run.sh input.jpg\n"
-	       "  $ onnxhook --list-symbols\n",
+	       "  $ onnxhook --list-symbols\n"
+	       "  $ onnxhook --list-symbols /usr/bin/darknet\n"
+	       "  $ onnxhook --host-code=./lib/libtinynn.so.0 --list-symbols ./resnet18-static\n",
 	       sonames);
 }
 

@@ -40,24 +40,20 @@ struct insn {
 };
 
 
-static ZydisDecoder decoder;
-static bool decoder_ready;
-
-static void decoder_init(void)
+/* The decoder for 64-bit code: one per call of the API, on its stack (no shared state, so two
+ * threads may locate at once). */
+static bool decoder_init(ZydisDecoder *dec)
 {
-	/* Idempotent and cheap; no lock: the callers' one thread (a constructor, the command). */
-	if (!decoder_ready)
-		decoder_ready = ZYAN_SUCCESS(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
-								ZYDIS_STACK_WIDTH_64));
+	return ZYAN_SUCCESS(ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64));
 }
 
 /* Decodes the instruction at code (avail bytes readable there) at address ip. */
-static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
+static bool decode(const ZydisDecoder *dec, const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
 {
 	ZydisDecodedInstruction d;
 	uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
 
-	if (!decoder_ready || !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, NULL, code, avail, &d)))
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(dec, NULL, code, avail, &d)))
 		return false;
 	out->len = d.length;
 	out->kind = K_OTHER;
@@ -112,9 +108,9 @@ static bool decode(const uint8_t *code, size_t avail, uint64_t ip, struct insn *
 uint64_t onnxhook_locate_token(const uint8_t *code, size_t len, unsigned *ilen)
 {
 	struct insn i;
+	ZydisDecoder dec;
 
-	decoder_init();
-	if (!decode(code, len, 0, &i)) {
+	if (!decoder_init(&dec) || !decode(&dec, code, len, 0, &i)) {
 		*ilen = 0;
 		return 0;
 	}
@@ -148,6 +144,7 @@ struct file {
 	size_t size;
 	struct onnxhook_elf elf;
 	struct onnxhook_elf_mem mem; /* elf's read context: the mapping */
+	const ZydisDecoder *dec;
 	struct region *code;
 	size_t ncode;
 	struct sym *syms; /* by address */
@@ -303,13 +300,18 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 
 	memset(f, 0, sizeof(*f));
 	f->path = path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not hang us (it is refused below). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		close(fd);
-		return fail(err, errlen, r, "%s: not a regular file", path);
+		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC, "%s: not a regular file", path);
 	}
 	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
 		close(fd);
@@ -445,70 +447,13 @@ static const char *import_name(const struct file *f, const struct insn *in)
 		struct insn s;
 		size_t avail;
 		const uint8_t *c = code_at(f, ip, &avail);
-		if (!c || !decode(c, avail, ip, &s))
+		if (!c || !decode(f->dec, c, avail, ip, &s))
 			return NULL;
 		if (s.kind == K_JMPMEM)
 			return rel_name(f, s.target);
 		ip += s.len;
 	}
 	return NULL;
-}
-
-/* ---- the target's instructions -------------------------------------------------------------- */
-
-struct sweep {
-	uint64_t *tok;
-	uint64_t *addr;
-	uint8_t *start; /* a function can start here: after padding, a return, a jump, a call */
-	size_t n, cap;
-};
-
-static int sweep_code(struct sweep *s, const struct file *f)
-{
-	for (size_t g = 0; g < f->ncode; g++) {
-		const struct region *r = &f->code[g];
-		bool boundary = true;
-		if (r->plt)
-			continue;
-		for (size_t o = 0; o < r->len;) {
-			struct insn in;
-			if (s->n == s->cap) {
-				size_t c = s->cap ? s->cap * 2 : 4096;
-				uint64_t *t = realloc(s->tok, c * sizeof(*t));
-				if (t)
-					s->tok = t;
-				uint64_t *a = realloc(s->addr, c * sizeof(*a));
-				if (a)
-					s->addr = a;
-				uint8_t *b = realloc(s->start, c);
-				if (b)
-					s->start = b;
-				if (!t || !a || !b)
-					return -ENOMEM;
-				s->cap = c;
-			}
-			if (!decode(r->bytes + o, r->len - o, r->vaddr + o, &in)) {
-				o++; /* data or garbage: resynchronize on the next byte */
-				boundary = true;
-				continue;
-			}
-			s->tok[s->n] = in.tok;
-			s->addr[s->n] = r->vaddr + o;
-			s->start[s->n] = boundary;
-			s->n++;
-			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
-				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
-			o += in.len;
-		}
-	}
-	return 0;
-}
-
-static void sweep_free(struct sweep *s)
-{
-	free(s->tok);
-	free(s->addr);
-	free(s->start);
 }
 
 /* ---- matching ------------------------------------------------------------------------------- */
@@ -519,6 +464,8 @@ struct want {
 	size_t ntok;
 	size_t nmatch;
 	uint64_t match[2]; /* the first two places */
+	size_t best;       /* the longest partial match: how many instructions, where */
+	uint64_t best_at;
 	bool active;
 };
 
@@ -535,7 +482,7 @@ static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t
 	}
 	for (uint64_t o = 0; o < w->size;) {
 		struct insn in;
-		if (!decode(c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
+		if (!decode(ref->dec, c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
 			snprintf(why, len, "the reference does not decode at 0x%" PRIx64, w->vaddr + o);
 			return false;
 		}
@@ -554,27 +501,86 @@ static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t
 	return w->ntok > 0;
 }
 
-static void find_matches(const struct sweep *s, struct want *w, size_t n)
+/* How many of the wanted function x's instructions are at [c, c + avail) (its first decoded
+ * already): all of them (x->ntok) is a whole match. */
+static size_t matching(const struct file *tgt, const struct want *x, const uint8_t *c, size_t avail, uint64_t at,
+		       const struct insn *first)
 {
-	for (size_t p = 0; p < s->n; p++) {
-		if (!s->start[p])
+	size_t o = first->len, k;
+
+	for (k = 1; k < x->ntok; k++) {
+		struct insn in;
+		if (o >= avail || !decode(tgt->dec, c + o, avail - o, at + o, &in) || in.tok != x->tok[k])
+			return k;
+		o += in.len;
+	}
+	/* (Equal tokens have equal lengths: o is x->size, unless a hash collides.) */
+	return o == x->size ? k : k - 1;
+}
+
+struct first {
+	uint64_t tok;
+	size_t want;
+};
+
+static int by_tok(const void *a, const void *b)
+{
+	const struct first *x = a, *y = b;
+
+	return x->tok < y->tok ? -1 : x->tok > y->tok;
+}
+
+/* Linear sweep of the target's code (its PLT stubs aside); at every place a function can start
+ * (after padding, a return, a jump or a call; a region's start; an undecodable byte) whose
+ * instruction is a wanted function's first, that function is compared whole. Nothing of the
+ * sweep is kept: memory does not grow with the program. */
+static int find_matches(const struct file *tgt, struct want *w, size_t n)
+{
+	struct first *firsts = malloc((n ? n : 1) * sizeof(*firsts));
+	size_t nf = 0;
+
+	if (!firsts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (w[i].active)
+			firsts[nf++] = (struct first){w[i].tok[0], i};
+	qsort(firsts, nf, sizeof(*firsts), by_tok);
+	for (size_t g = 0; g < tgt->ncode && nf; g++) {
+		const struct region *r = &tgt->code[g];
+		bool boundary = true;
+		if (r->plt)
 			continue;
-		uint64_t t0 = s->tok[p];
-		for (size_t i = 0; i < n; i++) {
-			struct want *x = &w[i];
-			if (!x->active || x->tok[0] != t0 || x->ntok > s->n - p)
+		for (size_t o = 0; o < r->len;) {
+			struct insn in;
+			if (!decode(tgt->dec, r->bytes + o, r->len - o, r->vaddr + o, &in)) {
+				o++; /* data or garbage: resynchronize on the next byte */
+				boundary = true;
 				continue;
-			size_t k = 1;
-			while (k < x->ntok && x->tok[k] == s->tok[p + k])
-				k++;
-			/* Same tokens (lengths included) and contiguous: the same bytes' span. */
-			if (k < x->ntok || s->addr[p + x->ntok - 1] - s->addr[p] >= x->size)
-				continue;
-			if (x->nmatch < 2)
-				x->match[x->nmatch] = s->addr[p];
-			x->nmatch++;
+			}
+			if (boundary) {
+				struct first key = {in.tok, 0}, *f = bsearch(&key, firsts, nf, sizeof(*firsts), by_tok);
+				while (f && f > firsts && f[-1].tok == in.tok)
+					f--;
+				for (; f && f < firsts + nf && f->tok == in.tok; f++) {
+					struct want *x = &w[f->want];
+					size_t k = matching(tgt, x, r->bytes + o, r->len - o, r->vaddr + o, &in);
+					if (k < x->ntok) {
+						if (k > x->best) /* for saying how near it came */
+							x->best = k, x->best_at = r->vaddr + o;
+						continue;
+					}
+					if (x->nmatch < 2)
+						x->match[x->nmatch] = r->vaddr + o;
+					x->nmatch++;
+				}
+			}
+			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
+				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
+			o += in.len;
 		}
 	}
+	free(firsts);
+	return 0;
 }
 
 /* Code at ref_addr and tgt_addr decodes the same: n_bytes of it when known, else up to 16
@@ -590,8 +596,8 @@ static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_byte
 	uint64_t o = 0;
 	for (int k = 0; n_bytes ? o < n_bytes : k < 16; k++) {
 		struct insn a, b;
-		if (o >= ra || o >= ta || !decode(rc + o, ra - (size_t)o, ref_addr + o, &a) ||
-		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
+		if (o >= ra || o >= ta || !decode(ref->dec, rc + o, ra - (size_t)o, ref_addr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
 			return false;
 		/* Unsized: up to its end, or padding (a function can end in a call that does not
 		 * return, then padding, then the next function's code). */
@@ -599,7 +605,7 @@ static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_byte
 			break;
 		if (!n_bytes && o + a.len < ra && o + a.len < ta) {
 			struct insn next;
-			if (decode(rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
+			if (decode(ref->dec, rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
 				break;
 		}
 		o += a.len;
@@ -614,10 +620,13 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
 	size_t ra, ta;
 	const uint8_t *rc = code_at(ref, w[self].vaddr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
 
-	for (uint64_t o = 0; rc && tc && o < w[self].size;) {
+	/* (The match lies whole in one region of the target: else it is no match.) */
+	if (!rc || !tc || ra < w[self].size || ta < w[self].size)
+		return false;
+	for (uint64_t o = 0; o < w[self].size;) {
 		struct insn a, b;
-		if (!decode(rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
-		    !decode(tc + o, ta - (size_t)o, tgt_addr + o, &b))
+		if (!decode(ref->dec, rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b))
 			return false;
 		o += a.len;
 		if (a.kind != K_CALL && a.kind != K_CALLMEM && a.kind != K_JMP && a.kind != K_JMPMEM &&
@@ -695,19 +704,19 @@ static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_
 static int match_files(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
 		       struct onnxhook_found *out)
 {
-	struct sweep s = {0};
-	int r = sweep_code(&s, tgt);
+	int r = find_matches(tgt, w, n);
 
 	if (r < 0)
-		goto out;
-	find_matches(&s, w, n);
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		if (!w[i].active)
 			continue;
 		out[i].size = w[i].size;
-		if (w[i].nmatch == 0)
-			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no code in %s matches all %zu instructions",
-			    tgt->path ? tgt->path : "the target", w[i].ntok);
+		if (w[i].nmatch == 0 && w[i].best)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "at best %zu of its %zu instructions match (at 0x%" PRIx64 ")",
+			    w[i].best, w[i].ntok, w[i].best_at);
+		else if (w[i].nmatch == 0)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no function starts like it (%zu instructions)", w[i].ntok);
 		else if (w[i].nmatch > 1)
 			set(&out[i], ONNXHOOK_AMBIGUOUS, 0, "%zu places match: 0x%" PRIx64 ", 0x%" PRIx64 "%s",
 			    w[i].nmatch, w[i].match[0], w[i].match[1], w[i].nmatch > 2 ? ", ..." : "");
@@ -722,9 +731,7 @@ static int match_files(const struct file *ref, const struct file *tgt, struct wa
 		else
 			set(&out[i], ONNXHOOK_INCONSISTENT, 0, "matched at 0x%" PRIx64 ", but %s", w[i].match[0], why);
 	}
-out:
-	sweep_free(&s);
-	return r;
+	return 0;
 }
 
 /* ---- the cache ------------------------------------------------------------------------------
@@ -880,13 +887,15 @@ int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, 
 			 size_t n, struct onnxhook_found *out)
 {
 	struct region rr = {ref_base, ref, ref_len, false}, tr = {target_base, target, target_len, false};
-	struct file rf = {.code = &rr, .ncode = 1}, tf = {.code = &tr, .ncode = 1};
-	struct want *w = calloc(n ? n : 1, sizeof(*w));
+	ZydisDecoder dec;
+	struct file rf = {.code = &rr, .ncode = 1, .dec = &dec}, tf = {.code = &tr, .ncode = 1, .dec = &dec};
+	struct want *w;
 	int r;
 
-	if (!w)
+	if (!decoder_init(&dec))
+		return -ENOSYS;
+	if (!(w = calloc(n ? n : 1, sizeof(*w))))
 		return -ENOMEM;
-	decoder_init();
 	for (size_t i = 0; i < n; i++) {
 		w[i].vaddr = ref_funcs[i].vaddr;
 		w[i].size = ref_funcs[i].size;
@@ -920,10 +929,11 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 	struct want *w = NULL;
 	int r;
 
+	ZydisDecoder dec;
+
 	if (errlen)
 		err[0] = '\0';
-	decoder_init();
-	if (!decoder_ready)
+	if (!decoder_init(&dec))
 		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
 	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
 		file_close(&ref);
@@ -931,6 +941,7 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 	}
 	if ((r = file_open(&tgt, target_path, err, errlen)) < 0)
 		goto out;
+	ref.dec = tgt.dec = &dec;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
 	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out))
