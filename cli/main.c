@@ -434,6 +434,11 @@ static int resolve(const char *name, char *out, size_t len)
 	return -err;
 }
 
+/* The hosts whose code a program carries linked in (defined with the locator's helpers below);
+ * for the program traced, filled by check_program. */
+static void linked_in_hosts(const char *path, char *buf, size_t len);
+static char linked_in[512];
+
 /* Refuses what LD_PRELOAD cannot reach; notes a program that links no host library. */
 static void check_program(const char *name, const char *path, struct elf_info *info)
 {
@@ -464,7 +469,10 @@ static void check_program(const char *name, const char *path, struct elf_info *i
 		    "%s is statically linked: LD_PRELOAD cannot reach it (no dynamic linker runs); "
 		    "trace a build that links the host library dynamically",
 		    name);
-	if (!info->host) {
+	if (!info->host && (linked_in_hosts(path, linked_in, sizeof(linked_in)), linked_in[0])) {
+		say("note: %s carries the code of %s linked in: those functions are hooked inline", name,
+		    linked_in);
+	} else if (!info->host) {
 		host_sonames(sonames, sizeof(sonames));
 		say("note: %s does not link %s; tracing anyway (it may load one at run time, or be a "
 		    "launcher script)", name, sonames);
@@ -570,10 +578,11 @@ static void print_found(const struct onnxhook_found *f, int width)
 /* Host h's hooked functions located in the program at path, with the first reference library
  * that has them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's (this build
  * tree's first when run from it). names (max 256) and out get the functions; *located how many
- * were found; *tried the last candidate looked for. Returns the reference used, or NULL when
- * none has them. */
-static const char *locate_host(size_t h, const char *path, char *buf, size_t len, const char **names,
-			       size_t *n, struct onnxhook_found *out, size_t *located, const char **tried)
+ * were found; *tried the last candidate looked for; flags are onnxhook_locate's. Returns the
+ * reference used, or NULL when none has them. */
+static const char *locate_host(size_t h, const char *path, unsigned flags, char *buf, size_t len,
+			       const char **names, size_t *n, struct onnxhook_found *out, size_t *located,
+			       const char **tried)
 {
 	static char codes[4096];
 	const char *env = getenv("ONNXHOOK_HOST_CODE"), *cands[66];
@@ -597,7 +606,7 @@ static const char *locate_host(size_t h, const char *path, char *buf, size_t len
 		if (c > 0 && !strcmp(cands[c], cands[c - 1]))
 			continue;
 		*tried = cands[c];
-		if (onnxhook_locate(cands[c], path, names, *n, 0, out, err, sizeof(err)) < 0)
+		if (onnxhook_locate(cands[c], path, names, *n, flags, out, err, sizeof(err)) < 0)
 			continue; /* not this host's library (or not there) */
 		size_t with_ref = 0;
 		for (size_t i = 0; i < *n; i++) {
@@ -638,7 +647,7 @@ static int list_program(const char *arg)
 		}
 		size_t n, located;
 		const char *tried;
-		const char *used = locate_host(h, path, buf, sizeof(buf), names, &n, out, &located, &tried);
+		const char *used = locate_host(h, path, 0, buf, sizeof(buf), names, &n, out, &located, &tried);
 		if (!used) {
 			printf("%s: no reference library to compare %s with (looked for %s%s%s): give one with "
 			       "--host-code or ONNXHOOK_HOST_CODE\n",
@@ -674,7 +683,9 @@ static void linked_in_hosts(const char *path, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t h = 0; h < N_HOSTS; h++) {
-		if (!locate_host(h, path, names_buf, sizeof(names_buf), names, &n, out, &located, &tried) ||
+		/* Not cached: tracing any program must not write in the user's home. */
+		if (!locate_host(h, path, ONNXHOOK_LOCATE_NO_CACHE, names_buf, sizeof(names_buf), names, &n,
+				 out, &located, &tried) ||
 		    !located)
 			continue;
 		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s (%zu of %zu functions)",
@@ -1109,9 +1120,6 @@ int main(int argc, char **argv)
 		}
 		return die_of(sig);
 	}
-	char linked_in[512] = "";
-	if (!models && info.elf && !info.host)
-		linked_in_hosts(program, linked_in, sizeof(linked_in));
 	if (!models && linked_in[0])
 		say("no model written: %s made no call to a hooked function (its code of %s was located "
 		    "and hooked)", argv[optind], linked_in);
