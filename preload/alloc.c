@@ -148,17 +148,23 @@ static size_t page_up(size_t n)
 }
 
 /* A block of old bytes at p is now new bytes at q (q == NULL: the call failed, nothing moved;
- * new == 0 with q == NULL: realloc(p, 0) freed it). */
-static void block_moved(void *p, size_t old, void *q, size_t new)
+ * new == 0 with q == NULL: realloc(p, 0) freed it): what the recorder is told, at most two
+ * notes. */
+static size_t block_moved(struct onnxhook_memory_note m[2], void *p, size_t old, void *q,
+			  size_t new)
 {
-	size_t kept = old < new ? old : new;
+	size_t kept = old < new ? old : new, k = 0;
 
-	if (!q)
-		return;
+	if (!q) {
+		if (new == 0) /* glibc: realloc(p, 0) frees p */
+			m[k++] = (struct onnxhook_memory_note){p, old, NULL};
+		return k;
+	}
 	if (q != p && kept)
-		onnxhook_memory_moved(p, kept, q);
-	if (old > kept)
-		onnxhook_memory_released((char *)p + kept, old - kept); /* the old block's tail */
+		m[k++] = (struct onnxhook_memory_note){p, kept, q};
+	if (old > kept) /* the old block's tail */
+		m[k++] = (struct onnxhook_memory_note){(char *)p + kept, old - kept, NULL};
+	return k;
 }
 
 ONNXHOOK_EXPORT void free(void *p)
@@ -177,14 +183,15 @@ static void *do_realloc(void *p, size_t n)
 {
 	void *(*real)(void *, size_t) = REAL(realloc, __libc_realloc);
 	size_t (*usable)(void *);
+	struct onnxhook_memory_note m[2];
 
 	if (!p || !recording() || !(usable = REAL_USABLE_SIZE()))
 		return real(p, n);
 	size_t old = usable(p);
+	/* Held across the call: once realloc has freed p, another thread may be given it. */
+	bool held = onnxhook_memory_move_begin(p, old);
 	void *q = real(p, n);
-	if (!q && n == 0) /* glibc: realloc(p, 0) frees p */
-		onnxhook_memory_released(p, old);
-	block_moved(p, old, q, n);
+	onnxhook_memory_move_end(held, m, block_moved(m, p, old, q, n));
 	return q;
 }
 
@@ -227,15 +234,24 @@ ONNXHOOK_EXPORT void *mremap(void *p, size_t old, size_t new, int flags, ...)
 	}
 	if (!recording())
 		return REAL(mremap, fallback_mremap)(p, old, new, flags, want);
-	/* Shrinking unmaps the tail, moving unmaps the old place: forget it before. */
-	if (old > new)
-		onnxhook_memory_released((char *)p + page_up(new), page_up(old) - page_up(new));
+	/* Shrinking unmaps the tail, moving unmaps the old place: held across the call, so no
+	 * other thread can map and record there before the values have followed. */
+	struct onnxhook_memory_note m[3];
+	size_t k = 0;
+	bool held = onnxhook_memory_move_begin(p, page_up(old));
 	void *q = REAL(mremap, fallback_mremap)(p, old, new, flags, want);
-	if (q != MAP_FAILED && q != p)
-		onnxhook_memory_moved(p, page_up(old < new ? old : new), q);
-	/* The grown part is new memory: with MREMAP_FIXED, over what was mapped there before. */
-	if (q != MAP_FAILED && page_up(new) > page_up(old))
-		onnxhook_memory_released((char *)q + page_up(old), page_up(new) - page_up(old));
+	if (q != MAP_FAILED) {
+		if (page_up(old) > page_up(new))
+			m[k++] = (struct onnxhook_memory_note){(char *)p + page_up(new),
+							       page_up(old) - page_up(new), NULL};
+		if (q != p)
+			m[k++] = (struct onnxhook_memory_note){p, page_up(old < new ? old : new), q};
+		/* The grown part is new memory: with MREMAP_FIXED, over what was mapped there. */
+		if (page_up(new) > page_up(old))
+			m[k++] = (struct onnxhook_memory_note){(char *)q + page_up(old),
+							       page_up(new) - page_up(old), NULL};
+	}
+	onnxhook_memory_move_end(held, m, k);
 	return q;
 }
 
@@ -266,10 +282,12 @@ static void on_sanitizer_free(const volatile void *vp)
 	/* Compared only for a block that may hold values, and only while the last block is still
 	 * allocated: the program may have handed it to another thread that freed it. */
 	if (q && q != p && kept && onnxhook_memory_followed(p, n) && sanitizer_owns(q) &&
-	    !memcmp(p, q, kept))
-		block_moved(p, n, q, last_size);
-	else
+	    !memcmp(p, q, kept)) {
+		struct onnxhook_memory_note m[2];
+		onnxhook_memory_move_end(false, m, block_moved(m, p, n, q, last_size));
+	} else {
 		onnxhook_memory_released(p, n);
+	}
 }
 
 void onnxhook_alloc_init(void)

@@ -248,14 +248,22 @@ bool onnxhook_memory_followed(const void *p, size_t n)
 }
 
 /* The allocator hooks (alloc.c): only while recording, and never from under our own lock. */
+static void note_locked(const struct onnxhook_memory_note *m)
+{
+	if (graph_pid != self_pid || finished || !m->n)
+		return;
+	if (m->to)
+		onnxhook_graph_move(&graph, (uintptr_t)m->p, (uintptr_t)m->p + m->n, (uintptr_t)m->to);
+	else
+		onnxhook_graph_forget(&graph, (uintptr_t)m->p, (uintptr_t)m->p + m->n);
+}
+
 void onnxhook_memory_released(const void *p, size_t n)
 {
-	if (!onnxhook_is_recording() || holding || !n ||
-	    !maybe_mapped(p, n))
+	if (!onnxhook_is_recording() || holding || !n || !maybe_mapped(p, n))
 		return;
 	lock_recorder();
-	if (graph_pid == self_pid && !finished)
-		onnxhook_graph_forget(&graph, (uintptr_t)p, (uintptr_t)p + n);
+	note_locked(&(struct onnxhook_memory_note){p, n, NULL});
 	unlock_recorder();
 }
 
@@ -265,8 +273,30 @@ void onnxhook_memory_moved(const void *from, size_t n, const void *to)
 	    (!maybe_mapped(from, n) && !maybe_mapped(to, n)))
 		return;
 	lock_recorder();
-	if (graph_pid == self_pid && !finished)
-		onnxhook_graph_move(&graph, (uintptr_t)from, (uintptr_t)from + n, (uintptr_t)to);
+	note_locked(&(struct onnxhook_memory_note){from, n, to});
+	unlock_recorder();
+}
+
+bool onnxhook_memory_move_begin(const void *p, size_t n)
+{
+	if (!onnxhook_is_recording() || holding || !n || !maybe_mapped(p, n))
+		return false;
+	lock_recorder();
+	return true;
+}
+
+void onnxhook_memory_move_end(bool held, const struct onnxhook_memory_note *notes, size_t k)
+{
+	if (!held) {
+		for (size_t i = 0; i < k; i++)
+			if (notes[i].to)
+				onnxhook_memory_moved(notes[i].p, notes[i].n, notes[i].to);
+			else
+				onnxhook_memory_released(notes[i].p, notes[i].n);
+		return;
+	}
+	for (size_t i = 0; i < k; i++)
+		note_locked(&notes[i]);
 	unlock_recorder();
 }
 

@@ -67,6 +67,18 @@ void onnxhook_checking(bool on);
 /* alloc.c → the recorder: the program released [p, p + n) / moved it to to. */
 void onnxhook_memory_released(const void *p, size_t n);
 void onnxhook_memory_moved(const void *from, size_t n, const void *to);
+/* A move the allocator makes in its real call (realloc, mremap): begin() before it holds the
+ * recorder when [p, p + n) may hold recorded values, so no other thread can be given the old
+ * place and record into it before those values have followed the block; end() applies what
+ * happened ([p, p + n) released, or moved to `to`) and lets go. With begin() false, end()
+ * reports as the two functions above do. */
+struct onnxhook_memory_note {
+	const void *p;
+	size_t n;
+	const void *to; /* NULL: released */
+};
+bool onnxhook_memory_move_begin(const void *p, size_t n);
+void onnxhook_memory_move_end(bool held, const struct onnxhook_memory_note *notes, size_t k);
 /* False when [p, p + n) holds no recorded value for sure (a few loads, no lock). */
 bool onnxhook_memory_followed(const void *p, size_t n);
 
