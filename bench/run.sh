@@ -225,9 +225,11 @@ if [ -x "$CALLS_STATIC" ] && [ -f "$TINYNN" ]; then
 	static_ok=1
 	for op in relu add; do
 		f=$tmp/static-$op
-		CALLS=$CALLS_STATIC calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
-		CALLS=$CALLS_STATIC calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked \
+		st_calls=$CALLS CALLS=$CALLS_STATIC
+		calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
+		calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked \
 			"ONNXHOOK_OUTPUT=$tmp/calls.onnx" "ONNXHOOK_HOST_CODE=$TINYNN"
+		CALLS=$st_calls
 		rm -f "$tmp/calls.onnx"
 		nat=$(med "$f.native")
 		eval "spass_$op=\$(med \"\$f.pass\") snat_$op=\$nat"
@@ -307,8 +309,13 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		cm=$1 cc=$2
 		shift 2
 		rm -f "$tmp/cg.out"
-		env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
-			--toggle-collect=main "$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		if [ "${ir_whole:-0}" = 1 ]; then
+			env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
+				"$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		else
+			env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
+				--toggle-collect=main "$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		fi
 		sed -n 's/^summary: //p' "$tmp/cg.out" 2>/dev/null | head -n 1
 	}
 	# per-call instructions: the slope between two counts (setup and first calls cancel out)
@@ -331,6 +338,14 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		ir_free_nat=$(ir_slope free 50000 100000)
 		ir_free_pass=$(ir_slope free 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
 		ir_free_rec=$(ir_slope free-recording 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
+		# tinynn linked in, stripped (no main to start collecting at): the whole run's count,
+		# whose slope still cancels the start-up (the locating and patching included)
+		if [ "$static_ok" = 1 ]; then
+			ir_whole=1 ir_calls=$CALLS CALLS=$CALLS_STATIC
+			ir_snat=$(ir_slope relu 50000 100000)
+			ir_spass=$(ir_slope relu 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env "ONNXHOOK_HOST_CODE=$TINYNN")
+			ir_whole=0 CALLS=$ir_calls
+		fi
 	}
 	emit ""
 	emit "Instructions per tnn_relu call (valgrind --tool=callgrind, slope between two call counts;"
@@ -342,6 +357,8 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	emit ""
 	emit "Instructions per malloc(16) + free pair: native $ir_free_nat, hooked after the capture $ir_free_pass"
 	emit "(+$((ir_free_pass - ir_free_nat))), hooked while recording $ir_free_rec (+$((ir_free_rec - ir_free_nat)))."
+	[ "$static_ok" = 1 ] &&
+		emit "With tinynn linked in (\`bench/calls-static\`): native $ir_snat instructions a tnn_relu call, hooked inline after the capture $ir_spass (+$((ir_spass - ir_snat)): entry jump, thunk, hook, trampoline and jump back)."
 fi
 emit ""
 
