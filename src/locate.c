@@ -678,6 +678,13 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
 		if (rname && !callee)
 			continue;
 		uint64_t raddr = callee ? callee->vaddr : a.target;
+		/* A located function reached through the reference's PLT: its place. */
+		for (size_t i = 0; callee && i < nw; i++) {
+			if (w[i].active && w[i].vaddr == callee->vaddr && w[i].nmatch == 1 && b.target != w[i].match[0]) {
+				snprintf(why, len, "its call at 0x%" PRIx64 " misses a located callee", at);
+				return false;
+			}
+		}
 		if (!same_code(ref, raddr, callee ? callee->size : 0, tgt, b.target)) {
 			snprintf(why, len, "its call at 0x%" PRIx64 " goes to other code than %.32s's", at,
 				 callee ? callee->name : "the reference");
