@@ -12,7 +12,8 @@
 #   --out FILE     where the table goes (default as above; --smoke: a temporary file)
 #   --no-callgrind skip the instruction counts (valgrind)
 # The programs may also come from the environment (BENCH_CALLS, BENCH_CHAIN, BENCH_PRELOAD,
-# BENCH_RUNSTAT, BENCH_RESNET18, BENCH_DARKNET_RUN, BENCH_DARKNET_WEIGHTS): the meson test does so.
+# BENCH_RUNSTAT, BENCH_RESNET18, BENCH_DARKNET_RUN, BENCH_DARKNET_WEIGHTS, BENCH_LOCATE,
+# BENCH_TINYNN, BENCH_RESNET18_STATIC): the meson test does so.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,7 +74,9 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 	ninja -C "$build" -j2 >/dev/null || die "build failed: ninja -C $build"
 	BENCH_CALLS=$build/bench/calls BENCH_CHAIN=$build/bench/chain
 	BENCH_PRELOAD=$build/preload/libonnxhook.so BENCH_RUNSTAT=$build/tools/runstat
-	BENCH_RESNET18=$build/demo/resnet18
+	BENCH_RESNET18=$build/demo/resnet18 BENCH_LOCATE=$build/bench/locate
+	BENCH_TINYNN=$build/demo/tinynn/libtinynn.so.0 BENCH_RESNET18_STATIC=$build/demo/resnet18-static
+	BENCH_CALLS_STATIC=$build/bench/calls-static
 	if [ -x "$build/demo/darknet/darknet-run" ]; then
 		BENCH_DARKNET_RUN=$build/demo/darknet/darknet-run
 		BENCH_DARKNET_WEIGHTS=$build/demo/darknet/darknet-weights
@@ -81,7 +84,9 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 fi
 CALLS=$BENCH_CALLS CHAIN=$BENCH_CHAIN PRELOAD=$BENCH_PRELOAD RUNSTAT=$BENCH_RUNSTAT
 RESNET18=$BENCH_RESNET18 DN_RUN=${BENCH_DARKNET_RUN:-} DN_WEIGHTS=${BENCH_DARKNET_WEIGHTS:-}
-for p in "$CALLS" "$CHAIN" "$RUNSTAT" "$RESNET18"; do
+CALLS_STATIC=${BENCH_CALLS_STATIC:-}
+LOCATE=${BENCH_LOCATE:-} TINYNN=${BENCH_TINYNN:-} R18_STATIC=${BENCH_RESNET18_STATIC:-}
+for p in "$CALLS" "$CHAIN" "$RUNSTAT" "$RESNET18" "$LOCATE" "$R18_STATIC"; do
 	[ -x "$p" ] || die "$p is not an executable file"
 done
 [ -f "$PRELOAD" ] || die "$PRELOAD does not exist"
@@ -213,6 +218,29 @@ for row in "native:no preload" "pass:hooked, capture finished (pass-through)" \
 	set -- $(stats "$f.$key")
 	emit "| malloc + free | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat_free") | $(calc '%.2f' "$2 / $nat_free") |"
 done
+# The same calls with tinynn linked into the program: the inline hooks (preload/patch-x86_64.c),
+# against the same program without the preload.
+static_ok=0
+if [ -x "$CALLS_STATIC" ] && [ -f "$TINYNN" ]; then
+	static_ok=1
+	for op in relu add; do
+		f=$tmp/static-$op
+		st_calls=$CALLS CALLS=$CALLS_STATIC
+		calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
+		calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked \
+			"ONNXHOOK_OUTPUT=$tmp/calls.onnx" "ONNXHOOK_HOST_CODE=$TINYNN"
+		CALLS=$st_calls
+		rm -f "$tmp/calls.onnx"
+		nat=$(med "$f.native")
+		eval "spass_$op=\$(med \"\$f.pass\") snat_$op=\$nat"
+		for row in "native:linked in (bench/calls-static), no preload" \
+			"pass:linked in, inline hook, capture finished (pass-through)"; do
+			key=${row%%:*} how=${row#*:}
+			set -- $(stats "$f.$key")
+			emit "| tnn_$op | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat") | $(calc '%.2f' "$2 / $nat") |"
+		done
+	done
+fi
 [ "$ltrace_ok" = 1 ] || emit "| | ltrace: not installed (tools/setup.sh installs it) | | | | | |"
 [ "$uftrace_ok" = 1 ] || emit "| | uftrace: not installed (tools/setup.sh installs it) | | | | | |"
 rec_worst=$(cat "$tmp"/calls-*.all1 "$tmp"/calls-*.chain1 | sort -g | tail -n 1)
@@ -226,6 +254,52 @@ emit "section 3 measures writing). \"Every call\": each call repeats the pass's 
 emit "starts a new pass (recorded twice: once found to start a pass and rolled back, then again)."
 emit "\"One long pass\": relu/add from buffer i to i+1 of a ring, so every call reads what the"
 emit "previous one wrote. relu and add have no weights: no weight copy is included."
+emit "\"Linked in\": tinynn's objects inside the program (no library to interpose); the preload locates"
+emit "its functions by their code and patches their entries to jump to the hooks (over native: that"
+emit "program without the preload)."
+
+# ---- 1c. locating a host linked into a program ----
+# The preload's debug line "onnxhook: H: all N functions located in P and hooked (S s)": the time
+# from reading the reference to the patched entries, at start-up.
+locate_runs() { # locate_runs FILE RUNS PROGRAM [ARGS...] (with $lr_env in the environment)
+	lr_f=$1 lr_n=$2
+	shift 2
+	: >"$lr_f"
+	lr_i=0
+	while [ "$lr_i" -lt "$lr_n" ]; do
+		# shellcheck disable=SC2086 # lr_env: words
+		env LD_PRELOAD="$PRELOAD" ONNXHOOK_LOG=debug $lr_env "$@" </dev/null 2>&1 >/dev/null |
+			sed -n 's/^onnxhook: \([a-z0-9_]*\): all \([0-9]*\) functions located in .* and hooked (\([0-9.]*\) s)$/\1 \2 \3/p' |
+			head -n 1 >>"$lr_f" || true
+		lr_i=$((lr_i + 1))
+	done
+}
+say "1c. locating a host linked into a program"
+emit ""
+emit "### Locating a host linked into a program (start-up, \`ONNXHOOK_LOG=debug\`'s line)"
+emit ""
+emit "| program | reference | functions located and hooked | locate + patch, ms min | ms median |"
+emit "|---|---|---:|---:|---:|"
+loc_rows=""
+[ "$static_ok" = 1 ] && loc_rows="calls-static"
+[ -x /usr/bin/darknet ] && [ -f /usr/lib/darknet/libdarknet.so ] && loc_rows="$loc_rows darknet"
+for p in $loc_rows; do
+	f=$tmp/locate-$p
+	case $p in
+	calls-static) lr_env="ONNXHOOK_HOST_CODE=$TINYNN ONNXHOOK_OUTPUT=$tmp/l.onnx"
+		prog=bench/calls-static ref=libtinynn.so
+		locate_runs "$f" "$R" "$CALLS_STATIC" relu 1 ;;
+	darknet) lr_env="ONNXHOOK_OUTPUT=$tmp/l.onnx"
+		prog=/usr/bin/darknet ref=/usr/lib/darknet/libdarknet.so
+		locate_runs "$f" "$R" /usr/bin/darknet ;;
+	esac
+	rm -f "$tmp/l.onnx"
+	[ -s "$f" ] || { emit "| $prog | $ref | none (see the log) | | |"; continue; }
+	cut -d' ' -f3 "$f" >"$f.s"
+	set -- $(stats "$f.s")
+	emit "| $prog | $ref | $(head -n 1 "$f" | cut -d' ' -f2) of them ($(head -n 1 "$f" | cut -d' ' -f1)) | $(calc '%.1f' "$1 * 1000") | $(calc '%.1f' "$2 * 1000") |"
+	eval "loc_ms_$(printf '%s' "$p" | tr -c 'a-z0-9\n' _)=\$(calc '%.1f' \"\$2 * 1000\")"
+done
 
 # Instruction counts: deterministic, unlike the timings on a shared machine.
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
@@ -235,8 +309,13 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		cm=$1 cc=$2
 		shift 2
 		rm -f "$tmp/cg.out"
-		env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
-			--toggle-collect=main "$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		if [ "${ir_whole:-0}" = 1 ]; then
+			env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
+				"$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		else
+			env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
+				--toggle-collect=main "$CALLS" "$cm" "$cc" >/dev/null 2>>"$log" || true
+		fi
 		sed -n 's/^summary: //p' "$tmp/cg.out" 2>/dev/null | head -n 1
 	}
 	# per-call instructions: the slope between two counts (setup and first calls cancel out)
@@ -259,6 +338,14 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 		ir_free_nat=$(ir_slope free 50000 100000)
 		ir_free_pass=$(ir_slope free 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
 		ir_free_rec=$(ir_slope free-recording 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env)
+		# tinynn linked in, stripped (no main to start collecting at): the whole run's count,
+		# whose slope still cancels the start-up (the locating and patching included)
+		if [ "$static_ok" = 1 ]; then
+			ir_whole=1 ir_calls=$CALLS CALLS=$CALLS_STATIC
+			ir_snat=$(ir_slope relu 50000 100000)
+			ir_spass=$(ir_slope relu 50000 100000 LD_PRELOAD="$PRELOAD" $cg_env "ONNXHOOK_HOST_CODE=$TINYNN")
+			ir_whole=0 CALLS=$ir_calls
+		fi
 	}
 	emit ""
 	emit "Instructions per tnn_relu call (valgrind --tool=callgrind, slope between two call counts;"
@@ -270,6 +357,8 @@ if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	emit ""
 	emit "Instructions per malloc(16) + free pair: native $ir_free_nat, hooked after the capture $ir_free_pass"
 	emit "(+$((ir_free_pass - ir_free_nat))), hooked while recording $ir_free_rec (+$((ir_free_rec - ir_free_nat)))."
+	[ "$static_ok" = 1 ] &&
+		emit "With tinynn linked in (\`bench/calls-static\`): native $ir_snat instructions a tnn_relu call, hooked inline after the capture $ir_spass (+$((ir_spass - ir_snat)): entry jump, thunk, hook, trampoline and jump back)."
 fi
 emit ""
 
@@ -463,6 +552,30 @@ emit "Recorder heap: malloc'd bytes in use after the loop (mallinfo2), traced mi
 emit "includes the weight copies (288 B per conv, 144 B per layer). Wall and RSS deltas include the dump."
 emit ""
 
+# ---- 5. the locator ----------------------------------------------------------------------
+say "5. locator"
+emit "## 5. Locator: a host's functions found in a stripped program by their code (\`bench/locate\`)"
+emit ""
+emit "| host in program | found | uncached wall s (min / med) | uncached CPU s (min) | first cached run s (writes) | cached wall s (min / med) | cached CPU s (min) | uncached / cached (med) |"
+emit "|---|---:|---:|---:|---:|---:|---:|---:|"
+"$LOCATE" --runs "$R" tinynn "$TINYNN" "$R18_STATIC" >>"$table" 2>>"$log" || die "bench/locate tinynn failed"
+loc_dn=nan
+if [ -x /usr/bin/darknet ] && [ -f /usr/lib/darknet/libdarknet.so ]; then
+	row=$("$LOCATE" --runs "$R" darknet /usr/lib/darknet/libdarknet.so /usr/bin/darknet 2>>"$log") ||
+		die "bench/locate darknet failed"
+	emit "$row"
+	loc_dn=$(printf '%s\n' "$row" | awk -F'|' '{ split($4, a, "/"); printf "%.4f", a[2] }')
+else
+	emit "| darknet in /usr/bin/darknet | not installed (apt-get install darknet) | | | | | | |"
+fi
+emit ""
+emit "Every hooked function of the host (tinynn 10; darknet 28, forward_network included), from opening"
+emit "both files to the last consistency check. Uncached: decoding the program's code (Zydis) is most of it"
+emit "(callgrind: 216 M instructions for /usr/bin/darknet, 85% in the decoder; cached: 18 M). Cached: the"
+emit "results file of the two build-ids, each found place compared again. The cache is in a temporary"
+emit "XDG_CACHE_HOME of the benchmark's own."
+emit ""
+
 # ---- targets -----------------------------------------------------------------------------
 verdict() { awk "BEGIN { print ($1) ? \"met\" : \"**missed**\" }"; }
 emit "## Targets"
@@ -471,6 +584,10 @@ emit "| target | measured | |"
 emit "|---|---|---|"
 pr=$(calc '%.1f' "$pass_relu - $nat_relu") pa=$(calc '%.1f' "$pass_add - $nat_add")
 emit "| pass-through <= 10 ns over native | relu +$pr ns, add +$pa ns (medians) | $(verdict "$pr <= 10 && $pa <= 10") |"
+if [ "$static_ok" = 1 ]; then
+	sr=$(calc '%.1f' "$spass_relu - $snat_relu") sa=$(calc '%.1f' "$spass_add - $snat_add")
+	emit "| inline-hook pass-through <= 5 ns over native (tinynn linked in) | relu +$sr ns, add +$sa ns (medians) | $(verdict "$sr <= 5 && $sa <= 5") |"
+fi
 pf=$(calc '%.1f' "$pass_free - $nat_free")
 emit "| free pass-through <= 5 ns over native | +$pf ns a malloc + free pair (medians) | $(verdict "$pf <= 5") |"
 emit "| recording <= 1 us per call (stack on) | relu: one pass $(calc '%.2f' "$rec_chain1 / 1000") us, every call a pass $(calc '%.2f' "$rec_all1 / 1000") us; worst run of all rows $(calc '%.2f' "$rec_worst / 1000") us | $(verdict "$rec_chain1 <= 1000 && $rec_all1 <= 1000") |"
@@ -482,6 +599,7 @@ for nc in resnet18:resnet18 $dn_names; do
 	emit "| ${nc#*:}: extra peak RSS <= 1.2x weights | ${m}x | $(verdict "$m <= 1.2") |"
 done
 emit "| dump <= 1.5x cp ($bigname) | ${dump_ratio}x | $(verdict "$dump_ratio <= 1.5") |"
+emit "| locating darknet's 28 functions in /usr/bin/darknet <= 0.3 s (uncached) | ${loc_dn} s (median) | $(verdict "$loc_dn <= 0.3") |"
 emit "| growth linear (largest / smallest per-layer cost) | time $lin_t, heap $lin_h | $(verdict "$lin_t > 0 && $lin_t <= 2 && $lin_h > 0 && $lin_h <= 1.5") |"
 emit ""
 emit "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the run took $(( $(date +%s) - start )) s."

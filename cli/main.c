@@ -21,6 +21,7 @@
 #include "cli-config.h"
 #include "host-list.h"
 #include "elfread.h"
+#include "locate.h"
 #include "onnxhook.h"
 #include "report.h"
 
@@ -104,6 +105,7 @@ static void help(void)
 	host_sonames(sonames, sizeof(sonames));
 	printf("Usage: onnxhook [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
 	       "  or:  onnxhook verify [OPTION]... [--] PROGRAM [ARGUMENT]...\n"
+	       "  or:  onnxhook [--host-code=LIB]... --list-symbols [PROGRAM]\n"
 	       "Run PROGRAM with libonnxhook.so preloaded and write what it computed as an ONNX model;\n"
 	       "verify: also run the model in onnxruntime and hold every layer against PROGRAM's own.\n"
 	       "\n"
@@ -136,6 +138,16 @@ static void help(void)
 	       "node's module resolution); without them it says how to install them (status 125). The\n"
 	       "model goes to a temporary directory, removed afterwards, unless --output names it.\n"
 	       "\n"
+	       "With --list-symbols PROGRAM, onnxhook runs nothing: for each host it says whether\n"
+	       "PROGRAM links the host library dynamically, or else which of its hooked functions\n"
+	       "PROGRAM carries linked in (a stripped program too), found by comparing PROGRAM's x86-64\n"
+	       "code with the host library's (the reference: the installed host library, or one given\n"
+	       "with --host-code or ONNXHOOK_HOST_CODE); where each is, or why not (not found, found in\n"
+	       "more than one place, or its calls go elsewhere). Results are cached by both files'\n"
+	       "build-ids in $XDG_CACHE_HOME/onnxhook (default ~/.cache/onnxhook). The exit status is\n"
+	       "0 when PROGRAM carries a host's code, 1 when it carries none, 126 when PROGRAM is not\n"
+	       "an x86-64 ELF file it can read, 127 when it is not found.\n"
+	       "\n"
 	       "Options:\n"
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
 	       "                            name, %%%% a %%; an existing file is replaced atomically\n"
@@ -164,7 +176,11 @@ static void help(void)
 	       "      --json                verify: print the comparison as JSON, one line per model\n"
 	       "  -q, --quiet               print errors only: no summary, no notes\n"
 	       "  -v, --verbose             print one line per recorded call and per pass\n"
-	       "      --list-symbols        list the hooked symbols per host library, and exit\n"
+	       "      --list-symbols        list the hooked symbols per host library, and exit; with a\n"
+	       "                            PROGRAM, which of them PROGRAM carries and where (above)\n"
+	       "      --host-code=LIB       a host library to compare programs' code with, kept\n"
+	       "                            elsewhere than installed (repeatable; added to\n"
+	       "                            ONNXHOOK_HOST_CODE)\n"
 	       "      --print-library       print the path of the libonnxhook.so it preloads, and exit\n"
 	       "  -h, --help                display this help and exit\n"
 	       "  -V, --version             output version information and exit\n"
@@ -206,8 +222,12 @@ static void help(void)
 	       "  ONNXHOOK_REPORT=FILE      append one line per model written to FILE instead of the\n"
 	       "                            summary on stderr (onnxhook sets its own, and copies the\n"
 	       "                            lines to this FILE when it is set)\n"
+	       "  ONNXHOOK_HOST_CODE=LIB[:LIB]...\n"
+	       "                            --host-code: reference host libraries, tried before the\n"
+	       "                            installed ones\n"
 	       "  ONNXHOOK_LIBRARY=PATH     the libonnxhook.so to preload (default: the one installed\n"
-	       "                            with onnxhook, found relative to it)\n"	       "  ONNXHOOK_NODE=PATH        verify: the node to run onnxruntime-node with (default: node\n"
+	       "                            with onnxhook, found relative to it)\n"
+	       "  ONNXHOOK_NODE=PATH        verify: the node to run onnxruntime-node with (default: node\n"
 	       "                            on PATH)\n"
 	       "  ONNXHOOK_ORT=DIR          verify: a directory holding node_modules/onnxruntime-node, or\n"
 	       "                            the package's own directory\n"
@@ -217,7 +237,9 @@ static void help(void)
 	       "  $ onnxhook --pass=all --dot=graph.dot -- ./run.sh input.jpg\n"
 	       "  $ onnxhook --list-symbols\n"
 	       "  $ onnxhook verify ./resnet18 --size 64\n"
-	       "  $ onnxhook verify --json -o net.onnx --layer-data -- ./darknet-run yolov3-tiny.cfg\n",
+	       "  $ onnxhook verify --json -o net.onnx --layer-data -- ./darknet-run yolov3-tiny.cfg\n"
+	       "  $ onnxhook --list-symbols /usr/bin/darknet\n"
+	       "  $ onnxhook --host-code=./lib/libtinynn.so.0 --list-symbols ./resnet18-static\n",
 	       sonames);
 }
 
@@ -306,6 +328,7 @@ struct elf_info {
 	char soname[64]; /* DT_SONAME, if any */
 	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
 	bool host;      /* DT_NEEDED names a host library */
+	uint32_t needed_hosts; /* which: bit i for hosts[i] */
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
 };
 
@@ -317,8 +340,10 @@ static void note_needed(struct elf_info *info, const char *name)
 	for (size_t i = 0; i < N_HOSTS; i++) {
 		/* libdarknet.so has no SONAME: a link gives its file name, maybe with a path. */
 		size_t n = strlen(hosts[i].soname);
-		if (!strncmp(base, hosts[i].soname, n) && (base[n] == '\0' || base[n] == '.'))
+		if (!strncmp(base, hosts[i].soname, n) && (base[n] == '\0' || base[n] == '.')) {
 			info->host = true;
+			info->needed_hosts |= 1u << (i & 31);
+		}
 	}
 	if (!strncmp(base, "libasan.so", 10))
 		snprintf(info->asan, sizeof(info->asan), "%s", base);
@@ -439,6 +464,11 @@ static int resolve(const char *name, char *out, size_t len)
 	return -err;
 }
 
+/* The hosts whose code a program carries linked in (defined with the locator's helpers below);
+ * for the program traced, filled by check_program. */
+static void linked_in_hosts(const char *path, char *buf, size_t len);
+static char linked_in[512];
+
 /* Refuses what LD_PRELOAD cannot reach; notes a program that links no host library. */
 static void check_program(const char *name, const char *path, struct elf_info *info)
 {
@@ -469,7 +499,10 @@ static void check_program(const char *name, const char *path, struct elf_info *i
 		    "%s is statically linked: LD_PRELOAD cannot reach it (no dynamic linker runs); "
 		    "trace a build that links the host library dynamically",
 		    name);
-	if (!info->host) {
+	if (!info->host && (linked_in_hosts(path, linked_in, sizeof(linked_in)), linked_in[0])) {
+		say("note: %s carries the code of %s linked in: those functions are hooked inline", name,
+		    linked_in);
+	} else if (!info->host) {
 		host_sonames(sonames, sizeof(sonames));
 		say("note: %s does not link %s; tracing anyway (it may load one at run time, or be a "
 		    "launcher script)", name, sonames);
@@ -497,6 +530,197 @@ static void check_outputs(const struct onnxhook_config *cfg, const char *program
 	if (cfg->dot[0] && onnxhook_path_expand(cfg->dot, getpid(), base, path, sizeof(path)) == 0 &&
 	    (r = onnxhook_output_kind(path)) < 0)
 		die(EXIT_OWN, "cannot write the Graphviz file to %s: %s", path, onnxhook_output_strerror(r));
+}
+
+/* ---- --list-symbols PROGRAM: hosts linked into a program ----------------------------------- */
+
+struct reference {
+	const char *name, *installed, *build;
+};
+#define REFERENCE(name, installed, build) {name, installed, build},
+static const struct reference references[] = {ONNXHOOK_HOST_REFERENCE_LIST(REFERENCE)};
+
+static bool from_build_dir(void)
+{
+	char dir[PATH_MAX], build_dir[PATH_MAX];
+
+	exe_dir(dir, sizeof(dir));
+	return realpath(ONNXHOOK_BUILD_DIR, build_dir) && !strcmp(dir, build_dir);
+}
+
+/* Every ONNXHOOK_HOST_CODE entry is a library the locator reads. */
+static void check_host_code(const char *value)
+{
+	char copy[4096], err[512];
+
+	snprintf(copy, sizeof(copy), "%s", value ? value : "");
+	for (char *save = NULL, *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+		if (onnxhook_locate_check(t, err, sizeof(err)) < 0)
+			die(EXIT_OWN, "ONNXHOOK_HOST_CODE: %s", err);
+}
+
+/* --host-code LIB: added to ONNXHOOK_HOST_CODE (the preload reads it too), as an absolute path. */
+static void add_host_code(const char *lib)
+{
+	char real[PATH_MAX], err[512], *value;
+	const char *old = getenv("ONNXHOOK_HOST_CODE");
+
+	if (!*lib)
+		usage_error("--host-code needs a value");
+	if (!realpath(lib, real))
+		die(EXIT_OWN, "--host-code %s: %s", lib, strerror(errno));
+	if (strchr(real, ':'))
+		die(EXIT_OWN, "--host-code %s: a path with ':' cannot go in ONNXHOOK_HOST_CODE", lib);
+	if (onnxhook_locate_check(real, err, sizeof(err)) < 0)
+		die(EXIT_OWN, "--host-code %s", err);
+	if (asprintf(&value, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", real) < 0)
+		die(EXIT_OWN, "out of memory");
+	set_var("--host-code", "ONNXHOOK_HOST_CODE", value);
+	free(value);
+}
+
+/* The host's hooked symbols: its list "  name\n  name\n..." split in place. */
+static size_t split_symbols(const char *list, char *buf, size_t len, const char **names, size_t max)
+{
+	size_t n = 0;
+
+	snprintf(buf, len, "%s", list);
+	for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t && n < max; t = strtok_r(NULL, " \n", &save))
+		names[n++] = t;
+	return n;
+}
+
+static void print_found(const struct onnxhook_found *f, int width)
+{
+	switch (f->status) {
+	case ONNXHOOK_FOUND:
+		printf("  %-*s found at 0x%" PRIx64 " (%" PRIu64 " bytes, %s)\n", width, f->name, f->vaddr, f->size,
+		       f->why);
+		break;
+	case ONNXHOOK_EXPORTED:
+		printf("  %-*s exported at 0x%" PRIx64 " (LD_PRELOAD hooks it)\n", width, f->name, f->vaddr);
+		break;
+	default:
+		printf("  %-*s %s: %s\n", width, f->name, onnxhook_found_status_name(f->status), f->why);
+	}
+}
+
+/* Host h's hooked functions located in the program at path, with the first reference library
+ * that has them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's (this build
+ * tree's first when run from it). names (max 256) and out get the functions; *located how many
+ * were found; *tried the last candidate looked for; flags are onnxhook_locate's. Returns the
+ * reference used, or NULL when none has them. */
+static const char *locate_host(size_t h, const char *path, unsigned flags, char *buf, size_t len,
+			       const char **names, size_t *n, struct onnxhook_found *out, size_t *located,
+			       const char **tried)
+{
+	static char codes[4096];
+	const char *env = getenv("ONNXHOOK_HOST_CODE"), *cands[66];
+	bool build = from_build_dir();
+	size_t nc = 0;
+	char err[512];
+
+	*n = split_symbols(hosts[h].symbols, buf, len, names, 256);
+	*located = 0;
+	*tried = "none";
+	snprintf(codes, sizeof(codes), "%s", env ? env : "");
+	for (char *save = NULL, *t = strtok_r(codes, ":", &save); t && nc < 64; t = strtok_r(NULL, ":", &save))
+		cands[nc++] = t;
+	for (size_t k = 0; k < N_HOSTS; k++) {
+		if (strcmp(references[k].name, hosts[h].name))
+			continue;
+		cands[nc++] = build ? references[k].build : references[k].installed;
+		cands[nc++] = build ? references[k].installed : references[k].build;
+	}
+	for (size_t c = 0; c < nc; c++) {
+		if (c > 0 && !strcmp(cands[c], cands[c - 1]))
+			continue;
+		*tried = cands[c];
+		if (onnxhook_locate(cands[c], path, names, *n, flags, out, err, sizeof(err)) < 0)
+			continue; /* not this host's library (or not there) */
+		size_t with_ref = 0;
+		for (size_t i = 0; i < *n; i++) {
+			*located += out[i].status == ONNXHOOK_FOUND || out[i].status == ONNXHOOK_EXPORTED;
+			with_ref += out[i].status != ONNXHOOK_NO_REFERENCE;
+		}
+		if (with_ref)
+			return cands[c];
+		*located = 0;
+	}
+	return NULL;
+}
+
+/* Locates each host's hooked functions in PROGRAM (locate_host). 0 when a host's code is in
+ * PROGRAM (located or linked dynamically), 1 when none is; PROGRAM not found 127, unreadable
+ * or not x86-64 ELF 126. */
+static int list_program(const char *arg)
+{
+	char path[PATH_MAX], err[512], buf[8192];
+	const char *names[256], *env = getenv("ONNXHOOK_HOST_CODE");
+	struct onnxhook_found out[256];
+	struct elf_info info;
+	bool any = false;
+	int r;
+
+	if ((r = resolve(arg, path, sizeof(path))) < 0)
+		die(r == -ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: %s", arg,
+		    r == -ENOENT && !strchr(arg, '/') ? "command not found" : strerror(-r));
+	if (onnxhook_locate_check(path, err, sizeof(err)) < 0)
+		die(EXIT_CANNOT_RUN, "%s", err);
+	elf_inspect(path, &info);
+	for (size_t h = 0; h < N_HOSTS; h++) {
+		if (info.needed_hosts & (1u << (h & 31))) {
+			printf("%s: %s links %s dynamically: LD_PRELOAD hooks its functions\n", hosts[h].name, arg,
+			       hosts[h].soname);
+			any = true;
+			continue;
+		}
+		size_t n, located;
+		const char *tried;
+		const char *used = locate_host(h, path, 0, buf, sizeof(buf), names, &n, out, &located, &tried);
+		if (!used) {
+			printf("%s: no reference library to compare %s with (looked for %s%s%s): give one with "
+			       "--host-code or ONNXHOOK_HOST_CODE\n",
+			       hosts[h].name, arg, env && *env ? env : "", env && *env ? ", " : "", tried);
+			continue;
+		}
+		printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
+		       n, arg, used);
+		int width = 0;
+		for (size_t i = 0; i < n; i++)
+			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
+		size_t missing = 0;
+		for (size_t i = 0; i < n; i++)
+			missing += out[i].status == ONNXHOOK_NOT_FOUND;
+		if (missing == n)
+			printf("  none of their code is in %s (built from other sources, or with other "
+			       "flags)\n", arg);
+		for (size_t i = 0; missing < n && i < n; i++)
+			print_found(&out[i], width);
+		any |= located > 0;
+	}
+	return any ? 0 : 1;
+}
+
+/* The hosts whose code the program at path carries linked in, as "darknet (28 of 28 functions)"
+ * into buf ("" when none: then a host linked statically is out of reach). */
+static void linked_in_hosts(const char *path, char *buf, size_t len)
+{
+	char names_buf[8192];
+	const char *names[256], *tried;
+	static struct onnxhook_found out[256];
+	size_t n, located, used = 0;
+
+	buf[0] = '\0';
+	for (size_t h = 0; h < N_HOSTS; h++) {
+		/* Not cached: tracing any program must not write in the user's home. */
+		if (!locate_host(h, path, ONNXHOOK_LOCATE_NO_CACHE, names_buf, sizeof(names_buf), names, &n,
+				 out, &located, &tried) ||
+		    !located)
+			continue;
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s (%zu of %zu functions)",
+					 used ? ", " : "", hosts[h].name, located, n);
+	}
 }
 
 /* ---- LD_PRELOAD ----------------------------------------------------------------------------- */
@@ -898,7 +1122,8 @@ int main(int argc, char **argv)
 {
 	enum { OPT_PASS = 256, OPT_DYNAMIC_BATCH, OPT_OPSET, OPT_EXTERNAL_DATA, OPT_NO_STACK, OPT_DOT,
 	       OPT_TEST_DATA, OPT_DUMP_ON_SIGNAL, OPT_DUMP_ON_CRASH, OPT_DUMP_AFTER_PASS, OPT_LIST_SYMBOLS,
-	       OPT_PRINT_LIBRARY, OPT_LAYER_DATA, OPT_NO_PROVENANCE, OPT_RTOL, OPT_ATOL, OPT_JSON };
+	       OPT_PRINT_LIBRARY, OPT_LAYER_DATA, OPT_NO_PROVENANCE, OPT_RTOL, OPT_ATOL, OPT_JSON,
+	       OPT_HOST_CODE };
 	static const struct option options[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"pass", required_argument, NULL, OPT_PASS},
@@ -919,6 +1144,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"list-symbols", no_argument, NULL, OPT_LIST_SYMBOLS},
+		{"host-code", required_argument, NULL, OPT_HOST_CODE},
 		{"print-library", no_argument, NULL, OPT_PRINT_LIBRARY},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -928,7 +1154,7 @@ int main(int argc, char **argv)
 	char user_report[PATH_MAX] = "", err[512];
 	struct onnxhook_config cfg;
 	struct elf_info info;
-	bool print_library = false;
+	bool print_library = false, list = false;
 	int c, r, status, fd;
 	struct verify verify = {.rtol = "1e-4", .atol = "1e-6"};
 	char **paths = NULL;
@@ -1009,8 +1235,11 @@ int main(int argc, char **argv)
 			set_var("--verbose", "ONNXHOOK_LOG", "debug");
 			break;
 		case OPT_LIST_SYMBOLS:
-			list_symbols();
-			return 0;
+			list = true;
+			break;
+		case OPT_HOST_CODE:
+			add_host_code(optarg);
+			break;
 		case OPT_PRINT_LIBRARY:
 			print_library = true;
 			break;
@@ -1030,6 +1259,16 @@ int main(int argc, char **argv)
 			else
 				usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+	}
+	if (list) {
+		if (optind >= argc) {
+			list_symbols();
+			return 0;
+		}
+		if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)
+			die(EXIT_OWN, "%s (from the environment)", err);
+		check_host_code(cfg.host_code);
+		return list_program(argv[optind]);
 	}
 	find_library(library);
 	check_library(library);
@@ -1052,6 +1291,7 @@ int main(int argc, char **argv)
 	if (onnxhook_config_read(&cfg, getenv, err, sizeof(err)) < 0)
 		die(EXIT_OWN, "%s (from the environment)", err);
 	quiet = cfg.log == ONNXHOOK_LOG_QUIET;
+	check_host_code(cfg.host_code);
 
 	if ((r = resolve(argv[optind], program, sizeof(program))) < 0 && !strcmp(argv[optind], "verify"))
 		usage_error("'verify' comes first: onnxhook verify [OPTION]... [--] PROGRAM [ARGUMENT]...");
@@ -1112,12 +1352,16 @@ int main(int argc, char **argv)
 		}
 		return die_of(sig);
 	}
-	if (!models && info.elf && !info.host)
+	if (!models && linked_in[0])
+		say("no model written: %s made no call to a hooked function (its code of %s was located "
+		    "and hooked)", argv[optind], linked_in);
+	else if (!models && info.elf && !info.host)
 		say("no model written: %s made no call to a hooked function (a host library linked "
-		    "statically, or called without the dynamic linker, is out of reach)", argv[optind]);
+		    "statically is out of reach without a reference library, see --host-code; or it was "
+		    "called without the dynamic linker)", argv[optind]);
 	else if (!models)
 		say("no model written: %s recorded no call to a hooked function (see any 'onnxhook: "
-		    "error:' above; a host library linked statically is out of reach)", argv[optind]);
+		    "error:' above)", argv[optind]);
 	if (verify.on && !models && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return EXIT_CANNOT_RUN; /* nothing to verify: it could not be traced */
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_OWN;

@@ -362,7 +362,7 @@ void onnxhook_provenance_init(void)
 const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph *g, size_t *n,
 						    bool in_signal)
 {
-	static struct onnxhook_metadata meta[4];
+	static struct onnxhook_metadata meta[5];
 	static char libraries[2048], build_ids[1024];
 	const void *seen[256]; /* more than the hosts hook: beyond, lookups repeat */
 	size_t n_seen = 0;
@@ -385,7 +385,8 @@ const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph 
 		if (n_seen < sizeof(seen) / sizeof(seen[0]))
 			seen[n_seen++] = fn;
 		struct onnxhook_object o;
-		if ((in_signal ? object_of_signal_safe(fn, &o) : onnxhook_object_of(fn, &o)) &&
+		if ((onnxhook_located_object(fn, &o, NULL) ||
+		     (in_signal ? object_of_signal_safe(fn, &o) : onnxhook_object_of(fn, &o))) &&
 		    list_add(libraries, sizeof(libraries), o.path, true))
 			list_add(build_ids, sizeof(build_ids), o.build_id[0] ? o.build_id : "none", false);
 	}
@@ -394,6 +395,9 @@ const struct onnxhook_metadata *onnxhook_provenance(const struct onnxhook_graph 
 	meta[2] = (struct onnxhook_metadata){"onnxhook.host_library", libraries};
 	meta[3] = (struct onnxhook_metadata){"onnxhook.host_build_id", build_ids};
 	*n = 4;
+	/* A host linked into the program: what was located and hooked, and what was not. */
+	if (onnxhook_located_summary()[0])
+		meta[(*n)++] = (struct onnxhook_metadata){"onnxhook.host_code", onnxhook_located_summary()};
 	return meta;
 }
 

@@ -33,7 +33,9 @@ static bool darknet_ok(const void *real_fn)
 	pthread_mutex_lock(&dn_state_lock);
 	if (!dn_state) {
 		struct onnxhook_object b;
-		bool object = onnxhook_object_of(real_fn, &b);
+		/* A copy located in the program is trusted as the reference it matched. */
+		bool object = onnxhook_located_object(real_fn, NULL, &b) ||
+			      onnxhook_object_of(real_fn, &b);
 		s = object && !strcmp(b.build_id, ONNXHOOK_DARKNET_BUILD_ID) ? 1 : -1;
 		/* Another darknet build deserves a warning; another library that merely
 		 * exports one of these names (forward_network is generic) does not. */

@@ -175,6 +175,8 @@ static void init(void)
 	graph_pid = self_pid = getpid();
 	onnxhook_process_init(&config);
 	onnxhook_alloc_init();
+	/* Before main: the patching needs the program to be the only thread. */
+	onnxhook_located_init(&config);
 	__atomic_store_n(&onnxhook_recording, true, __ATOMIC_SEQ_CST);
 }
 

@@ -131,6 +131,19 @@ struct onnxhook_object {
 };
 bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
 
+/* located.c: a host's code linked into the program (no library of its own to interpose): for
+ * each host not loaded as a library whose reference library is at hand (the registry's, or
+ * ONNXHOOK_HOST_CODE's), its functions found by their code in the executable (src/locate.h) get
+ * inline hooks (patch-x86_64.h) to the host's hooks, and its real-function slots the trampolines.
+ * init() runs once, from the constructor, before main (no other thread yet). */
+void onnxhook_located_init(const struct onnxhook_config *cfg);
+/* fn is one of those trampolines: o gets the object its code is in (the executable) and ref the
+ * reference library it was matched against (either may be NULL). Safe in a signal handler. */
+bool onnxhook_located_object(const void *fn, struct onnxhook_object *o, struct onnxhook_object *ref);
+/* For the model's metadata (onnxhook.host_code): per host located, what was and what was not;
+ * "" when nothing was. */
+const char *onnxhook_located_summary(void);
+
 /* alloc.c: under a sanitizer that owns the allocator, its malloc and free hooks tell us. */
 void onnxhook_alloc_init(void);
 

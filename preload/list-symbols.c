@@ -17,6 +17,8 @@
 	printf("\tX(\"%s\", \"%s\", \"", #name, library);                                        \
 	hooks(ITEM) puts("\") \\");
 
+#define REFERENCE_ITEM(name, reference, build) printf("\tX(\"%s\", \"%s\", \"%s\") \\\n", #name, reference, build);
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "--header")) {
@@ -24,6 +26,10 @@ int main(int argc, char **argv)
 		     "/* X(name, library, symbols): symbols holds \"  <symbol>\\n\" per hooked symbol. */\n"
 		     "#define ONNXHOOK_HOST_LIST(X) \\");
 		ONNXHOOK_HOSTS(HOST_ITEM)
+		puts("\n/* X(name, reference, reference_build): the library the locator compares a program\n"
+		     " * with, installed and in the build tree (src/locate.h). */\n"
+		     "#define ONNXHOOK_HOST_REFERENCE_LIST(X) \\");
+		ONNXHOOK_HOST_REFERENCES(REFERENCE_ITEM)
 		puts("\n/* The process-level hooks, as above. */\n"
 		     "#define ONNXHOOK_PROCESS_SYMBOLS \\");
 		printf("\t\"");

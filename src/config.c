@@ -167,6 +167,13 @@ int onnxhook_config_read(struct onnxhook_config *cfg, char *(*getenv_fn)(const c
 		if (v)
 			strcpy((char *)cfg + paths[i].offset, v);
 	}
+	/* Reference libraries for the locator, path[:path...]: their files are judged where they
+	 * are used (the command refuses a missing one; the preload says so and skips it). */
+	if ((v = get(getenv_fn, "ONNXHOOK_HOST_CODE"))) {
+		if (strlen(v) >= sizeof(cfg->host_code))
+			return bad(err, errlen, "ONNXHOOK_HOST_CODE", "...", "paths shorter than 4096 bytes in all");
+		strcpy(cfg->host_code, v);
+	}
 	if ((v = get(getenv_fn, "ONNXHOOK_OPSET"))) {
 		if (parse_int(v, 13, 17, &n) < 0)
 			return bad(err, errlen, "ONNXHOOK_OPSET", v, "an opset from 13 to 17");

@@ -51,7 +51,7 @@ int onnxhook_elf_open(struct onnxhook_elf *e, onnxhook_elf_read_fn *read, void *
 	READ_CLASS(e, Ehdr, 0, 0, ok,
 		   (e->type = h.e_type, e->machine = h.e_machine, e->phoff = h.e_phoff,
 		    e->shoff = h.e_shoff, e->phnum = h.e_phnum, e->shnum = h.e_shnum,
-		    e->shentsize = h.e_shentsize, phentsize = h.e_phentsize));
+		    e->shentsize = h.e_shentsize, e->shstrndx = h.e_shstrndx, phentsize = h.e_phentsize));
 	if (!ok)
 		return -EIO;
 	return phentsize == (e->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) ? 0 : -ENOEXEC;
@@ -62,7 +62,7 @@ bool onnxhook_elf_phdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxh
 	bool ok;
 
 	READ_CLASS(e, Phdr, e->phoff, i, ok,
-		   (*p = (struct onnxhook_elf_phdr){h.p_type, h.p_offset, h.p_vaddr, h.p_filesz,
+		   (*p = (struct onnxhook_elf_phdr){h.p_type, h.p_flags, h.p_offset, h.p_vaddr, h.p_filesz,
 						    h.p_memsz, h.p_align}));
 	return ok;
 }
@@ -74,8 +74,8 @@ bool onnxhook_elf_shdr_at(const struct onnxhook_elf *e, unsigned i, struct onnxh
 	if (e->shentsize != (e->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)))
 		return false;
 	READ_CLASS(e, Shdr, e->shoff, i, ok,
-		   (*s = (struct onnxhook_elf_shdr){h.sh_type, h.sh_link, h.sh_offset, h.sh_size,
-						    h.sh_entsize}));
+		   (*s = (struct onnxhook_elf_shdr){h.sh_name, h.sh_type, h.sh_link, h.sh_info, h.sh_flags,
+						    h.sh_addr, h.sh_offset, h.sh_size, h.sh_entsize}));
 	return ok;
 }
 

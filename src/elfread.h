@@ -24,17 +24,17 @@ struct onnxhook_elf {
 	bool is64;              /* ELFCLASS64 */
 	uint16_t type, machine; /* e_type (ET_DYN: a shared object or PIE), e_machine */
 	uint64_t phoff, shoff;
-	uint16_t phnum, shnum, shentsize;
+	uint16_t phnum, shnum, shentsize, shstrndx;
 };
 
 /* Program and section headers in one width, whatever the class. */
 struct onnxhook_elf_phdr {
-	uint32_t type;
+	uint32_t type, flags;
 	uint64_t offset, vaddr, filesz, memsz, align;
 };
 struct onnxhook_elf_shdr {
-	uint32_t type, link;
-	uint64_t offset, size, entsize;
+	uint32_t name, type, link, info; /* name: an offset in the section names (e_shstrndx) */
+	uint64_t flags, addr, offset, size, entsize;
 };
 
 /* Reads the ELF header: 0, or -ENOEXEC (not ELF, another byte order or class, program headers

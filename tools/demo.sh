@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The main job: set-up, build, install the demo apps stripped (like a closed-source binary),
-# trace resnet18 with the installed onnxhook command, validate the ONNX (full checker +
+# trace resnet18 with the installed onnxhook command (and darknet: its library, and Debian's
+# stripped /usr/bin/darknet with its code linked in), validate the ONNX (full checker +
 # onnxruntime), print its path.
 set -eu
 cd "$(dirname "$0")/.."
@@ -52,4 +53,33 @@ if [ -x "$runner" ]; then
 	"$runner" "$cfg" --weights "$out/yolov3-tiny.weights" --in "$out/yolo-input.bin" --out "$out/yolo-output.bin" >/dev/null 2>&1
 	node tests/e2e/ort-compare.js --model "$dmodel" --in "$out/yolo-input.bin" --expect "$out/yolo-output.bin" | tail -n 2
 	echo "== model: $dmodel"
+fi
+
+# A host linked into a stripped program: Debian's /usr/bin/darknet carries darknet's code
+# inside (no libdarknet.so to interpose). onnxhook finds the layer functions by their code,
+# with /usr/lib/darknet/libdarknet.so as the reference, and hooks them inline.
+if [ -x /usr/bin/darknet ] && [ -x "$prefix/bin/darknet-weights" ]; then
+	data=/usr/share/darknet/cfg/imagenet1k.data cfg=/usr/share/darknet/cfg/darknet19.cfg
+	image=/usr/share/darknet/data/dog.jpg smodel=$out/darknet19.onnx
+	echo "== stripped program: $(file -b /usr/bin/darknet | cut -d, -f1-2,6-)"
+	echo "== darknet: seeded weights with sane statistics for $cfg"
+	"$prefix/bin/darknet-weights" "$cfg" "$out/darknet19.weights" --seed 1 >/dev/null 2>&1
+	echo "== tracing: $prefix/bin/onnxhook -o $smodel --test-data /usr/bin/darknet classifier predict …"
+	rm -rf "$out/test_data_set_0"
+	"$prefix/bin/onnxhook" -o "$smodel" --test-data /usr/bin/darknet classifier predict "$data" "$cfg" \
+		"$out/darknet19.weights" "$image" 2>"$out/darknet19.stderr" | tee "$out/darknet19.stdout"
+	grep '^onnxhook: ' "$out/darknet19.stderr" || true
+	/usr/bin/python3 tests/e2e/check-onnx.py "$smodel" | tail -n 1
+	echo "== onnxruntime on the program's input (the model's test data) vs. its output buffer and top-5"
+	/usr/bin/python3 - "$out/test_data_set_0" "$out/darknet19-in.bin" "$out/darknet19-out.bin" <<'PY'
+import sys, onnx
+from onnx import numpy_helper
+d = sys.argv[1]
+open(sys.argv[2], "wb").write(numpy_helper.to_array(onnx.load_tensor(d + "/input_0.pb")).tobytes())
+open(sys.argv[3], "wb").write(numpy_helper.to_array(onnx.load_tensor(d + "/output_0.pb")).tobytes())
+PY
+	node tests/e2e/ort-compare.js --model "$smodel" --in "$out/darknet19-in.bin" \
+		--expect "$out/darknet19-out.bin" --save "$out/darknet19-ort.bin" | tail -n 2
+	/usr/bin/python3 tests/e2e/darknet/top5.py "$out/darknet19-ort.bin" "$out/darknet19.stdout" "$data"
+	echo "== model: $smodel"
 fi

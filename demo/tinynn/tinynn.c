@@ -80,8 +80,15 @@ TNN_API tnn_status tnn_add(const tnn_dims *dims, const float *a, const float *b,
         !range_ok(out, count) || !(out == a || disjoint(out, count, a, count)) ||
         !(out == b || disjoint(out, count, b, count)))
         return TNN_EINVAL;
+#ifdef TINYNN_CHANGED_ADD
+    /* A variant for onnxhook's tests: another build of tnn_add, whose code the locator must not
+     * take for the reference's (the same sums, last element first). */
+    for (size_t i = count; i-- > 0;)
+        out[i] = a[i] + b[i];
+#else
     for (size_t i = 0; i < count; i++)
         out[i] = a[i] + b[i];
+#endif
     return TNN_OK;
 }
 

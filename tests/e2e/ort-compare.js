@@ -8,17 +8,18 @@ common.setTool('ort-compare');
 const { die } = common;
 
 const USAGE = `usage:
-  node ort-compare.js --model M.onnx --in IN.bin --expect OUT.bin [--tol 1e-4]
+  node ort-compare.js --model M.onnx --in IN.bin --expect OUT.bin [--tol 1e-4] [--save ORT.bin]
   node ort-compare.js --model M.onnx --gen-input IN.bin [--seed S] [--batch N]
 IN.bin holds the model's inputs (input_0, input_1, ...) back to back, raw little-endian float32;
 --batch N gives a symbolic dim 0 of the inputs the size N. OUT.bin the app's outputs (output_0, output_1, ...) the same way. Fails (exit 1) when the element
-counts differ, NaNs do not match, or max|ort - app| / max|app| > tol.
+counts differ, NaNs do not match, or max|ort - app| / max|app| > tol. --save writes onnxruntime's
+outputs to ORT.bin, laid out as OUT.bin.
 The onnxruntime-node package is loaded from $ONNXHOOK_ORT_DIR/node_modules (default: tests/ort).`;
 
 function parseArgs(argv) {
   const opts = { tol: 1e-4, seed: 1 };
   const names = { '--model': 'model', '--in': 'in', '--expect': 'expect', '--tol': 'tol',
-    '--gen-input': 'genInput', '--seed': 'seed', '--batch': 'batch' };
+    '--gen-input': 'genInput', '--seed': 'seed', '--batch': 'batch', '--save': 'save' };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '-h' || argv[i] === '--help') {
       process.stdout.write(USAGE + '\n');
@@ -100,6 +101,12 @@ async function main() {
     die(`element count mismatch: onnxruntime produced ${got} (${desc}), the app wrote ${expect.length}`);
   }
 
+  if (opts.save) {
+    const all = new Float32Array(got);
+    let off = 0;
+    parts.forEach((t) => { all.set(t.data, off); off += t.data.length; });
+    common.writeFloats(opts.save, all);
+  }
   const r = common.compare(parts.map((t) => t.data), expect);
   console.log(`ort-compare: ${inputs.length} input(s) ${inputs.map((v, i) => `${v.name} [${shapes[i].join(',')}]`).join(', ')}; ` +
               `${outputs.length} output(s) ${desc}`);

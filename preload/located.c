@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/* Hosts linked into the program: their functions located by code and patched (hook.h). */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "elfread.h"
+#include "hook.h"
+#include "hosts.h"
+#include "locate.h"
+#include "patch-x86_64.h"
+
+#define DECLARE(name, library, hooks) extern const struct onnxhook_symbol onnxhook_##name##_symbols[];
+ONNXHOOK_HOSTS(DECLARE)
+
+struct host {
+	const char *name, *library, *reference, *reference_build;
+	const struct onnxhook_symbol *symbols;
+};
+
+#define REFERENCE(name, installed, build)                                                        \
+	static const char reference_##name[] = installed, reference_build_##name[] = build;
+ONNXHOOK_HOST_REFERENCES(REFERENCE)
+#define HOST(name, library, hooks)                                                               \
+	{#name, library, reference_##name, reference_build_##name, onnxhook_##name##_symbols},
+static const struct host hosts[] = {ONNXHOOK_HOSTS(HOST)};
+#define N_HOSTS (sizeof(hosts) / sizeof(hosts[0]))
+
+/* What was patched: read by the hooks' trust checks and the provenance (maybe in a signal
+ * handler), written once before main. */
+#define MAX_LOCATED 256
+static const void *trampolines[MAX_LOCATED];
+static unsigned char trampoline_host[MAX_LOCATED];
+static size_t n_located;
+static struct onnxhook_object exe;
+static struct onnxhook_object refs[N_HOSTS];
+static char summary[4096];
+
+bool onnxhook_located_object(const void *fn, struct onnxhook_object *o, struct onnxhook_object *ref)
+{
+	for (size_t i = 0; fn && i < n_located; i++) {
+		if (trampolines[i] != fn)
+			continue;
+		if (o)
+			*o = exe;
+		if (ref)
+			*ref = refs[trampoline_host[i]];
+		return true;
+	}
+	return false;
+}
+
+const char *onnxhook_located_summary(void)
+{
+	return summary;
+}
+
+/* "libdarknet" of "libdarknet.so" or "/x/libtinynn.so.0.1.0": the name up to ".so". */
+static size_t stem_len(const char *base)
+{
+	const char *so = strstr(base, ".so");
+
+	return so ? (size_t)(so - base) : strlen(base);
+}
+
+static const char *base_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* The file's name starts with the host library's stem (libtinynn.so.0 → libtinynn). */
+static bool names_host(const char *path, const struct host *h)
+{
+	size_t n = stem_len(h->library);
+
+	return n && !strncmp(base_of(path), h->library, n);
+}
+
+/* The main program: its load bias and executable segments' span; whether a loaded object is
+ * one of the hosts' libraries (then the usual interposition serves it). */
+struct scan {
+	bool first_done;
+	uintptr_t bias, text_lo, text_hi;
+	bool loaded[N_HOSTS];
+};
+
+static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct scan *s = arg;
+
+	if (!s->first_done) { /* the main program comes first */
+		s->first_done = true;
+		s->bias = info->dlpi_addr;
+		s->text_lo = UINTPTR_MAX;
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+			if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
+				continue;
+			uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+			s->text_lo = lo < s->text_lo ? lo : s->text_lo;
+			s->text_hi = lo + p->p_memsz > s->text_hi ? lo + p->p_memsz : s->text_hi;
+		}
+		return 0;
+	}
+	for (size_t h = 0; h < N_HOSTS; h++)
+		if (info->dlpi_name && names_host(info->dlpi_name, &hosts[h]))
+			s->loaded[h] = true;
+	return 0;
+}
+
+/* The GNU build-id of an ELF file, "" if none. */
+static void file_build_id(const char *path, char *hex, size_t len)
+{
+	struct onnxhook_elf e;
+	struct onnxhook_elf_phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	hex[0] = '\0';
+	if (fd < 0)
+		return;
+	if (onnxhook_elf_open(&e, onnxhook_elf_pread, &fd) == 0)
+		for (unsigned i = 0; i < e.phnum && !hex[0]; i++) {
+			uint8_t notes[1024];
+			if (!onnxhook_elf_phdr_at(&e, i, &ph) || ph.type != PT_NOTE)
+				continue;
+			size_t n = ph.filesz < sizeof(notes) ? ph.filesz : sizeof(notes);
+			n = e.read(e.ctx, ph.offset, notes, n);
+			onnxhook_elf_build_id(notes, n, ph.align == 8 ? 8 : 4, hex, len);
+		}
+	close(fd);
+}
+
+/* ONNXHOOK_HOST_CODE's entries that cannot be read: one error line each; the others serve. */
+static void check_host_code(const char *list)
+{
+	char path[PATH_MAX];
+
+	for (const char *p = list; p && *p;) {
+		const char *end = strchr(p, ':');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n && n < sizeof(path)) {
+			memcpy(path, p, n);
+			path[n] = '\0';
+			if (access(path, R_OK) < 0)
+				onnxhook_error("ONNXHOOK_HOST_CODE: %s: %s; it is not used", path, strerror(errno));
+		}
+		p = end ? end + 1 : NULL;
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* s appended to summary. */
+static void add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void add(const char *fmt, ...)
+{
+	size_t n = strlen(summary);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(summary + n, sizeof(summary) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The first reference that has host h's functions: ONNXHOOK_HOST_CODE's entries in order, then
+ * the registry's (installed, then this build tree's). found[] gets what it located; false when
+ * no reference is there. */
+static bool locate_with(const struct host *host, const char *list, const char **names, size_t n,
+			struct onnxhook_found *found, char *ref, size_t reflen)
+{
+	char err[256];
+
+	for (const char *p = list; p && *p; p += strcspn(p, ":"), p += *p == ':') {
+		size_t k = strcspn(p, ":");
+		if (!k || k >= reflen)
+			continue;
+		memcpy(ref, p, k);
+		ref[k] = '\0';
+		if (access(ref, R_OK) < 0 ||
+		    onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
+				    sizeof(err)) < 0)
+			continue; /* not there (said at start-up), or no library of this host */
+		for (size_t i = 0; i < n; i++)
+			if (found[i].status != ONNXHOOK_NO_REFERENCE)
+				return true;
+	}
+	const char *registry[2] = {host->reference, host->reference_build};
+	for (int k = 0; k < 2; k++) {
+		if (!registry[k][0] || (k && !strcmp(registry[1], registry[0])) ||
+		    access(registry[k], R_OK) < 0)
+			continue;
+		snprintf(ref, reflen, "%s", registry[k]);
+		int r = onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
+					sizeof(err));
+		if (r < 0) {
+			onnxhook_debug("%s: not looked for in %s: %s", host->name, exe.path, err);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (found[i].status != ONNXHOOK_NO_REFERENCE)
+				return true;
+	}
+	return false;
+}
+
+/* Locates host h's functions in the program and patches those found. */
+static void locate_host(size_t h, const char *list, const struct scan *s)
+{
+	const struct host *host = &hosts[h];
+	size_t n = 0;
+	char missing[2048] = "", ref[PATH_MAX];
+	double t0 = now();
+
+	while (host->symbols[n].name)
+		n++;
+	const char **names = calloc(n, sizeof(*names));
+	struct onnxhook_found *found = calloc(n, sizeof(*found));
+	struct onnxhook_patch *patch = calloc(n, sizeof(*patch));
+	size_t *which = calloc(n, sizeof(*which));
+	if (!names || !found || !patch || !which)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		names[i] = host->symbols[i].name;
+	/* No results cache: every process the preload enters would write one in the user's home. */
+	if (!locate_with(host, list, names, n, found, ref, sizeof(ref)))
+		goto out;
+	size_t n_patch = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (found[i].status != ONNXHOOK_FOUND)
+			continue;
+		struct onnxhook_patch *p = &patch[n_patch];
+		p->name = names[i];
+		p->entry = s->bias + (uintptr_t)found[i].vaddr;
+		p->size = (size_t)found[i].size;
+		p->hook = host->symbols[i].hook;
+		p->real = host->symbols[i].real;
+		which[n_patch++] = i;
+	}
+	double t_locate = now() - t0;
+	if (!n_patch) {
+		onnxhook_debug("%s: none of its %zu functions in %s (%.3f s)", host->name, n, exe.path,
+			       t_locate);
+		goto out;
+	}
+	if (n_located + n_patch > MAX_LOCATED) {
+		onnxhook_error("%s: more located functions than onnxhook keeps; nothing patched", host->name);
+		goto out;
+	}
+	/* Refusals are per entry; the others go ahead. */
+	onnxhook_patch_install(patch, n_patch, s->text_lo, s->text_hi);
+	size_t n_done = 0;
+	for (size_t k = 0; k < n_patch; k++) {
+		if (patch[k].trampoline) {
+			trampolines[n_located] = patch[k].trampoline;
+			trampoline_host[n_located++] = (unsigned char)h;
+			n_done++;
+		} else {
+			found[which[k]].status = ONNXHOOK_NOT_FOUND;
+			snprintf(found[which[k]].why, sizeof(found[which[k]].why), "not patched: %s",
+				 patch[k].why);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (found[i].status == ONNXHOOK_FOUND)
+			continue;
+		size_t len = strlen(missing);
+		const char *st = onnxhook_found_status_name(found[i].status);
+		snprintf(missing + len, sizeof(missing) - len, "%s%s (%s%s%s)", len ? ", " : "", names[i],
+			 strncmp(found[i].why, "not patched", 11) ? st : "",
+			 found[i].why[0] && strncmp(found[i].why, "not patched", 11) ? ": " : "",
+			 found[i].why);
+	}
+	if (n_done) {
+		snprintf(refs[h].path, sizeof(refs[h].path), "%s", ref);
+		file_build_id(ref, refs[h].build_id, sizeof(refs[h].build_id));
+	}
+	add("%s%s: %zu of %zu functions of %s (build-id %s) located in %s (build-id %s) and hooked%s%s",
+	    summary[0] ? "; " : "", host->name, n_done, n, ref, refs[h].build_id[0] ? refs[h].build_id : "none",
+	    exe.path, exe.build_id[0] ? exe.build_id : "none", missing[0] ? "; not hooked: " : "", missing);
+	if (missing[0])
+		onnxhook_warn("%s: %zu of %zu hooked functions located in %s and hooked; not hooked: %s",
+			      host->name, n_done, n, exe.path, missing);
+	else
+		onnxhook_debug("%s: all %zu functions located in %s and hooked (%.3f s)", host->name, n,
+			       exe.path, now() - t0);
+out:
+	free(names);
+	free(found);
+	free(patch);
+	free(which);
+}
+
+void onnxhook_located_init(const struct onnxhook_config *cfg)
+{
+	struct scan s = {0};
+	const char *list = cfg->host_code;
+
+	check_host_code(list);
+	dl_iterate_phdr(scan_object, &s);
+	if (!s.first_done || s.text_lo >= s.text_hi ||
+	    !onnxhook_object_of((const void *)s.text_lo, &exe))
+		return;
+	for (size_t h = 0; h < N_HOSTS; h++)
+		if (!s.loaded[h])
+			locate_host(h, list, &s);
+}

@@ -1,0 +1,992 @@
+/* SPDX-License-Identifier: MIT */
+/* The locator (locate.h): a reference library's functions found in another file by their code. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <Zydis/Zydis.h>
+
+#include "elfread.h"
+#include "locate.h"
+#include "util.h"
+
+/* ---- one instruction ------------------------------------------------------------------------ */
+
+enum kind {
+	K_OTHER,
+	K_CALL,     /* call rel32 (or addr32 call rel32) */
+	K_CALLMEM,  /* call [rip+X]: through the GOT */
+	K_JMP,      /* jmp rel */
+	K_JMPMEM,   /* jmp [rip+X] */
+	K_JCC,      /* a conditional branch, loop, jrcxz */
+	K_RET,
+	K_PAD,      /* nop, int3: padding between functions */
+	K_STOP,     /* ud2, hlt */
+};
+
+struct insn {
+	uint64_t tok;
+	uint64_t target; /* K_CALL, K_JMP, K_JCC: where it goes; K_*MEM: the slot it reads */
+	uint8_t len, kind;
+};
+
+
+/* The decoder for 64-bit code: one per call of the API, on its stack (no shared state, so two
+ * threads may locate at once). */
+static bool decoder_init(ZydisDecoder *dec)
+{
+	return ZYAN_SUCCESS(ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64));
+}
+
+/* Decodes the instruction at code (avail bytes readable there) at address ip. */
+static bool decode(const ZydisDecoder *dec, const uint8_t *code, size_t avail, uint64_t ip, struct insn *out)
+{
+	ZydisDecodedInstruction d;
+	uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(dec, NULL, code, avail, &d)))
+		return false;
+	out->len = d.length;
+	out->kind = K_OTHER;
+	out->target = 0;
+	memcpy(b, code, d.length);
+	bool rip = (d.attributes & ZYDIS_ATTRIB_HAS_MODRM) && d.raw.modrm.mod == 0 && d.raw.modrm.rm == 5 &&
+		   d.raw.disp.size == 32;
+	if (rip) {
+		memset(b + d.raw.disp.offset, 0, 4);
+		out->target = ip + d.length + (uint64_t)d.raw.disp.value;
+		/* The linker relaxes a GOT load (mov reg, [rip+GOT]) to lea reg, [rip+sym]: one token. */
+		if (d.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && d.opcode == 0x8b && d.raw.modrm.offset > 0)
+			b[d.raw.modrm.offset - 1] = 0x8d;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (d.raw.imm[i].size && d.raw.imm[i].is_relative) {
+			memset(b + d.raw.imm[i].offset, 0, d.raw.imm[i].size / 8);
+			out->target = ip + d.length + (uint64_t)d.raw.imm[i].value.s;
+		}
+	}
+	switch (d.meta.category) {
+	case ZYDIS_CATEGORY_CALL:
+		out->kind = rip ? K_CALLMEM : (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_CALL : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_UNCOND_BR:
+		out->kind = rip ? K_JMPMEM : (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_JMP : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_COND_BR:
+		out->kind = (d.attributes & ZYDIS_ATTRIB_IS_RELATIVE) ? K_JCC : K_OTHER;
+		break;
+	case ZYDIS_CATEGORY_RET:
+		out->kind = K_RET;
+		break;
+	default:
+		if (d.mnemonic == ZYDIS_MNEMONIC_NOP || d.mnemonic == ZYDIS_MNEMONIC_INT3)
+			out->kind = K_PAD;
+		else if (d.mnemonic == ZYDIS_MNEMONIC_UD2 || d.mnemonic == ZYDIS_MNEMONIC_HLT)
+			out->kind = K_STOP;
+		break;
+	}
+	if (out->kind == K_CALL || out->kind == K_CALLMEM) {
+		/* call [rip+GOT] and the addr32 call rel32 the linker relaxes it to: one token (both
+		 * are 6 bytes; a PLT call is 5). */
+		static const uint8_t call[] = "call";
+		out->tok = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED ^ d.length, call, 4);
+	} else {
+		out->tok = onnxhook_hash_bytes(ONNXHOOK_HASH_SEED ^ d.length, b, d.length);
+	}
+	return true;
+}
+
+uint64_t onnxhook_locate_token(const uint8_t *code, size_t len, unsigned *ilen)
+{
+	struct insn i;
+	ZydisDecoder dec;
+
+	if (!decoder_init(&dec) || !decode(&dec, code, len, 0, &i)) {
+		*ilen = 0;
+		return 0;
+	}
+	*ilen = i.len;
+	return i.tok;
+}
+
+/* ---- the files ------------------------------------------------------------------------------ */
+
+struct region {
+	uint64_t vaddr;
+	const uint8_t *bytes;
+	size_t len;
+	bool plt; /* .plt, .plt.sec, .plt.got: stubs, not functions */
+};
+
+struct sym {
+	const char *name;
+	uint64_t vaddr, size;
+	bool dynamic; /* from .dynsym: exported (or imported when undefined: not kept) */
+};
+
+struct rel {
+	uint64_t slot; /* a GOT slot */
+	const char *name;
+};
+
+struct file {
+	const char *path;
+	uint8_t *map;
+	size_t size;
+	struct onnxhook_elf elf;
+	struct onnxhook_elf_mem mem; /* elf's read context: the mapping */
+	const ZydisDecoder *dec;
+	struct region *code;
+	size_t ncode;
+	struct sym *syms; /* by address */
+	size_t nsyms;
+	struct rel *rels; /* by slot */
+	size_t nrels;
+	char build_id[80];
+};
+
+static int by_vaddr(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static int by_slot(const void *a, const void *b)
+{
+	const struct rel *x = a, *y = b;
+
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static bool in_file(const struct file *f, uint64_t off, uint64_t len)
+{
+	return off <= f->size && len <= f->size - off;
+}
+
+/* A NUL-terminated string at off of the string table sh, or NULL. */
+static const char *str_at(const struct file *f, const struct onnxhook_elf_shdr *sh, uint64_t off)
+{
+	if (off >= sh->size || !in_file(f, sh->offset, sh->size))
+		return NULL;
+	const char *s = (const char *)f->map + sh->offset + off;
+	return memchr(s, '\0', sh->size - off) ? s : NULL;
+}
+
+static const struct region *region_of(const struct file *f, uint64_t vaddr)
+{
+	for (size_t i = 0; i < f->ncode; i++)
+		if (vaddr >= f->code[i].vaddr && vaddr - f->code[i].vaddr < f->code[i].len)
+			return &f->code[i];
+	return NULL;
+}
+
+/* Bytes at vaddr in the file's code, and how many follow there (0: not code). */
+static const uint8_t *code_at(const struct file *f, uint64_t vaddr, size_t *avail)
+{
+	const struct region *r = region_of(f, vaddr);
+
+	if (!r) {
+		*avail = 0;
+		return NULL;
+	}
+	*avail = r->len - (size_t)(vaddr - r->vaddr);
+	return r->bytes + (vaddr - r->vaddr);
+}
+
+static void file_close(struct file *f)
+{
+	if (f->map && f->map != MAP_FAILED)
+		munmap(f->map, f->size);
+	free(f->code);
+	free(f->syms);
+	free(f->rels);
+	memset(f, 0, sizeof(*f));
+}
+
+static int append(void **arr, size_t *n, size_t *cap, size_t elem, const void *item)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *p = realloc(*arr, c * elem);
+		if (!p)
+			return -ENOMEM;
+		*arr = p;
+		*cap = c;
+	}
+	memcpy((char *)*arr + *n * elem, item, elem);
+	(*n)++;
+	return 0;
+}
+
+/* Symbols of the table sh: defined functions with a name. */
+static int take_syms(struct file *f, const struct onnxhook_elf_shdr *sh, bool dynamic, size_t *cap)
+{
+	struct onnxhook_elf_shdr strsh;
+
+	if (sh->entsize != sizeof(Elf64_Sym) || !in_file(f, sh->offset, sh->size) || sh->link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, sh->link, &strsh) || strsh.type != SHT_STRTAB)
+		return 0; /* a damaged table is no table */
+	for (size_t i = 0; i < sh->size / sizeof(Elf64_Sym); i++) {
+		Elf64_Sym s;
+		memcpy(&s, f->map + sh->offset + i * sizeof(s), sizeof(s));
+		const char *name = str_at(f, &strsh, s.st_name);
+		if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF || !name || !*name)
+			continue;
+		struct sym y = {name, s.st_value, s.st_size, dynamic};
+		if (append((void **)&f->syms, &f->nsyms, cap, sizeof(y), &y) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* GOT slots with a symbol (.rela.plt's jump slots, .rela.dyn's GLOB_DAT): calls through PLT
+ * stubs and through the GOT resolve to their names. */
+static int take_rels(struct file *f, const struct onnxhook_elf_shdr *sh, size_t *cap)
+{
+	struct onnxhook_elf_shdr symsh, strsh;
+
+	if (sh->entsize != sizeof(Elf64_Rela) || !in_file(f, sh->offset, sh->size) || sh->link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, sh->link, &symsh) || symsh.entsize != sizeof(Elf64_Sym) ||
+	    !in_file(f, symsh.offset, symsh.size) || symsh.link >= f->elf.shnum ||
+	    !onnxhook_elf_shdr_at(&f->elf, symsh.link, &strsh))
+		return 0;
+	for (size_t i = 0; i < sh->size / sizeof(Elf64_Rela); i++) {
+		Elf64_Rela r;
+		Elf64_Sym s;
+		memcpy(&r, f->map + sh->offset + i * sizeof(r), sizeof(r));
+		uint64_t k = ELF64_R_SYM(r.r_info);
+		if (!k || k >= symsh.size / sizeof(Elf64_Sym))
+			continue;
+		memcpy(&s, f->map + symsh.offset + k * sizeof(s), sizeof(s));
+		const char *name = str_at(f, &strsh, s.st_name);
+		if (!name || !*name)
+			continue;
+		struct rel y = {r.r_offset, name};
+		if (append((void **)&f->rels, &f->nrels, cap, sizeof(y), &y) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+static int file_open(struct file *f, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	struct onnxhook_elf_shdr sh, names = {0};
+	size_t symcap = 0, relcap = 0, codecap = 0;
+	int fd, r;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	/* O_NONBLOCK: a FIFO must not hang us (it is refused below). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC, "%s: not a regular file", path);
+	}
+	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		close(fd);
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file (%s)", path,
+			    st.st_size ? "too short" : "empty");
+	}
+	f->size = (size_t)st.st_size;
+	f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	r = -errno;
+	close(fd);
+	if (f->map == MAP_FAILED) {
+		f->map = NULL;
+		return fail(err, errlen, r, "%s: %s", path, strerror(-r));
+	}
+	f->mem = (struct onnxhook_elf_mem){f->map, f->size};
+	if (memcmp(f->map, ELFMAG, SELFMAG))
+		return fail(err, errlen, -ENOEXEC, "%s: not an ELF file", path);
+	if (onnxhook_elf_open(&f->elf, onnxhook_elf_mem_read, &f->mem) < 0)
+		return fail(err, errlen, -ENOEXEC, "%s: an ELF file of another byte order or class, or damaged",
+			    path);
+	if (!f->elf.is64 || f->elf.machine != EM_X86_64)
+		return fail(err, errlen, -ENOEXEC, "%s: an ELF file for another machine (%s, e_machine %u): the "
+						   "locator reads x86-64 code only",
+			    path, f->elf.is64 ? "64-bit" : "32-bit", f->elf.machine);
+	const struct onnxhook_elf *e = &f->elf;
+	bool have_names = e->shstrndx < e->shnum && onnxhook_elf_shdr_at(e, e->shstrndx, &names) &&
+			  names.type == SHT_STRTAB;
+	for (unsigned i = 0; i < e->shnum; i++) {
+		if (!onnxhook_elf_shdr_at(e, i, &sh))
+			break;
+		if (sh.type == SHT_PROGBITS && (sh.flags & SHF_EXECINSTR) && sh.size && in_file(f, sh.offset, sh.size)) {
+			const char *name = have_names ? str_at(f, &names, sh.name) : NULL;
+			struct region g = {sh.addr, f->map + sh.offset, (size_t)sh.size,
+					   name && !strncmp(name, ".plt", 4)};
+			if ((r = append((void **)&f->code, &f->ncode, &codecap, sizeof(g), &g)) < 0)
+				goto nomem;
+		} else if (sh.type == SHT_SYMTAB || sh.type == SHT_DYNSYM) {
+			if ((r = take_syms(f, &sh, sh.type == SHT_DYNSYM, &symcap)) < 0)
+				goto nomem;
+		} else if (sh.type == SHT_RELA) {
+			if ((r = take_rels(f, &sh, &relcap)) < 0)
+				goto nomem;
+		}
+	}
+	/* No section headers (stripped of them): the executable segments, whole. */
+	if (!f->ncode) {
+		struct onnxhook_elf_phdr ph;
+		for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr_at(e, i, &ph); i++) {
+			if (ph.type != PT_LOAD || !(ph.flags & PF_X) || !ph.filesz || !in_file(f, ph.offset, ph.filesz))
+				continue;
+			struct region g = {ph.vaddr, f->map + ph.offset, (size_t)ph.filesz, false};
+			if ((r = append((void **)&f->code, &f->ncode, &codecap, sizeof(g), &g)) < 0)
+				goto nomem;
+		}
+	}
+	if (!f->ncode && (!in_file(f, e->phoff, (uint64_t)e->phnum * sizeof(Elf64_Phdr)) ||
+			  (e->shnum && !in_file(f, e->shoff, (uint64_t)e->shnum * sizeof(Elf64_Shdr)))))
+		return fail(err, errlen, -ENOEXEC, "%s: a truncated or damaged ELF file (its headers end past it)",
+			    path);
+	if (!f->ncode)
+		return fail(err, errlen, -ENOEXEC, "%s: no executable code (no .text)", path);
+	/* The build-id, from a PT_NOTE segment. */
+	struct onnxhook_elf_phdr ph;
+	for (unsigned i = 0; i < e->phnum && onnxhook_elf_phdr_at(e, i, &ph); i++)
+		if (ph.type == PT_NOTE && in_file(f, ph.offset, ph.filesz) &&
+		    onnxhook_elf_build_id(f->map + ph.offset, (size_t)ph.filesz, ph.align == 8 ? 8 : 4, f->build_id,
+					  sizeof(f->build_id)))
+			break;
+	if (f->nsyms)
+		qsort(f->syms, f->nsyms, sizeof(*f->syms), by_vaddr);
+	if (f->nrels)
+		qsort(f->rels, f->nrels, sizeof(*f->rels), by_slot);
+	return 0;
+nomem:
+	return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+}
+
+/* A defined function named name: the sized one from .symtab or .dynsym. */
+static const struct sym *sym_by_name(const struct file *f, const char *name, bool dynamic_only)
+{
+	const struct sym *best = NULL;
+
+	for (size_t i = 0; i < f->nsyms; i++)
+		if ((!dynamic_only || f->syms[i].dynamic) && !strcmp(f->syms[i].name, name) &&
+		    (!best || (!best->size && f->syms[i].size)))
+			best = &f->syms[i];
+	return best;
+}
+
+/* A sized function starting at vaddr. */
+static const struct sym *sym_at(const struct file *f, uint64_t vaddr)
+{
+	size_t lo = 0, hi = f->nsyms;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->syms[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < f->nsyms && f->syms[lo].vaddr == vaddr; lo++)
+		if (f->syms[lo].size)
+			return &f->syms[lo];
+	return NULL;
+}
+
+static const char *rel_name(const struct file *f, uint64_t slot)
+{
+	size_t lo = 0, hi = f->nrels;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->rels[mid].slot < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->nrels && f->rels[lo].slot == slot ? f->rels[lo].name : NULL;
+}
+
+/* The import a call or jump goes to: through a PLT stub (its first indirect jump's GOT slot) or
+ * through the GOT directly. NULL when it goes elsewhere, or the slot has no symbol. */
+static const char *import_name(const struct file *f, const struct insn *in)
+{
+	if (in->kind == K_CALLMEM || in->kind == K_JMPMEM)
+		return rel_name(f, in->target);
+	const struct region *r = region_of(f, in->target);
+	if (!r || !r->plt)
+		return NULL;
+	uint64_t ip = in->target;
+	for (int k = 0; k < 3; k++) { /* endbr64; bnd jmp [rip+X] */
+		struct insn s;
+		size_t avail;
+		const uint8_t *c = code_at(f, ip, &avail);
+		if (!c || !decode(f->dec, c, avail, ip, &s))
+			return NULL;
+		if (s.kind == K_JMPMEM)
+			return rel_name(f, s.target);
+		ip += s.len;
+	}
+	return NULL;
+}
+
+/* ---- matching ------------------------------------------------------------------------------- */
+
+struct want {
+	uint64_t vaddr, size; /* in the reference */
+	uint64_t *tok;
+	size_t ntok;
+	size_t nmatch;
+	uint64_t match[2]; /* the first two places */
+	size_t best;       /* the longest partial match: how many instructions, where */
+	uint64_t best_at;
+	bool active;
+};
+
+/* The reference function's tokens: false when it does not decode to exactly its size. */
+static bool ref_tokens(const struct file *ref, struct want *w, char *why, size_t len)
+{
+	size_t avail, cap = 0;
+	const uint8_t *c = code_at(ref, w->vaddr, &avail);
+
+	if (!c || avail < w->size) {
+		snprintf(why, len, "its code (0x%" PRIx64 ", %" PRIu64 " bytes) is outside the reference's code",
+			 w->vaddr, w->size);
+		return false;
+	}
+	for (uint64_t o = 0; o < w->size;) {
+		struct insn in;
+		if (!decode(ref->dec, c + o, (size_t)(w->size - o), w->vaddr + o, &in)) {
+			snprintf(why, len, "the reference does not decode at 0x%" PRIx64, w->vaddr + o);
+			return false;
+		}
+		if (w->ntok == cap) {
+			cap = cap ? cap * 2 : 64;
+			uint64_t *t = realloc(w->tok, cap * sizeof(*t));
+			if (!t) {
+				snprintf(why, len, "out of memory");
+				return false;
+			}
+			w->tok = t;
+		}
+		w->tok[w->ntok++] = in.tok;
+		o += in.len;
+	}
+	return w->ntok > 0;
+}
+
+/* How many of the wanted function x's instructions are at [c, c + avail) (its first decoded
+ * already): all of them (x->ntok) is a whole match. */
+static size_t matching(const struct file *tgt, const struct want *x, const uint8_t *c, size_t avail, uint64_t at,
+		       const struct insn *first)
+{
+	size_t o = first->len, k;
+
+	for (k = 1; k < x->ntok; k++) {
+		struct insn in;
+		if (o >= avail || !decode(tgt->dec, c + o, avail - o, at + o, &in) || in.tok != x->tok[k])
+			return k;
+		o += in.len;
+	}
+	/* (Equal tokens have equal lengths: o is x->size, unless a hash collides.) */
+	return o == x->size ? k : k - 1;
+}
+
+struct first {
+	uint64_t tok;
+	size_t want;
+};
+
+static int by_tok(const void *a, const void *b)
+{
+	const struct first *x = a, *y = b;
+
+	return x->tok < y->tok ? -1 : x->tok > y->tok;
+}
+
+/* Linear sweep of the target's code (its PLT stubs aside); at every place a function can start
+ * (after padding, a return, a jump or a call; a region's start; an undecodable byte) whose
+ * instruction is a wanted function's first, that function is compared whole. Nothing of the
+ * sweep is kept: memory does not grow with the program. */
+static int find_matches(const struct file *tgt, struct want *w, size_t n)
+{
+	struct first *firsts = malloc((n ? n : 1) * sizeof(*firsts));
+	size_t nf = 0;
+
+	if (!firsts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (w[i].active)
+			firsts[nf++] = (struct first){w[i].tok[0], i};
+	qsort(firsts, nf, sizeof(*firsts), by_tok);
+	for (size_t g = 0; g < tgt->ncode && nf; g++) {
+		const struct region *r = &tgt->code[g];
+		bool boundary = true;
+		if (r->plt)
+			continue;
+		for (size_t o = 0; o < r->len;) {
+			struct insn in;
+			if (!decode(tgt->dec, r->bytes + o, r->len - o, r->vaddr + o, &in)) {
+				o++; /* data or garbage: resynchronize on the next byte */
+				boundary = true;
+				continue;
+			}
+			if (boundary) {
+				struct first key = {in.tok, 0}, *f = bsearch(&key, firsts, nf, sizeof(*firsts), by_tok);
+				while (f && f > firsts && f[-1].tok == in.tok)
+					f--;
+				for (; f && f < firsts + nf && f->tok == in.tok; f++) {
+					struct want *x = &w[f->want];
+					size_t k = matching(tgt, x, r->bytes + o, r->len - o, r->vaddr + o, &in);
+					if (k < x->ntok) {
+						if (k > x->best) /* for saying how near it came */
+							x->best = k, x->best_at = r->vaddr + o;
+						continue;
+					}
+					if (x->nmatch < 2)
+						x->match[x->nmatch] = r->vaddr + o;
+					x->nmatch++;
+				}
+			}
+			boundary = in.kind == K_RET || in.kind == K_PAD || in.kind == K_STOP || in.kind == K_JMP ||
+				   in.kind == K_JMPMEM || in.kind == K_CALL || in.kind == K_CALLMEM;
+			o += in.len;
+		}
+	}
+	free(firsts);
+	return 0;
+}
+
+/* Code at ref_addr and tgt_addr decodes the same: n_bytes of it when known, else up to 16
+ * instructions, the first return or jump, or padding. */
+static bool same_code(const struct file *ref, uint64_t ref_addr, uint64_t n_bytes, const struct file *tgt,
+		      uint64_t tgt_addr)
+{
+	size_t ra, ta;
+	const uint8_t *rc = code_at(ref, ref_addr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
+
+	if (!rc || !tc)
+		return false;
+	uint64_t o = 0;
+	for (int k = 0; n_bytes ? o < n_bytes : k < 16; k++) {
+		struct insn a, b;
+		if (o >= ra || o >= ta || !decode(ref->dec, rc + o, ra - (size_t)o, ref_addr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b) || a.tok != b.tok)
+			return false;
+		/* Unsized: up to its end, or padding (a function can end in a call that does not
+		 * return, then padding, then the next function's code). */
+		if (!n_bytes && (a.kind == K_RET || a.kind == K_JMP || a.kind == K_JMPMEM || a.kind == K_STOP))
+			break;
+		if (!n_bytes && o + a.len < ra && o + a.len < ta) {
+			struct insn next;
+			if (decode(ref->dec, rc + o + a.len, ra - (size_t)(o + a.len), 0, &next) && next.kind == K_PAD)
+				break;
+		}
+		o += a.len;
+	}
+	return true;
+}
+
+/* Every branch out of the match at tgt_addr goes where the reference's goes (locate.h). */
+static bool consistent(const struct file *ref, const struct file *tgt, const struct want *w, size_t nw,
+		       size_t self, uint64_t tgt_addr, char *why, size_t len)
+{
+	size_t ra, ta;
+	const uint8_t *rc = code_at(ref, w[self].vaddr, &ra), *tc = code_at(tgt, tgt_addr, &ta);
+
+	/* (The match lies whole in one region of the target: else it is no match.) */
+	if (!rc || !tc || ra < w[self].size || ta < w[self].size)
+		return false;
+	for (uint64_t o = 0; o < w[self].size;) {
+		struct insn a, b;
+		if (!decode(ref->dec, rc + o, ra - (size_t)o, w[self].vaddr + o, &a) ||
+		    !decode(ref->dec, tc + o, ta - (size_t)o, tgt_addr + o, &b))
+			return false;
+		o += a.len;
+		if (a.kind != K_CALL && a.kind != K_CALLMEM && a.kind != K_JMP && a.kind != K_JMPMEM &&
+		    a.kind != K_JCC)
+			continue;
+		uint64_t at = tgt_addr + o - a.len;
+		bool mem = a.kind == K_CALLMEM || a.kind == K_JMPMEM;
+		/* Inside the function: the same offset. */
+		if (!mem && a.target - w[self].vaddr < w[self].size) {
+			if (b.kind == K_CALLMEM || b.kind == K_JMPMEM || b.target - tgt_addr != a.target - w[self].vaddr) {
+				snprintf(why, len, "its branch at 0x%" PRIx64 " goes elsewhere", at);
+				return false;
+			}
+			continue;
+		}
+		/* A located function: its place. */
+		bool known = false;
+		for (size_t i = 0; i < nw && !mem; i++) {
+			if (w[i].active && w[i].vaddr == a.target && w[i].nmatch == 1) {
+				known = true;
+				if (b.kind != a.kind || b.target != w[i].match[0]) {
+					snprintf(why, len, "its call at 0x%" PRIx64 " misses a located callee", at);
+					return false;
+				}
+			}
+		}
+		if (known)
+			continue;
+		const char *rname = import_name(ref, &a);
+		const char *tname = b.kind == K_CALLMEM || b.kind == K_JMPMEM || region_of(tgt, b.target)
+					    ? import_name(tgt, &b)
+					    : NULL;
+		if (rname && tname) {
+			if (strcmp(rname, tname)) {
+				snprintf(why, len, "its call at 0x%" PRIx64 " goes to %.24s, not %.24s", at, tname, rname);
+				return false;
+			}
+			continue;
+		}
+		if (tname) {
+			snprintf(why, len, "its call at 0x%" PRIx64 " goes to %.40s", at, tname);
+			return false;
+		}
+		if (b.kind == K_CALLMEM || b.kind == K_JMPMEM)
+			continue; /* through a GOT slot without a name: nothing to compare */
+		/* The reference's callee by its code (an in-library function called through its PLT:
+		 * its symbol), or an import whose copy the target carries (a static libc): skipped. */
+		const struct sym *callee = rname ? sym_by_name(ref, rname, false) : sym_at(ref, a.target);
+		if (rname && !callee)
+			continue;
+		uint64_t raddr = callee ? callee->vaddr : a.target;
+		/* A located function reached through the reference's PLT: its place. */
+		for (size_t i = 0; callee && i < nw; i++) {
+			if (w[i].active && w[i].vaddr == callee->vaddr && w[i].nmatch == 1 && b.target != w[i].match[0]) {
+				snprintf(why, len, "its call at 0x%" PRIx64 " misses a located callee", at);
+				return false;
+			}
+		}
+		if (!same_code(ref, raddr, callee ? callee->size : 0, tgt, b.target)) {
+			snprintf(why, len, "its call at 0x%" PRIx64 " goes to other code than %.32s's", at,
+				 callee ? callee->name : "the reference");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = st;
+	o->vaddr = vaddr;
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, ap);
+	va_end(ap);
+}
+
+/* The matcher over two opened files; w[i] with active set are looked for. */
+static int match_files(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
+		       struct onnxhook_found *out)
+{
+	int r = find_matches(tgt, w, n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].active)
+			continue;
+		out[i].size = w[i].size;
+		if (w[i].nmatch == 0 && w[i].best)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "at best %zu of its %zu instructions match (at 0x%" PRIx64 ")",
+			    w[i].best, w[i].ntok, w[i].best_at);
+		else if (w[i].nmatch == 0)
+			set(&out[i], ONNXHOOK_NOT_FOUND, 0, "no function starts like it (%zu instructions)", w[i].ntok);
+		else if (w[i].nmatch > 1)
+			set(&out[i], ONNXHOOK_AMBIGUOUS, 0, "%zu places match: 0x%" PRIx64 ", 0x%" PRIx64 "%s",
+			    w[i].nmatch, w[i].match[0], w[i].match[1], w[i].nmatch > 2 ? ", ..." : "");
+	}
+	/* After every match is known: a call to a located callee must reach its place. */
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].active || w[i].nmatch != 1)
+			continue;
+		char why[sizeof(out[i].why)];
+		if (consistent(ref, tgt, w, n, i, w[i].match[0], why, sizeof(why)))
+			set(&out[i], ONNXHOOK_FOUND, w[i].match[0], "%zu instructions", w[i].ntok);
+		else
+			set(&out[i], ONNXHOOK_INCONSISTENT, 0, "matched at 0x%" PRIx64 ", but %s", w[i].match[0], why);
+	}
+	return 0;
+}
+
+/* ---- the cache ------------------------------------------------------------------------------
+ * One file per (reference, target) pair of build-ids, "<dir>/locate-<ref id>-<target id>":
+ *   onnxhook-locate <CACHE_VERSION>
+ *   <status> <vaddr hex> <size> <name> <why...>
+ * A FOUND entry read back is verified again (the whole function compared at its place), so a
+ * damaged or forged cache can make a lookup slow, never wrong: it is then ignored. */
+
+#define CACHE_VERSION 1 /* bump when the matching changes */
+
+static bool cache_path(const struct file *ref, const struct file *tgt, char *path, size_t len, size_t *dirlen)
+{
+	const char *xdg = secure_getenv("XDG_CACHE_HOME"), *home = secure_getenv("HOME");
+	int n;
+
+	if (!ref->build_id[0] || !tgt->build_id[0])
+		return false;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(path, len, "%s/onnxhook", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(path, len, "%s/.cache/onnxhook", home);
+	else
+		return false;
+	if (n <= 0 || (size_t)n >= len)
+		return false;
+	*dirlen = (size_t)n;
+	n = snprintf(path + n, len - (size_t)n, "/locate-%s-%s", ref->build_id, tgt->build_id);
+	return n > 0 && (size_t)n < len - *dirlen;
+}
+
+static bool cacheable(const char *name)
+{
+	return *name && !strpbrk(name, " \t\n\r") && strlen(name) < 256;
+}
+
+/* The cached results for all of names: true when every one is there (and a FOUND one still
+ * matches at its place). */
+static bool cache_get(const struct file *ref, const struct file *tgt, const char *const *names, size_t n,
+		      struct onnxhook_found *out)
+{
+	char path[4096], *buf = NULL;
+	size_t dirlen, got = 0;
+	struct stat st;
+	bool ok = false;
+	int fd;
+
+	if (!cache_path(ref, tgt, path, sizeof(path), &dirlen) || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > (1 << 22) ||
+	    !(buf = malloc((size_t)st.st_size + 1)) || read(fd, buf, (size_t)st.st_size) != st.st_size)
+		goto out;
+	buf[st.st_size] = '\0';
+	char *line = buf, *next;
+	unsigned version;
+	if (sscanf(line, "onnxhook-locate %u", &version) != 1 || version != CACHE_VERSION)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		out[i].why[0] = '\1'; /* not seen yet */
+	for (line = strchr(line, '\n'); line; line = next) {
+		*line++ = '\0';
+		if ((next = strchr(line, '\n')))
+			*next = '\0';
+		unsigned status;
+		uint64_t vaddr, size;
+		int name_at, name_end, why_at;
+		if (!*line)
+			continue;
+		if (sscanf(line, "%u %" SCNx64 " %" SCNu64 " %n%*s%n %n", &status, &vaddr, &size, &name_at, &name_end,
+			   &why_at) != 3 || status >= ONNXHOOK_FOUND_STATUS_COUNT)
+			goto out;
+		line[name_end] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].why[0] != '\1' || strcmp(names[i], line + name_at))
+				continue;
+			out[i].status = status;
+			out[i].vaddr = vaddr;
+			out[i].size = size;
+			snprintf(out[i].why, sizeof(out[i].why), "%s", line + why_at);
+			got++;
+			if (status == ONNXHOOK_FOUND) {
+				const struct sym *rs = sym_by_name(ref, names[i], false);
+				if (!rs || rs->size != size || !same_code(ref, rs->vaddr, size, tgt, vaddr))
+					goto out;
+			}
+		}
+		if (next)
+			*next = '\n';
+	}
+	ok = got == n;
+out:
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+static void cache_put(const struct file *ref, const struct file *tgt, const struct onnxhook_found *out, size_t n)
+{
+	char path[4096], tmp[4200];
+	size_t dirlen, len = 0, cap = 64 + n * (300 + sizeof(out->why));
+	char *buf;
+
+	if (!cache_path(ref, tgt, path, sizeof(path), &dirlen) || !(buf = malloc(cap)))
+		return;
+	len += (size_t)snprintf(buf, cap, "onnxhook-locate %u\n", CACHE_VERSION);
+	for (size_t i = 0; i < n; i++) {
+		if (!cacheable(out[i].name) || strchr(out[i].why, '\n'))
+			goto out;
+		len += (size_t)snprintf(buf + len, cap - len, "%u %" PRIx64 " %" PRIu64 " %s %s\n", out[i].status,
+					out[i].vaddr, out[i].size, out[i].name, out[i].why);
+	}
+	/* ~/.cache, then ~/.cache/onnxhook, private (what a user ran is nobody else's business). */
+	path[dirlen] = '\0';
+	char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		*slash = '\0';
+		mkdir(path, 0700);
+		*slash = '/';
+	}
+	mkdir(path, 0700);
+	path[dirlen] = '/';
+	struct onnxhook_bytes b = {buf, len};
+	if (onnxhook_write_temp(path, onnxhook_write_bytes, &b, tmp, sizeof(tmp)) == 0 && rename(tmp, path) < 0)
+		unlink(tmp);
+out:
+	free(buf);
+}
+
+const char *onnxhook_found_status_name(enum onnxhook_found_status status)
+{
+	static const char *const names[] = {
+		[ONNXHOOK_FOUND] = "found",
+		[ONNXHOOK_EXPORTED] = "exported",
+		[ONNXHOOK_NOT_FOUND] = "not found",
+		[ONNXHOOK_AMBIGUOUS] = "ambiguous",
+		[ONNXHOOK_INCONSISTENT] = "inconsistent",
+		[ONNXHOOK_NO_REFERENCE] = "no reference",
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == ONNXHOOK_FOUND_STATUS_COUNT, "one name per status");
+
+	return (unsigned)status < ONNXHOOK_FOUND_STATUS_COUNT ? names[status] : "?";
+}
+
+static void free_wants(struct want *w, size_t n)
+{
+	for (size_t i = 0; w && i < n; i++)
+		free(w[i].tok);
+	free(w);
+}
+
+int onnxhook_locate_code(const uint8_t *ref, uint64_t ref_base, size_t ref_len, const uint8_t *target,
+			 uint64_t target_base, size_t target_len, const struct onnxhook_locate_func *ref_funcs,
+			 size_t n, struct onnxhook_found *out)
+{
+	struct region rr = {ref_base, ref, ref_len, false}, tr = {target_base, target, target_len, false};
+	ZydisDecoder dec;
+	struct file rf = {.code = &rr, .ncode = 1, .dec = &dec}, tf = {.code = &tr, .ncode = 1, .dec = &dec};
+	struct want *w;
+	int r;
+
+	if (!decoder_init(&dec))
+		return -ENOSYS;
+	if (!(w = calloc(n ? n : 1, sizeof(*w))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		w[i].vaddr = ref_funcs[i].vaddr;
+		w[i].size = ref_funcs[i].size;
+		out[i].size = w[i].size;
+		out[i].vaddr = 0;
+		if (!w[i].size)
+			set(&out[i], ONNXHOOK_NO_REFERENCE, 0, "size 0");
+		else
+			w[i].active = ref_tokens(&rf, &w[i], out[i].why, sizeof(out[i].why));
+		if (w[i].size && !w[i].active)
+			out[i].status = ONNXHOOK_NO_REFERENCE;
+	}
+	r = match_files(&rf, &tf, w, n, out);
+	free_wants(w, n);
+	return r;
+}
+
+int onnxhook_locate_check(const char *path, char *err, size_t errlen)
+{
+	struct file f;
+	int r = file_open(&f, path, err, errlen);
+
+	file_close(&f);
+	return r;
+}
+
+int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names, size_t n,
+		    unsigned flags, struct onnxhook_found *out, char *err, size_t errlen)
+{
+	struct file ref, tgt;
+	struct want *w = NULL;
+	int r;
+
+	ZydisDecoder dec;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!decoder_init(&dec))
+		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
+	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
+		file_close(&ref);
+		return r;
+	}
+	if ((r = file_open(&tgt, target_path, err, errlen)) < 0)
+		goto out;
+	ref.dec = tgt.dec = &dec;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
+	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
+	if (!(w = calloc(n ? n : 1, sizeof(*w)))) {
+		r = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct sym *rs = sym_by_name(&ref, names[i], false);
+		const struct sym *ts = sym_by_name(&tgt, names[i], true);
+		if (!rs || !rs->size) {
+			set(&out[i], ONNXHOOK_NO_REFERENCE, 0, "%s has no %s", ref_path,
+			    rs ? "size for it" : "function of that name");
+			continue;
+		}
+		out[i].size = rs->size;
+		if (ts) {
+			out[i].size = ts->size;
+			set(&out[i], ONNXHOOK_EXPORTED, ts->vaddr, "exported by %s", target_path);
+			continue;
+		}
+		w[i].vaddr = rs->vaddr;
+		w[i].size = rs->size;
+		if (!(w[i].active = ref_tokens(&ref, &w[i], out[i].why, sizeof(out[i].why))))
+			out[i].status = ONNXHOOK_NO_REFERENCE;
+	}
+	if ((r = match_files(&ref, &tgt, w, n, out)) < 0) {
+		fail(err, errlen, r, "%s: %s", target_path, strerror(-r));
+		goto out;
+	}
+	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE))
+		cache_put(&ref, &tgt, out, n);
+out:
+	free_wants(w, n);
+	file_close(&ref);
+	file_close(&tgt);
+	return r;
+}
