@@ -82,6 +82,8 @@ struct onnxhook_config {
 	char dot[4096];      /* ONNXHOOK_DOT: Graphviz path template (%p, %e, %%), or "" */
 	char report[4096];   /* ONNXHOOK_REPORT (set by the onnxhook command): a file that gets one
 			      * line per model written, instead of the summary on stderr; or "" */
+	char host_code[4096]; /* ONNXHOOK_HOST_CODE: reference libraries (locate.h), path[:path...],
+			       * for hosts linked into a program; or "" */
 };
 #define ONNXHOOK_PASS_ALL 0u
 
