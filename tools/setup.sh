@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # Runtime checker: onnxruntime-node from npm (needs node/npm). valgrind, binutils: tests.
 # help2man: onnxhook(1) from the command's --help; groff-base checks it. graphviz: the ONNXHOOK_DOT
 # picture (its test and tools/picture.sh run dot). ltrace, uftrace: bench/run.sh compares with them.
+# python3-torch, python3-torchvision, libtorch-dev: the torch host (its headers, libc10) and its tests.
 packages="meson ninja-build gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libunwind-dev
 check darknet python3-onnx python3-numpy binutils valgrind help2man groff-base graphviz
-ltrace uftrace"
+ltrace uftrace python3-torch python3-torchvision libtorch-dev"
 command -v node >/dev/null 2>&1 || packages="$packages nodejs"
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 
