@@ -42,7 +42,9 @@
 #include <math.h>
 #include <string.h>
 
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "hook.h"
@@ -338,11 +340,34 @@ void write(op &o, T v, size_t k = 0)
 	const at::Tensor *t = out_tensor(o, k);
 	if (!o.out)
 		return;
-	if (!t || !is_float_cpu(*t) || !t->is_contiguous() || t->numel() == 0) {
+	if (!t || !is_float_cpu(*t) || t->numel() == 0) {
 		fail(o, -ENOTSUP);
 		return;
 	}
 	v = onnxhook_op_reshape(o.c, v, shape_of(*t));
+	if (!t->is_contiguous()) {
+		/* Dense in another order (channels last, propagated from a permuted input): the
+		 * memory holds the value transposed to that order. */
+		const int r = (int)t->dim();
+		int64_t perm[ONNXHOOK_MAX_RANK], expect = 1;
+		for (int i = 0; i < r; i++) {
+			int j = i;
+			while (j > 0 && t->strides()[perm[j - 1]] < t->strides()[i]) {
+				perm[j] = perm[j - 1];
+				j--;
+			}
+			perm[j] = i;
+		}
+		for (int j = r - 1; j >= 0; j--) {
+			int64_t size = t->sizes()[perm[j]];
+			if (size != 1 && t->strides()[perm[j]] != expect) {
+				fail(o, -ENOTSUP);
+				return;
+			}
+			expect *= size;
+		}
+		v = transpose(o, v, perm);
+	}
 	onnxhook_op_write(o.c, v, static_cast<float *>(t->unsafeGetTensorImpl()->data()));
 }
 
@@ -633,6 +658,18 @@ void m_mean(op &o)
 	write(o, r);
 }
 
+/* x·Wᵀ + b (b: ONNXHOOK_NONE for none) */
+T linear(op &o, T x, T w, T b)
+{
+	const int64_t perm[2] = {1, 0};
+	S s = x.s;
+	s.dims[s.rank - 1] = w.s.dims[0];
+	T y = node(o, "MatMul", {x, transpose(o, w, perm)}, {}, s);
+	if (b.id != ONNXHOOK_NONE)
+		y = onnxhook_op_binary(o.c, "Add", y, b);
+	return y;
+}
+
 /* linear(x, weight, bias): x·Wᵀ + b */
 void m_linear(op &o)
 {
@@ -649,12 +686,50 @@ void m_linear(op &o)
 		write(o, onnxhook_op_node(o.c, "Gemm", (int)in.size(), in.data(), 1, &tb, out_shape(o)));
 		return;
 	}
-	const int64_t perm[2] = {1, 0};
-	T y = onnxhook_op_binary(o.c, "MatMul", x, transpose(o, w, perm));
-	y.s = out_shape(o);
-	if (b.id != ONNXHOOK_NONE)
-		y = onnxhook_op_binary(o.c, "Add", y, b);
-	write(o, y);
+	write(o, linear(o, x, w, b));
+}
+
+/* scaled dot-product attention of q, k, v [B, H, L, D]: softmax(q·kᵀ/√D)·v */
+T attention(op &o, T q, T k, T v)
+{
+	const int64_t perm[4] = {0, 1, 3, 2};
+	S ss = q.s;
+	ss.dims[3] = k.s.dims[2];
+	T kt = transpose(o, k, perm);
+	T sc = node(o, "MatMul", {onnxhook_op_mulk(o.c, q, 1.0f / sqrtf((float)q.s.dims[3]), "scale"), kt}, {}, ss);
+	T p = node(o, "Softmax", {sc}, {onnxhook_attr_int("axis", -1)}, ss);
+	return node(o, "MatMul", {p, v}, {}, q.s);
+}
+
+/* _native_multi_head_attention(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias,
+ * proj_weight, proj_bias, mask, need_weights, average_attn_weights, mask_type), batch first:
+ * the fast path nn.MultiheadAttention takes in inference. */
+void m_native_mha(op &o)
+{
+	if (!arg(o, 9).isNone() || inum(arg(o, 10), 1)) {
+		fail(o, -ENOTSUP); /* a mask, or the attention weights asked for */
+		return;
+	}
+	const int64_t e = inum(arg(o, 3), 0), h = inum(arg(o, 4), 0);
+	T in[3] = {read_arg(o, 0), read_arg(o, 1), read_arg(o, 2)};
+	T w = read_arg(o, 5, true), b = read_opt(o, 6), pw = read_arg(o, 7, true), pb = read_opt(o, 8);
+	if (!e || !h || e % h || in[0].s.rank != 3 || w.s.rank != 2 || w.s.dims[0] != 3 * e) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	T heads[3];
+	for (int i = 0; i < 3; i++) {
+		T wi = onnxhook_op_slice(o.c, w, 0, i * e, (i + 1) * e);
+		T bi = b.id == ONNXHOOK_NONE ? b : onnxhook_op_slice(o.c, b, 0, i * e, (i + 1) * e);
+		T y = linear(o, in[i], wi, bi);
+		S s4 = onnxhook_shape4(y.s.dims[0], y.s.dims[1], h, e / h);
+		const int64_t perm[4] = {0, 2, 1, 3};
+		heads[i] = transpose(o, onnxhook_op_reshape(o.c, y, s4), perm);
+	}
+	T a = attention(o, heads[0], heads[1], heads[2]);
+	const int64_t perm[4] = {0, 2, 1, 3};
+	a = onnxhook_op_reshape(o.c, transpose(o, a, perm), in[0].s);
+	write(o, linear(o, a, pw, pb), 0);
 }
 
 /* addmm(bias, a, b, beta, alpha) = beta·bias + alpha·a·b */
@@ -864,6 +939,7 @@ const mapping mappings[] = {
 	{"aten::adaptive_max_pool2d", m_adaptive_max},
 	{"aten::mean", m_mean},
 	{"aten::linear", m_linear},
+	{"aten::_native_multi_head_attention", m_native_mha},
 	{"aten::addmm", m_addmm},
 	{"aten::matmul", m_matmul},
 	{"aten::mm", m_matmul},
@@ -914,12 +990,15 @@ const mapping mappings[] = {
 	{"aten::resolve_neg", m_view},
 };
 
-mapper find_mapping(const char *name, bool *ignore)
+/* name's mapping (*stable: the table's copy of the name), or NULL */
+mapper find_mapping(const char *name, bool *ignore, const char **stable)
 {
 	*ignore = false;
 	for (const auto &m : mappings)
-		if (!strcmp(m.name, name))
+		if (!strcmp(m.name, name)) {
+			*stable = m.name;
 			return m.fn;
+		}
 	for (const char *i : ignored)
 		if (!strcmp(i, name)) {
 			*ignore = true;
@@ -952,6 +1031,16 @@ struct args : at::ObserverContext {
 	mapper m;
 	std::vector<c10::IValue> in;
 };
+
+/* An op name that lives as long as the process (node labels and op types point at it; the
+ * name RecordFunction gives may live only as long as the op). */
+const char *intern(const char *name)
+{
+	static std::mutex lock;
+	static std::unordered_set<std::string> *names = new std::unordered_set<std::string>;
+	std::lock_guard<std::mutex> g(lock);
+	return names->insert(name).first->c_str();
+}
 
 /* What names an op across passes: its name, its parameters' memory, its arguments' shapes and
  * scalars (not where its data lives: PyTorch allocates anew at every forward). */
@@ -1052,13 +1141,14 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction &fn)
 	try {
 		const char *name = api.name(&fn);
 		bool ignore = false;
-		mapper m = name ? find_mapping(name, &ignore) : nullptr;
+		const char *stable = nullptr;
+		mapper m = name ? find_mapping(name, &ignore, &stable) : nullptr;
 		auto all = fn.inputs();
 		size_t n = api.num_inputs(&fn);
 		if (!name || ignore || n > all.size())
 			return nullptr;
 		a.reset(new args);
-		a->name = name;
+		a->name = stable ? stable : intern(name);
 		a->m = m;
 		/* In TorchScript inputs() is the interpreter's whole stack: the op's are its tail. */
 		a->in.assign(all.end() - n, all.end());
