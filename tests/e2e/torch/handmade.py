@@ -4,10 +4,12 @@ batch norm, a squeeze-and-excitation block (sigmoid times a broadcast), an in-pl
 max and average pooling, a linear layer and a softmax. Run by /usr/bin/python3 (Debian's torch).
 
 usage: handmade.py OUTDIR [--mode eager|script|trace|load] [--runs N] [--grad]
+       handmade.py --save MODEL.pt
 Writes OUTDIR/input_<k>.bin and OUTDIR/output_<k>.bin (raw float32) for each forward k = 1..N,
 each on its own random input. --mode script/trace run it under TorchScript (torch.jit.script /
 torch.jit.trace); load saves it with torch.jit.save and runs what torch.jit.load returns.
-Without --grad the forwards run under torch.no_grad()."""
+Without --grad the forwards run under torch.no_grad(). --save only writes the scripted model (for
+demo/torch's torchscript-run)."""
 import argparse
 import os
 import sys
@@ -58,7 +60,8 @@ class Handmade(nn.Module):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('outdir')
+    ap.add_argument('outdir', nargs='?')
+    ap.add_argument('--save')
     ap.add_argument('--mode', default='eager', choices=['eager', 'script', 'trace', 'load'])
     ap.add_argument('--runs', type=int, default=2)
     ap.add_argument('--grad', action='store_true')
@@ -73,6 +76,9 @@ def main():
             bn.weight.uniform_(0.5, 1.5)
             bn.bias.uniform_(-0.2, 0.2)
     m.eval()
+    if a.save:
+        torch.jit.save(torch.jit.script(m), a.save)
+        return 0
     example = torch.randn(1, 3, 16, 16)
     if a.mode == 'script':
         m = torch.jit.script(m)

@@ -76,7 +76,11 @@ run() { # run MODE(plain|trace): streams and status in $dir/MODE.*
     (cd "$dir" && env "${envs[@]}" "${args[@]}" >"$dir/$mode.stdout" 2>"$dir/$mode.stderr" </dev/null)
     echo $? >"$dir/$mode.status"
 }
-cmd=("$@")
+# The programs run in the work dir: files named relative to here are made absolute.
+cmd=()
+for a in "$@"; do
+    if [ "${a#/}" = "$a" ] && [ -e "$a" ]; then cmd+=("$(realpath "$a")"); else cmd+=("$a"); fi
+done
 run plain
 run trace
 show() { tail -n 20 "$dir/$1.stderr" >&2; }
