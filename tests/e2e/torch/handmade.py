@@ -3,13 +3,13 @@
 batch norm, a squeeze-and-excitation block (sigmoid times a broadcast), an in-place add, a concat,
 max and average pooling, a linear layer and a softmax. Run by /usr/bin/python3 (Debian's torch).
 
-usage: handmade.py OUTDIR [--mode eager|script|trace|load] [--runs N] [--grad]
+usage: handmade.py OUTDIR [--mode eager|script|trace|load] [--runs N] [--grad] [--unmapped]
        handmade.py --save MODEL.pt
 Writes OUTDIR/input_<k>.bin and OUTDIR/output_<k>.bin (raw float32) for each forward k = 1..N,
 each on its own random input. --mode script/trace run it under TorchScript (torch.jit.script /
 torch.jit.trace); load saves it with torch.jit.save and runs what torch.jit.load returns.
 Without --grad the forwards run under torch.no_grad(). --save only writes the scripted model (for
-demo/torch's torchscript-run)."""
+demo/torch's torchscript-run). --unmapped adds an op the torch host has no mapping for (cumsum)."""
 import argparse
 import os
 import sys
@@ -33,8 +33,9 @@ class SE(nn.Module):
 
 
 class Handmade(nn.Module):
-    def __init__(self):
+    def __init__(self, unmapped=False):
         super().__init__()
+        self.unmapped = unmapped
         self.stem = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.dw = nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=16)
@@ -55,6 +56,8 @@ class Handmade(nn.Module):
         y = F.max_pool2d(y, 2)
         y = F.avg_pool2d(y, 2)
         y = self.drop(y.flatten(1))
+        if self.unmapped:
+            y = torch.cumsum(y, 1)
         return F.softmax(self.fc(y), dim=1)
 
 
@@ -65,9 +68,10 @@ def main():
     ap.add_argument('--mode', default='eager', choices=['eager', 'script', 'trace', 'load'])
     ap.add_argument('--runs', type=int, default=2)
     ap.add_argument('--grad', action='store_true')
+    ap.add_argument('--unmapped', action='store_true')
     a = ap.parse_args()
     torch.manual_seed(0)
-    m = Handmade()
+    m = Handmade(a.unmapped)
     # batch-norm statistics that are not the identity
     with torch.no_grad():
         for bn in (m.bn1, m.bn2):
