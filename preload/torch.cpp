@@ -60,10 +60,13 @@ using S = struct onnxhook_shape;
 
 struct torch_api {
 	uint64_t (*add_global)(at::RecordFunctionCallback);
+	void (*remove)(uint64_t);
 	const char *(*name)(const at::RecordFunction *);
 	size_t (*num_inputs)(const at::RecordFunction *);
 };
 torch_api api;
+uint64_t handle;    /* the observer's */
+int removed;        /* the observer was removed: capture is over */
 
 /* ---- one op being recorded ------------------------------------------------------------------ */
 
@@ -1163,7 +1166,15 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction &fn)
 
 void on_end(const at::RecordFunction &fn, at::ObserverContext *ctx)
 {
-	if (--depth != 0 || !outermost)
+	if (--depth == 0 && !outermost && !onnxhook_is_recording() &&
+	    !__atomic_exchange_n(&removed, 1, __ATOMIC_ACQ_REL)) {
+		/* Capture is over (or recording never started): from the next op on the dispatcher
+		 * runs no observer at all (the op running now keeps its copy of the callbacks). */
+		api.remove(handle);
+		onnxhook_debug("torch: observer removed");
+		return;
+	}
+	if (depth != 0 || !outermost)
 		return;
 	if (ctx) {
 		do
@@ -1216,15 +1227,16 @@ void onnxhook_torch_loaded(void)
 	api.add_global = reinterpret_cast<decltype(api.add_global)>(
 		dlsym(h, "_ZN2at17addGlobalCallbackENS_22RecordFunctionCallbackE"));
 	api.name = reinterpret_cast<decltype(api.name)>(dlsym(h, "_ZNK2at14RecordFunction4nameEv"));
+	api.remove = reinterpret_cast<decltype(api.remove)>(dlsym(h, "_ZN2at14removeCallbackEm"));
 	api.num_inputs = reinterpret_cast<decltype(api.num_inputs)>(
 		dlsym(h, "_ZNK2at14RecordFunction10num_inputsEv"));
-	if (!api.add_global || !api.name || !api.num_inputs) {
+	if (!api.add_global || !api.remove || !api.name || !api.num_inputs) {
 		onnxhook_error("%s lacks the RecordFunction interface of PyTorch 1.13; the torch host is off",
 			       path);
 		return;
 	}
 	try {
-		api.add_global(at::RecordFunctionCallback(on_start, on_end)
+		handle = api.add_global(at::RecordFunctionCallback(on_start, on_end)
 				       .needsInputs(true)
 				       .needsOutputs(true)
 				       .scopes({at::RecordScope::FUNCTION}));
