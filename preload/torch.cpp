@@ -452,7 +452,14 @@ void map_binary(op &o, const char *type, bool has_alpha)
 void m_add(op &o) { map_binary(o, "Add", true); }
 void m_sub(op &o) { map_binary(o, "Sub", true); }
 void m_mul(op &o) { map_binary(o, "Mul", false); }
-void m_div(op &o) { map_binary(o, "Div", false); }
+void m_div(op &o)
+{
+	if (arg(o, 2).isString()) {
+		fail(o, -ENOTSUP); /* rounding_mode */
+		return;
+	}
+	map_binary(o, "Div", false);
+}
 
 void m_rsub(op &o)
 {
