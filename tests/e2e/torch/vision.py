@@ -20,7 +20,18 @@ def build(name, size):
     if name.startswith('inception') or name == 'googlenet':
         kw['aux_logits'] = False
         kw['init_weights'] = True
-    return torchvision.models.get_model(name, **kw)
+    m = torchvision.models.get_model(name, **kw).eval()
+    # batch-norm statistics that are not the identity; no parameter left at zero (ViT's head
+    # starts at zero: every output would be 0)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() > 1 and not p.any():
+                p.normal_(0, 0.02)
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+    return m
 
 
 def main():
@@ -32,17 +43,7 @@ def main():
     ap.add_argument('--mode', default='eager', choices=['eager', 'script', 'trace'])
     a = ap.parse_args()
     torch.manual_seed(0)
-    m = build(a.model, a.size).eval()
-    # batch-norm statistics that are not the identity; no parameter left at zero (ViT's head
-    # starts at zero: every output would be 0)
-    with torch.no_grad():
-        for p in m.parameters():
-            if p.dim() > 1 and not p.any():
-                p.normal_(0, 0.02)
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
+    m = build(a.model, a.size)
     if a.mode == 'script':
         m = torch.jit.script(m)
     elif a.mode == 'trace':
