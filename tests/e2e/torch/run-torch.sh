@@ -16,7 +16,10 @@ set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e=$(cd "$here/.." && pwd)
-name=torch preload='' pass='' tol=1e-4 expect_ops='' node=node python=/usr/bin/python3 ort=1
+name=torch preload='' pass='' tol=1e-4 expect_ops='' node=node python=/usr/bin/python3
+# checkers.sh reads $ort: onnxruntime is always used here.
+# shellcheck disable=SC2034
+ort=1
 
 say() { printf 'run-torch[%s]: %s\n' "$name" "$*"; }
 fail() {
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) usage ;;
     esac
 done
-[ -n "$preload" ] && [ $# -gt 0 ] || usage
+if [ -z "$preload" ] || [ $# -eq 0 ]; then usage; fi
 
 unset LD_PRELOAD
 for v in $(compgen -e ONNXHOOK_); do
