@@ -610,6 +610,11 @@ emit "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); the run took $(
 # ---- output ------------------------------------------------------------------------------
 cat "$table"
 if [ "$mode" != smoke ] || [ -n "$out" ]; then
+	# The PyTorch section (bench/torch-vs-export.py, run on its own) stays.
+	if [ -f "$out" ] && grep -q '^## PyTorch' "$out"; then
+		sed -n '/^## PyTorch/,$p' "$out" >"$tmp/torch-section"
+		{ cat "$table"; echo; cat "$tmp/torch-section"; } >"$table.new" && mv "$table.new" "$table"
+	fi
 	cp "$table" "$out"
 	say "table written to $out"
 fi

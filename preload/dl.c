@@ -119,6 +119,15 @@ UNINSTRUMENTED static void *next_after(const void *caller, const char *symbol, d
 	return NULL; /* the caller comes after us: the objects after it did not define it */
 }
 
+/* Whether code at addr belongs to the main program (the first object of the link map). */
+static bool called_by_main(const void *addr)
+{
+	struct link_map *l = NULL;
+	Dl_info info;
+
+	return dladdr1(addr, &info, (void **)&l, RTLD_DL_LINKMAP) && l && !l->l_prev;
+}
+
 ONNXHOOK_EXPORT UNINSTRUMENTED void *dlsym(void *handle, const char *symbol)
 {
 	const void *caller = __builtin_return_address(0);
@@ -130,6 +139,13 @@ ONNXHOOK_EXPORT UNINSTRUMENTED void *dlsym(void *handle, const char *symbol)
 	if (handle == RTLD_NEXT)
 		return next_after(caller, symbol, real);
 	p = real(handle, symbol);
+	/* Python looks its extension's init function up right after loading it (torch._C): a
+	 * host library may have arrived. Only lookups by the main program: a library's constructor
+	 * may look up while the dlopen that loaded it is still initialising the others (opening
+	 * one of them then would run their constructors out of order); nor RTLD_DEFAULT: sanitizer
+	 * runtimes may look up that way before they are ready. */
+	if (handle != RTLD_DEFAULT && called_by_main(caller))
+		onnxhook_hosts_loaded();
 	if (p && handle != RTLD_DEFAULT) {
 		const struct onnxhook_symbol *s = onnxhook_host_symbol(symbol);
 		if (s && p != s->hook)

@@ -178,6 +178,7 @@ static void init(void)
 	/* Before main: the patching needs the program to be the only thread. */
 	onnxhook_located_init(&config);
 	__atomic_store_n(&onnxhook_recording, true, __ATOMIC_SEQ_CST);
+	onnxhook_hosts_loaded(); /* the host libraries the program is linked with */
 }
 
 __attribute__((constructor)) static void onnxhook_ctor(void)
@@ -196,7 +197,19 @@ void *onnxhook_resolve(const char *symbol)
 	return p;
 }
 
+static bool record_begin(struct onnxhook_call *c, const char *symbol, bool named);
+
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
+{
+	return record_begin(c, symbol, true);
+}
+
+bool onnxhook_record_begin_unnamed(struct onnxhook_call *c, const char *symbol)
+{
+	return record_begin(c, symbol, false);
+}
+
+static bool record_begin(struct onnxhook_call *c, const char *symbol, bool named)
 {
 	struct onnxhook_stack stack = {0};
 	pid_t who = __atomic_load_n(&owner, __ATOMIC_RELAXED);
@@ -206,7 +219,7 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 
 	/* Before the lock (see stack.c), and only for the thread whose passes are recorded: other
 	 * threads' calls must not move its instance numbers. A check names nothing. */
-	if (config.stack && !checking && (!who || who == my_tid))
+	if (named && config.stack && !checking && (!who || who == my_tid))
 		onnxhook_stack_capture(&stack);
 	lock_recorder();
 	/* A forked child starts with the parent's graph: it records its own from scratch. */
@@ -232,7 +245,7 @@ bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol)
 	c->stash = &stash;
 	/* Other threads' calls join only through buffers the recorded graph wrote. */
 	c->foreign = my_tid != owner;
-	if (!c->foreign)
+	if (!c->foreign && named)
 		onnxhook_stack_scope(c, &stack);
 	return true;
 }

@@ -58,6 +58,9 @@ static inline void onnxhook_leave(void)
  * function has already returned: the lock is never held while host code runs. */
 bool onnxhook_record_begin(struct onnxhook_call *c, const char *symbol);
 void onnxhook_record_end(struct onnxhook_call *c);
+/* The same for a host whose callers' frames name nothing (an interpreter's, or the library's
+ * own dispatch: the torch host): no call stack is taken, nodes are "<Op>_<k>". */
+bool onnxhook_record_begin_unnamed(struct onnxhook_call *c, const char *symbol);
 /* Before the real call: record_begin() … record_end() between checking(true) and
  * checking(false) is a check of the call's reads (onnxhook_call_begin_check): memory that
  * changed since its producer wrote it leaves the map, before an in-place op overwrites the
@@ -196,6 +199,12 @@ ONNXHOOK_UNINSTRUMENTED static inline bool onnxhook_same_name(const char *a, con
 		a++, b++;
 	return *a == *b;
 }
+
+/* hosts.c: a library may have been loaded since the last call (the process started, a dlopen):
+ * each host defining onnxhook_<name>_loaded() is told, so that one attaching at run time (the
+ * torch host registers an observer with its library) does it once its library is there. Cheap
+ * when nothing was loaded since (one dl_iterate_phdr step). */
+void onnxhook_hosts_loaded(void);
 
 /* hosts.c: symbol's entry in the table of the host that hooks it, or NULL. On the
  * uninstrumented path above. */

@@ -819,6 +819,17 @@ static void snapshot_call(struct onnxhook_call *c)
 	}
 }
 
+void onnxhook_call_abandon(struct onnxhook_call *c)
+{
+	if (c->check || c->err == -ECANCELED)
+		return;
+	rollback(c);
+	c->err = 0;
+	c->n_pending = 0;
+	c->read_sig = 0;
+	c->read_written = false;
+}
+
 int onnxhook_call_end(struct onnxhook_call *c)
 {
 	struct onnxhook_graph *g = c->g;

@@ -352,6 +352,10 @@ uint32_t onnxhook_call_node_domain(struct onnxhook_call *c, const char *domain, 
 				   const struct onnxhook_attr *attrs, int out_rank, const int64_t *out_dims);
 /* value now lives at ptr (its whole byte size). */
 void onnxhook_call_write(struct onnxhook_call *c, uint32_t value, void *ptr);
+/* The host gives up its mapping of the call (arguments it cannot map): everything the call
+ * added is undone, its error cleared, and it records nothing unless the host maps it again (a
+ * fallback). A check, or a call on a failed graph, is left as it is. */
+void onnxhook_call_abandon(struct onnxhook_call *c);
 /* Commit (0) or, if any step failed, roll back and return the error. Returns
  * ONNXHOOK_NEW_PASS, with nothing committed, when the call is the first call of the current
  * pass recurring on fresh data: the caller decides (start over, keep it, or stop) and may

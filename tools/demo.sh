@@ -83,3 +83,14 @@ PY
 	/usr/bin/python3 tests/e2e/darknet/top5.py "$out/darknet19-ort.bin" "$out/darknet19.stdout" "$data"
 	echo "== model: $smodel"
 fi
+
+# PyTorch: a torchvision resnet18 (random weights) in Python, traced by the onnxhook command.
+if /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null && "$prefix/bin/onnxhook" --list-symbols | grep -q '^torch'; then
+	tmodel=$out/torch-resnet18.onnx
+	mkdir -p "$out/torch"
+	echo "== tracing: $prefix/bin/onnxhook -o $tmodel /usr/bin/python3 tests/e2e/torch/vision.py resnet18 …"
+	"$prefix/bin/onnxhook" -o "$tmodel" /usr/bin/python3 tests/e2e/torch/vision.py resnet18 "$out/torch" --size 64
+	/usr/bin/python3 tests/e2e/check-onnx.py "$tmodel" --expect-inputs 1 | tail -n 1
+	node tests/e2e/ort-compare.js --model "$tmodel" --in "$out/torch/input_1.bin" --expect "$out/torch/output_1.bin" | tail -n 2
+	echo "== model: $tmodel"
+fi

@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # help2man: onnxhook(1) from the command's --help; groff-base checks it. graphviz: the ONNXHOOK_DOT
 # picture (its test and tools/picture.sh run dot). ltrace, uftrace: bench/run.sh compares with them.
 # libzydis-dev: the locator's x86-64 decoder (finds a host's code in a stripped executable).
-packages="meson ninja-build gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libunwind-dev
+# python3-torch, python3-torchvision, libtorch-dev, g++: the torch host (its headers, libc10) and
+# its tests.
+packages="meson ninja-build gcc g++ pkg-config protobuf-c-compiler libprotobuf-c-dev libunwind-dev
 libzydis-dev check darknet python3-onnx python3-numpy binutils valgrind help2man groff-base graphviz
-ltrace uftrace"
+ltrace uftrace python3-torch python3-torchvision libtorch-dev"
 command -v node >/dev/null 2>&1 || packages="$packages nodejs"
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 
