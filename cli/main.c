@@ -675,6 +675,11 @@ static int list_program(const char *arg)
 			any = true;
 			continue;
 		}
+		if (!hosts[h].symbols[0]) { /* torch: an observer, no function hooked by name */
+			printf("%s: hooks no function by name: nothing to look for in %s\n", hosts[h].name,
+			       arg);
+			continue;
+		}
 		size_t n, located;
 		const char *tried;
 		const char *used = locate_host(h, path, 0, buf, sizeof(buf), names, &n, out, &located, &tried);

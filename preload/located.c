@@ -229,6 +229,8 @@ static void locate_host(size_t h, const char *list, const struct scan *s)
 
 	while (host->symbols[n].name)
 		n++;
+	if (!n) /* a host that hooks no symbol by name (torch's observer): nothing to locate */
+		return;
 	const char **names = calloc(n, sizeof(*names));
 	struct onnxhook_found *found = calloc(n, sizeof(*found));
 	struct onnxhook_patch *patch = calloc(n, sizeof(*patch));
