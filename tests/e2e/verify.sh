@@ -10,6 +10,9 @@
 # With darknet (Debian's libdarknet.so): yolov3-tiny verifies clean with --dynamic-batch, and the
 # wrong mapping (darknet's batch-norm epsilon on the variance, not the standard deviation) drifts
 # at exactly the [batchnorm] layer of a net whose channels have zero variance.
+# The other hosts, when this build has them: Debian's stripped /usr/bin/darknet (darknet's code
+# linked in, hooked inline; $VERIFY_STRIPPED_DARKNET) on darknet19, and PyTorch running the
+# hand-written model from Python ($VERIFY_TORCH_SCRIPT) verify clean.
 # usage: verify.sh ONNXHOOK PRELOAD WRONGMAP_PRELOAD SEEDNET RESNET18 ORT_DIR NODE
 #                  [DARKNET_RUN DARKNET_WEIGHTS CFG_DIR]
 set -u
@@ -153,6 +156,30 @@ if [ -n "$dn_run" ]; then
 		ok "darknet: zero-variance batch norm clean; the wrong epsilon: DRIFT first at layer_1_BatchNormalization (forward_batchnorm_layer), its input layer_0 clean, exit 1"
 	else
 		fail "darknet wrong epsilon: status $(status dn-bn)/$(status dn-wrong), first drift: $first; $(grep onnxhook "$dir/dn-wrong/stderr")"
+	fi
+fi
+
+# 5b. The other hosts: darknet's code inside a stripped program, PyTorch in Python.
+stripped=${VERIFY_STRIPPED_DARKNET:-} torch_script=${VERIFY_TORCH_SCRIPT:-}
+if [ -n "$stripped" ]; then
+	mkdir -p "$dir/sd"
+	sed 's/^width=.*/width=64/; s/^height=.*/height=64/' /usr/share/darknet/cfg/darknet19.cfg >"$dir/sd/net.cfg"
+	"$dn_weights" "$dir/sd/net.cfg" "$dir/sd/net.weights" --seed 1 >/dev/null 2>&1 || fail "darknet-weights failed"
+	v sd -- verify --json -- "$stripped" classifier predict /usr/share/darknet/cfg/imagenet1k.data \
+		"$dir/sd/net.cfg" "$dir/sd/net.weights" /usr/share/darknet/data/dog.jpg
+	if [ "$(status sd)" = 0 ] && [ "$(json sd 'r.ok && r.layers.length')" = 26 ]; then
+		ok "$stripped classifier predict darknet19 (hooked inline) verifies clean: 26 layers"
+	else
+		fail "$stripped darknet19: status $(status sd): $(tail -c 300 "$dir/sd/stdout") $(grep onnxhook "$dir/sd/stderr")"
+	fi
+fi
+if [ -n "$torch_script" ]; then
+	mkdir -p "$dir/torch-out"
+	v torch -- verify --json -- "$python" "$torch_script" "$dir/torch-out"
+	if [ "$(status torch)" = 0 ] && [ "$(json torch 'r.ok && r.layers.length')" = 19 ]; then
+		ok "PyTorch (the hand-written model, eager) verifies clean: 19 layers"
+	else
+		fail "torch: status $(status torch): $(tail -c 300 "$dir/torch/stdout") $(grep onnxhook "$dir/torch/stderr")"
 	fi
 fi
 
