@@ -875,7 +875,7 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
 		return 0;
 	uint64_t count = u32_at(hdr + 8);
-	if (count == 0 || count > (hdr_len - 12) / 8)
+	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
 		return 0;
 	uint64_t code_len = 0;
 	for (size_t g = 0; g < tgt->ncode; g++)
@@ -895,7 +895,7 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 	}
 	qsort(sizes, ns, sizeof(*sizes), by_size);
 
-	uint64_t covered = 0, cie_at = 0;
+	uint64_t covered = 0, cie_at = 0, prev = 0;
 	uint8_t enc = 0;
 	bool have_cie = false;
 	int r = 1;
@@ -904,10 +904,11 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
 		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
 		const uint8_t *p = bytes_at(tgt, fde, 8);
-		if (!p) {
+		if (!p || (k && start <= prev)) { /* (a binary search table: sorted, one entry a start) */
 			r = 0;
 			break;
 		}
+		prev = start;
 		uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
 		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4) {
 			r = 0;
