@@ -467,6 +467,7 @@ struct want {
 	size_t best;       /* the longest partial match: how many instructions, where */
 	uint64_t best_at;
 	bool active;
+	bool later; /* active, its tokens not taken yet (the quick reject takes only its candidates') */
 };
 
 /* The reference function's tokens: false when it does not decode to exactly its size. */
@@ -703,16 +704,30 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
  * the common ones, an offset outside the file, FDEs that cover less than half of the code: code
  * without unwind tables) answers "cannot tell", and the sweep runs as before. */
 
-/* The file's bytes at vaddr, len of them, from its PT_LOAD segments; NULL when not in the file. */
-static const uint8_t *bytes_at(const struct file *f, uint64_t vaddr, uint64_t len)
+/* The file's PT_LOAD segments (read once: the FDE walk asks for bytes thousands of times). */
+struct loads {
+	struct onnxhook_elf_phdr seg[16];
+	unsigned n;
+};
+
+static void loads_of(const struct file *f, struct loads *l)
 {
 	struct onnxhook_elf_phdr ph;
 
-	for (unsigned i = 0; i < f->elf.phnum && onnxhook_elf_phdr_at(&f->elf, i, &ph); i++) {
-		if (ph.type != PT_LOAD || vaddr < ph.vaddr || vaddr - ph.vaddr > ph.filesz ||
-		    len > ph.filesz - (vaddr - ph.vaddr) || !in_file(f, ph.offset, ph.filesz))
+	l->n = 0;
+	for (unsigned i = 0; i < f->elf.phnum && l->n < 16 && onnxhook_elf_phdr_at(&f->elf, i, &ph); i++)
+		if (ph.type == PT_LOAD && in_file(f, ph.offset, ph.filesz))
+			l->seg[l->n++] = ph;
+}
+
+/* The file's bytes at vaddr, len of them, from its PT_LOAD segments; NULL when not in the file. */
+static const uint8_t *bytes_at(const struct file *f, const struct loads *l, uint64_t vaddr, uint64_t len)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct onnxhook_elf_phdr *ph = &l->seg[i];
+		if (vaddr < ph->vaddr || vaddr - ph->vaddr > ph->filesz || len > ph->filesz - (vaddr - ph->vaddr))
 			continue;
-		return f->map + ph.offset + (vaddr - ph.vaddr);
+		return f->map + ph->offset + (vaddr - ph->vaddr);
 	}
 	return NULL;
 }
@@ -784,15 +799,15 @@ static bool uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 /* The FDE pointer encoding of the CIE at vaddr ('R' of its augmentation; absptr without one);
  * false when it cannot be read. */
-static bool cie_encoding(const struct file *f, uint64_t vaddr, uint8_t *enc)
+static bool cie_encoding(const struct file *f, const struct loads *l, uint64_t vaddr, uint8_t *enc)
 {
-	const uint8_t *h = bytes_at(f, vaddr, 8);
+	const uint8_t *h = bytes_at(f, l, vaddr, 8);
 	uint64_t v;
 
 	if (!h)
 		return false;
 	uint32_t len = u32_at(h);
-	if (len < 4 || len == 0xffffffffu || u32_at(h + 4) != 0 || !(h = bytes_at(f, vaddr + 4, len)))
+	if (len < 4 || len == 0xffffffffu || u32_at(h + 4) != 0 || !(h = bytes_at(f, l, vaddr + 4, len)))
 		return false;
 	const uint8_t *end = h + len, *p = h + 4;
 	if (p >= end)
@@ -856,9 +871,23 @@ static int by_size(const void *a, const void *b)
 	return x->size < y->size ? -1 : x->size > y->size;
 }
 
+/* The tokens of w[i] when not taken yet; false (and w[i] no longer active, out[i] says why) when
+ * the reference does not decode there. */
+static bool take_tokens(const struct file *ref, struct want *w, struct onnxhook_found *out)
+{
+	if (!w->later)
+		return w->active;
+	w->later = false;
+	if (!(w->active = ref_tokens(ref, w, out->why, sizeof(out->why))))
+		out->status = ONNXHOOK_NO_REFERENCE;
+	return w->active;
+}
+
 /* 1: no wanted function can be in the target (*ncand FDEs of a wanted size compared); 0: one
- * may be (or the tables cannot tell): sweep; negative errno. */
-static int quick_reject(const struct file *tgt, const struct want *w, size_t n, size_t *ncand)
+ * may be (or the tables cannot tell): sweep; negative errno. Only the candidates' reference
+ * functions are decoded (w[i].later). */
+static int quick_reject(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
+			struct onnxhook_found *out, size_t *ncand)
 {
 	struct onnxhook_elf_phdr ph;
 	const uint8_t *hdr = NULL;
@@ -895,6 +924,8 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 	}
 	qsort(sizes, ns, sizeof(*sizes), by_size);
 
+	struct loads loads;
+	loads_of(tgt, &loads);
 	uint64_t covered = 0, cie_at = 0, prev = 0;
 	uint8_t enc = 0;
 	bool have_cie = false;
@@ -903,7 +934,7 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 		const uint8_t *e = hdr + 12 + k * 8;
 		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
 		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
-		const uint8_t *p = bytes_at(tgt, fde, 8);
+		const uint8_t *p = bytes_at(tgt, &loads, fde, 8);
 		if (!p || (k && start <= prev)) { /* (a binary search table: sorted, one entry a start) */
 			r = 0;
 			break;
@@ -916,7 +947,7 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 		}
 		uint64_t cie = fde + 4 - cie_ptr;
 		if (!have_cie || cie != cie_at) {
-			if (!cie_encoding(tgt, cie, &enc)) {
+			if (!cie_encoding(tgt, &loads, cie, &enc)) {
 				r = 0;
 				break;
 			}
@@ -927,7 +958,7 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 		unsigned sz = pe_size(enc);
 		uint8_t app = enc & 0x70;
 		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz ||
-		    !(p = bytes_at(tgt, fde + 8, 2 * sz))) {
+		    !(p = bytes_at(tgt, &loads, fde + 8, 2 * sz))) {
 			r = 0;
 			break;
 		}
@@ -942,13 +973,14 @@ static int quick_reject(const struct file *tgt, const struct want *w, size_t n, 
 		while (s && s > sizes && s[-1].size == range)
 			s--;
 		for (; s && s < sizes + ns && s->size == range && r == 1; s++) {
-			const struct want *x = &w[s->want];
+			struct want *x = &w[s->want];
 			const struct region *g = region_of(tgt, start);
 			struct insn in;
 			size_t avail;
 			const uint8_t *c = code_at(tgt, start, &avail);
 			(*ncand)++;
-			if (!g || g->plt || !c || !decode(tgt->dec, c, avail, start, &in) || in.tok != x->tok[0])
+			if (!g || g->plt || !c || !decode(tgt->dec, c, avail, start, &in) ||
+			    !take_tokens(ref, x, &out[s->want]) || in.tok != x->tok[0])
 				continue;
 			if (matching(tgt, x, c, avail, start, &in) == x->ntok)
 				r = 0; /* a candidate matches whole: the sweep decides */
@@ -1258,11 +1290,12 @@ int onnxhook_locate_ex(const char *ref_path, const char *target_path, const char
 		}
 		w[i].vaddr = rs->vaddr;
 		w[i].size = rs->size;
-		if (!(w[i].active = ref_tokens(&ref, &w[i], out[i].why, sizeof(out[i].why))))
-			out[i].status = ONNXHOOK_NO_REFERENCE;
+		w[i].active = w[i].later = true;
+		if (flags & ONNXHOOK_LOCATE_NO_QUICK)
+			take_tokens(&ref, &w[i], &out[i]);
 	}
 	if (!(flags & ONNXHOOK_LOCATE_NO_QUICK)) {
-		if ((r = quick_reject(&tgt, w, n, &how->candidates)) < 0) {
+		if ((r = quick_reject(&ref, &tgt, w, n, out, &how->candidates)) < 0) {
 			fail(err, errlen, r, "%s: %s", target_path, strerror(-r));
 			goto out;
 		}
@@ -1273,13 +1306,15 @@ int onnxhook_locate_ex(const char *ref_path, const char *target_path, const char
 				if (w[i].active) {
 					out[i].size = w[i].size;
 					set(&out[i], ONNXHOOK_NOT_FOUND, 0,
-					    "no function of %.40s has its size and code (%zu instructions)", base,
-					    w[i].ntok);
+					    "no function of %.40s has its size (%" PRIu64 " bytes) and code", base,
+					    w[i].size);
 				}
 			how->by = ONNXHOOK_LOCATE_BY_QUICK_REJECT;
 			r = 0;
 			goto out; /* (not cached: as quick to find again) */
 		}
+		for (size_t i = 0; i < n; i++) /* the sweep: every reference function's tokens */
+			take_tokens(&ref, &w[i], &out[i]);
 	}
 	if ((r = match_files(&ref, &tgt, w, n, out)) < 0) {
 		fail(err, errlen, r, "%s: %s", target_path, strerror(-r));

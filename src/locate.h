@@ -77,7 +77,7 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
  * The quick reject: a function compiled into the target has an FDE in the target's .eh_frame
  * (kept by stripped programs, indexed by .eh_frame_hdr) whose range is its size, the reference's
  * st_size. Only the FDEs of a wanted function's size are compared whole; when none matches, every
- * wanted function is NOT_FOUND ("no function of PROGRAM has its size and code") without decoding
+ * wanted function is NOT_FOUND ("no function of PROGRAM has its size (N bytes) and code") without decoding
  * the rest of the target, in about a millisecond. When one matches, or the tables are missing,
  * damaged, in a rare encoding, or cover less than half of the code, the whole-code sweep decides
  * as before. */

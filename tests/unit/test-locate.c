@@ -419,7 +419,7 @@ START_TEST(test_quick_reject)
 	const char *others[] = {"/bin/true", "/usr/bin/python3"};
 	for (size_t k = 0; k < 2; k++) {
 		ck_assert_int_eq(tinynn_in(others[k], ONNXHOOK_NOT_FOUND, 0, out), ONNXHOOK_LOCATE_BY_QUICK_REJECT);
-		ck_assert_msg(strstr(out[0].why, "no function of ") && strstr(out[0].why, "has its size and code"),
+		ck_assert_msg(strstr(out[0].why, "no function of ") && strstr(out[0].why, "has its size ("),
 			      "%s", out[0].why);
 		ck_assert_int_eq(tinynn_in(others[k], ONNXHOOK_NOT_FOUND, ONNXHOOK_LOCATE_NO_QUICK, swept),
 				 ONNXHOOK_LOCATE_BY_SWEEP);
