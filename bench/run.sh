@@ -301,6 +301,39 @@ for p in $loc_rows; do
 	eval "loc_ms_$(printf '%s' "$p" | tr -c 'a-z0-9\n' _)=\$(calc '%.1f' \"\$2 * 1000\")"
 done
 
+# ---- 1d. start-up of programs with no host code -------------------------------------------
+# Every process under LD_PRELOAD (shells, launchers, python) loads the preload, whose constructor
+# locates each host with a reference in the executable: for a program of other code the quick
+# reject (.eh_frame_hdr's FDEs) answers without decoding it. Plain and preloaded runs alternate.
+say "1d. start-up of programs with no host code"
+emit ""
+emit "### Start-up of a program with no host code (preloaded vs plain, runs alternating)"
+emit ""
+emit "| program | runs | plain ms min / med | preloaded ms min / med | preloaded / plain (med) | the locator (\`ONNXHOOK_LOG=debug\`) |"
+emit "|---|---:|---:|---:|---:|---|"
+su_n=$((R * 4))
+for su in "/usr/bin/python3 -c pass" "/bin/true"; do
+	# shellcheck disable=SC2086 # su: a command and its words
+	set -- $su
+	[ -x "$1" ] || continue
+	: >"$tmp/su-plain"
+	: >"$tmp/su-hooked"
+	su_i=0
+	while [ "$su_i" -lt "$su_n" ]; do
+		"$RUNSTAT" -o "$tmp/su.st" -- env LD_PRELOAD= "$@" >/dev/null 2>>"$log" || die "$su failed"
+		num "$(kv wall_s "$(cat "$tmp/su.st")")" "$su wall" >>"$tmp/su-plain"
+		"$RUNSTAT" -o "$tmp/su.st" -- env LD_PRELOAD="$PRELOAD" "$@" >/dev/null 2>>"$log" ||
+			die "$su failed preloaded"
+		num "$(kv wall_s "$(cat "$tmp/su.st")")" "$su wall" >>"$tmp/su-hooked"
+		su_i=$((su_i + 1))
+	done
+	su_how=$(env LD_PRELOAD="$PRELOAD" ONNXHOOK_LOG=debug "$@" 2>&1 >/dev/null </dev/null |
+		sed -n 's/^onnxhook: locate: \([a-z0-9_]*\): \(quick reject\|whole-code sweep\).*/\1: \2/p' |
+		paste -sd ';' - | sed 's/;/; /g')
+	set -- $(stats "$tmp/su-plain") $(stats "$tmp/su-hooked")
+	emit "| \`$su\` | $su_n | $(calc '%.1f / %.1f' "$1 * 1000, $2 * 1000") | $(calc '%.1f / %.1f' "$3 * 1000, $4 * 1000") | $(calc '%.2f' "$4 / $2") | ${su_how:-no host located} |"
+done
+
 # Instruction counts: deterministic, unlike the timings on a shared machine.
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	say "1b. instruction counts (callgrind)"

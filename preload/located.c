@@ -178,6 +178,25 @@ static void add(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* onnxhook_locate in the program, saying under ONNXHOOK_LOG=debug how it decided. */
+static int locate_logged(const struct host *host, const char *ref, const char **names, size_t n,
+			 struct onnxhook_found *found, char *err, size_t errlen)
+{
+	struct onnxhook_locate_how how;
+	const char *base = strrchr(exe.path, '/');
+	int r = onnxhook_locate_ex(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, &how, err,
+				   errlen);
+
+	base = base ? base + 1 : exe.path;
+	if (r == 0 && how.by == ONNXHOOK_LOCATE_BY_QUICK_REJECT)
+		onnxhook_debug("locate: %s: quick reject in %s (%zu candidates)", host->name, base,
+			       how.candidates);
+	else if (r == 0)
+		onnxhook_debug("locate: %s: whole-code sweep of %s (%zu candidates of the quick reject)",
+			       host->name, base, how.candidates);
+	return r;
+}
+
 /* The first reference that has host h's functions: ONNXHOOK_HOST_CODE's entries in order, then
  * the registry's (installed, then this build tree's). found[] gets what it located; false when
  * no reference is there. */
@@ -192,9 +211,7 @@ static bool locate_with(const struct host *host, const char *list, const char **
 			continue;
 		memcpy(ref, p, k);
 		ref[k] = '\0';
-		if (access(ref, R_OK) < 0 ||
-		    onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
-				    sizeof(err)) < 0)
+		if (access(ref, R_OK) < 0 || locate_logged(host, ref, names, n, found, err, sizeof(err)) < 0)
 			continue; /* not there (said at start-up), or no library of this host */
 		for (size_t i = 0; i < n; i++)
 			if (found[i].status != ONNXHOOK_NO_REFERENCE)
@@ -206,8 +223,7 @@ static bool locate_with(const struct host *host, const char *list, const char **
 		    access(registry[k], R_OK) < 0)
 			continue;
 		snprintf(ref, reflen, "%s", registry[k]);
-		int r = onnxhook_locate(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, err,
-					sizeof(err));
+		int r = locate_logged(host, ref, names, n, found, err, sizeof(err));
 		if (r < 0) {
 			onnxhook_debug("%s: not looked for in %s: %s", host->name, exe.path, err);
 			continue;

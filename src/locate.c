@@ -467,6 +467,7 @@ struct want {
 	size_t best;       /* the longest partial match: how many instructions, where */
 	uint64_t best_at;
 	bool active;
+	bool later; /* active, its tokens not taken yet (the quick reject takes only its candidates') */
 };
 
 /* The reference function's tokens: false when it does not decode to exactly its size. */
@@ -692,6 +693,306 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
 		}
 	}
 	return true;
+}
+
+/* ---- the quick reject ------------------------------------------------------------------------
+ * A function compiled into the target has an FDE in its .eh_frame (the unwind tables a stripped
+ * program keeps) whose range is the function's size: the reference's st_size. .eh_frame_hdr's
+ * search table lists every FDE by start; each FDE gives its range. Only the FDEs of a wanted
+ * function's size are compared whole; when none matches, no wanted function is in the target,
+ * and the whole-code sweep is not run. Anything unusual (no PT_GNU_EH_FRAME, encodings other than
+ * the common ones, an offset outside the file, FDEs that cover less than half of the code: code
+ * without unwind tables) answers "cannot tell", and the sweep runs as before. */
+
+/* The file's PT_LOAD segments (read once: the FDE walk asks for bytes thousands of times). */
+struct loads {
+	struct onnxhook_elf_phdr seg[16];
+	unsigned n;
+};
+
+static void loads_of(const struct file *f, struct loads *l)
+{
+	struct onnxhook_elf_phdr ph;
+
+	l->n = 0;
+	for (unsigned i = 0; i < f->elf.phnum && l->n < 16 && onnxhook_elf_phdr_at(&f->elf, i, &ph); i++)
+		if (ph.type == PT_LOAD && in_file(f, ph.offset, ph.filesz))
+			l->seg[l->n++] = ph;
+}
+
+/* The file's bytes at vaddr, len of them, from its PT_LOAD segments; NULL when not in the file. */
+static const uint8_t *bytes_at(const struct file *f, const struct loads *l, uint64_t vaddr, uint64_t len)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct onnxhook_elf_phdr *ph = &l->seg[i];
+		if (vaddr < ph->vaddr || vaddr - ph->vaddr > ph->filesz || len > ph->filesz - (vaddr - ph->vaddr))
+			continue;
+		return f->map + ph->offset + (vaddr - ph->vaddr);
+	}
+	return NULL;
+}
+
+static uint32_t u32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* The size in bytes of a DW_EH_PE value format (its low nibble); 0: not handled. */
+static unsigned pe_size(uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x00: /* absptr */
+	case 0x04: /* udata8 */
+	case 0x0c: /* sdata8 */
+		return 8;
+	case 0x03: /* udata4 */
+	case 0x0b: /* sdata4 */
+		return 4;
+	case 0x02: /* udata2 */
+	case 0x0a: /* sdata2 */
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static uint64_t pe_value(const uint8_t *p, uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x03:
+		return u32_at(p);
+	case 0x0b:
+		return (uint64_t)(int64_t)(int32_t)u32_at(p);
+	case 0x02: {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case 0x0a: {
+		int16_t v;
+		memcpy(&v, p, 2);
+		return (uint64_t)(int64_t)v;
+	}
+	default: {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		return v;
+	}
+	}
+}
+
+/* An unsigned LEB128 at *p (before end): false when it runs past end or is too long. */
+static bool uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* The FDE pointer encoding of the CIE at vaddr ('R' of its augmentation; absptr without one);
+ * false when it cannot be read. */
+static bool cie_encoding(const struct file *f, const struct loads *l, uint64_t vaddr, uint8_t *enc)
+{
+	const uint8_t *h = bytes_at(f, l, vaddr, 8);
+	uint64_t v;
+
+	if (!h)
+		return false;
+	uint32_t len = u32_at(h);
+	if (len < 4 || len == 0xffffffffu || u32_at(h + 4) != 0 || !(h = bytes_at(f, l, vaddr + 4, len)))
+		return false;
+	const uint8_t *end = h + len, *p = h + 4;
+	if (p >= end)
+		return false;
+	uint8_t version = *p++;
+	if (version != 1 && version != 3)
+		return false;
+	const char *aug = (const char *)p;
+	const uint8_t *nul = memchr(p, '\0', (size_t)(end - p));
+	if (!nul)
+		return false;
+	p = nul + 1;
+	if (!uleb(&p, end, &v) || !uleb(&p, end, &v)) /* code and data alignment (sleb: skipped alike) */
+		return false;
+	if (version == 1 ? p++ >= end : !uleb(&p, end, &v)) /* the return address register */
+		return false;
+	*enc = 0x00;
+	if (!*aug)
+		return true;
+	if (*aug != 'z' || !uleb(&p, end, &v) || v > (uint64_t)(end - p))
+		return false;
+	for (const char *a = aug + 1; *a; a++) {
+		switch (*a) {
+		case 'R':
+			if (p >= end)
+				return false;
+			*enc = *p++;
+			break;
+		case 'L':
+			if (p++ >= end)
+				return false;
+			break;
+		case 'P': {
+			if (p >= end)
+				return false;
+			unsigned n = pe_size(*p++);
+			if (!n || n > (size_t)(end - p))
+				return false;
+			p += n;
+			break;
+		}
+		case 'S':
+		case 'B':
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+struct size_want {
+	uint64_t size;
+	size_t want;
+};
+
+static int by_size(const void *a, const void *b)
+{
+	const struct size_want *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+/* The tokens of w[i] when not taken yet; false (and w[i] no longer active, out[i] says why) when
+ * the reference does not decode there. */
+static bool take_tokens(const struct file *ref, struct want *w, struct onnxhook_found *out)
+{
+	if (!w->later)
+		return w->active;
+	w->later = false;
+	if (!(w->active = ref_tokens(ref, w, out->why, sizeof(out->why))))
+		out->status = ONNXHOOK_NO_REFERENCE;
+	return w->active;
+}
+
+/* 1: no wanted function can be in the target (*ncand FDEs of a wanted size compared); 0: one
+ * may be (or the tables cannot tell): sweep; negative errno. Only the candidates' reference
+ * functions are decoded (w[i].later). */
+static int quick_reject(const struct file *ref, const struct file *tgt, struct want *w, size_t n,
+			struct onnxhook_found *out, size_t *ncand)
+{
+	struct onnxhook_elf_phdr ph;
+	const uint8_t *hdr = NULL;
+	uint64_t hdr_vaddr = 0, hdr_len = 0;
+
+	*ncand = 0;
+	for (unsigned i = 0; i < tgt->elf.phnum && onnxhook_elf_phdr_at(&tgt->elf, i, &ph); i++)
+		if (ph.type == PT_GNU_EH_FRAME && in_file(tgt, ph.offset, ph.filesz)) {
+			hdr = tgt->map + ph.offset;
+			hdr_vaddr = ph.vaddr;
+			hdr_len = ph.filesz;
+		}
+	/* version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
+	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
+		return 0;
+	uint64_t count = u32_at(hdr + 8);
+	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
+		return 0;
+	uint64_t code_len = 0;
+	for (size_t g = 0; g < tgt->ncode; g++)
+		if (!tgt->code[g].plt)
+			code_len += tgt->code[g].len;
+
+	struct size_want *sizes = malloc((n ? n : 1) * sizeof(*sizes));
+	size_t ns = 0;
+	if (!sizes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (w[i].active)
+			sizes[ns++] = (struct size_want){w[i].size, i};
+	if (!ns) {
+		free(sizes);
+		return 0; /* nothing to look for: the sweep has nothing to do either */
+	}
+	qsort(sizes, ns, sizeof(*sizes), by_size);
+
+	struct loads loads;
+	loads_of(tgt, &loads);
+	uint64_t covered = 0, cie_at = 0, prev = 0;
+	uint8_t enc = 0;
+	bool have_cie = false;
+	int r = 1;
+	for (uint64_t k = 0; k < count; k++) {
+		const uint8_t *e = hdr + 12 + k * 8;
+		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
+		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
+		const uint8_t *p = bytes_at(tgt, &loads, fde, 8);
+		if (!p || (k && start <= prev)) { /* (a binary search table: sorted, one entry a start) */
+			r = 0;
+			break;
+		}
+		prev = start;
+		uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
+		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4) {
+			r = 0;
+			break;
+		}
+		uint64_t cie = fde + 4 - cie_ptr;
+		if (!have_cie || cie != cie_at) {
+			if (!cie_encoding(tgt, &loads, cie, &enc)) {
+				r = 0;
+				break;
+			}
+			cie_at = cie;
+			have_cie = true;
+		}
+		/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
+		unsigned sz = pe_size(enc);
+		uint8_t app = enc & 0x70;
+		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz ||
+		    !(p = bytes_at(tgt, &loads, fde + 8, 2 * sz))) {
+			r = 0;
+			break;
+		}
+		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
+		uint64_t range = pe_value(p + sz, enc & 0x0f);
+		if (begin != start) {
+			r = 0;
+			break;
+		}
+		covered += range < code_len ? range : code_len;
+		struct size_want key = {range, 0}, *s = bsearch(&key, sizes, ns, sizeof(*sizes), by_size);
+		while (s && s > sizes && s[-1].size == range)
+			s--;
+		for (; s && s < sizes + ns && s->size == range && r == 1; s++) {
+			struct want *x = &w[s->want];
+			const struct region *g = region_of(tgt, start);
+			struct insn in;
+			size_t avail;
+			const uint8_t *c = code_at(tgt, start, &avail);
+			(*ncand)++;
+			if (!g || g->plt || !c || !decode(tgt->dec, c, avail, start, &in) ||
+			    !take_tokens(ref, x, &out[s->want]) || in.tok != x->tok[0])
+				continue;
+			if (matching(tgt, x, c, avail, start, &in) == x->ntok)
+				r = 0; /* a candidate matches whole: the sweep decides */
+		}
+		if (r == 0)
+			break;
+	}
+	/* FDEs for less than half the code: some code has no unwind tables; they cannot tell. */
+	if (r == 1 && covered < code_len / 2)
+		r = 0;
+	free(sizes);
+	return r;
 }
 
 static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)
@@ -932,9 +1233,21 @@ int onnxhook_locate_check(const char *path, char *err, size_t errlen)
 int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names, size_t n,
 		    unsigned flags, struct onnxhook_found *out, char *err, size_t errlen)
 {
+	return onnxhook_locate_ex(ref_path, target_path, names, n, flags, out, NULL, err, errlen);
+}
+
+int onnxhook_locate_ex(const char *ref_path, const char *target_path, const char *const *names, size_t n,
+		       unsigned flags, struct onnxhook_found *out, struct onnxhook_locate_how *how, char *err,
+		       size_t errlen)
+{
 	struct file ref, tgt;
 	struct want *w = NULL;
+	struct onnxhook_locate_how ignored;
 	int r;
+
+	if (!how)
+		how = &ignored;
+	*how = (struct onnxhook_locate_how){ONNXHOOK_LOCATE_BY_SWEEP, 0};
 
 	ZydisDecoder dec;
 
@@ -951,8 +1264,10 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 	ref.dec = tgt.dec = &dec;
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
-	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out))
+	if (!(flags & ONNXHOOK_LOCATE_NO_CACHE) && cache_get(&ref, &tgt, names, n, out)) {
+		how->by = ONNXHOOK_LOCATE_BY_CACHE;
 		goto out;
+	}
 	for (size_t i = 0; i < n; i++)
 		out[i] = (struct onnxhook_found){.name = names[i], .status = ONNXHOOK_NOT_FOUND};
 	if (!(w = calloc(n ? n : 1, sizeof(*w)))) {
@@ -975,8 +1290,31 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 		}
 		w[i].vaddr = rs->vaddr;
 		w[i].size = rs->size;
-		if (!(w[i].active = ref_tokens(&ref, &w[i], out[i].why, sizeof(out[i].why))))
-			out[i].status = ONNXHOOK_NO_REFERENCE;
+		w[i].active = w[i].later = true;
+		if (flags & ONNXHOOK_LOCATE_NO_QUICK)
+			take_tokens(&ref, &w[i], &out[i]);
+	}
+	if (!(flags & ONNXHOOK_LOCATE_NO_QUICK)) {
+		if ((r = quick_reject(&ref, &tgt, w, n, out, &how->candidates)) < 0) {
+			fail(err, errlen, r, "%s: %s", target_path, strerror(-r));
+			goto out;
+		}
+		if (r == 1) {
+			const char *base = strrchr(target_path, '/');
+			base = base ? base + 1 : target_path;
+			for (size_t i = 0; i < n; i++)
+				if (w[i].active) {
+					out[i].size = w[i].size;
+					set(&out[i], ONNXHOOK_NOT_FOUND, 0,
+					    "no function of %.40s has its size (%" PRIu64 " bytes) and code", base,
+					    w[i].size);
+				}
+			how->by = ONNXHOOK_LOCATE_BY_QUICK_REJECT;
+			r = 0;
+			goto out; /* (not cached: as quick to find again) */
+		}
+		for (size_t i = 0; i < n; i++) /* the sweep: every reference function's tokens */
+			take_tokens(&ref, &w[i], &out[i]);
 	}
 	if ((r = match_files(&ref, &tgt, w, n, out)) < 0) {
 		fail(err, errlen, r, "%s: %s", target_path, strerror(-r));

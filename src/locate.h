@@ -59,6 +59,8 @@ enum {
 	/* Neither read nor write the cache of results ($XDG_CACHE_HOME/onnxhook, else
 	 * ~/.cache/onnxhook), keyed by both files' GNU build-ids. */
 	ONNXHOOK_LOCATE_NO_CACHE = 1u << 0,
+	/* No quick reject (below): always the sweep of the whole code. */
+	ONNXHOOK_LOCATE_NO_QUICK = 1u << 1,
 };
 
 /* Looks for `names` (functions of the reference ELF `ref_path`) inside `target_path`'s executable
@@ -69,6 +71,30 @@ enum {
  * corrupt or stale (a file with no build-id is never cached). */
 int onnxhook_locate(const char *ref_path, const char *target_path, const char *const *names,
 		    size_t n, unsigned flags, struct onnxhook_found *out, char *err, size_t errlen);
+
+/* How onnxhook_locate_ex decided.
+ *
+ * The quick reject: a function compiled into the target has an FDE in the target's .eh_frame
+ * (kept by stripped programs, indexed by .eh_frame_hdr) whose range is its size, the reference's
+ * st_size. Only the FDEs of a wanted function's size are compared whole; when none matches, every
+ * wanted function is NOT_FOUND ("no function of PROGRAM has its size (N bytes) and code") without decoding
+ * the rest of the target, in about a millisecond. When one matches, or the tables are missing,
+ * damaged, in a rare encoding, or cover less than half of the code, the whole-code sweep decides
+ * as before. */
+enum onnxhook_locate_by {
+	ONNXHOOK_LOCATE_BY_SWEEP,         /* the whole-code sweep (or nothing to look for) */
+	ONNXHOOK_LOCATE_BY_QUICK_REJECT,  /* no wanted function's size and code among the FDEs */
+	ONNXHOOK_LOCATE_BY_CACHE,         /* the results cache */
+};
+struct onnxhook_locate_how {
+	enum onnxhook_locate_by by;
+	size_t candidates; /* the quick reject's: FDEs of a wanted function's size compared */
+};
+
+/* onnxhook_locate, saying in *how (may be NULL) how it decided. */
+int onnxhook_locate_ex(const char *ref_path, const char *target_path, const char *const *names,
+		       size_t n, unsigned flags, struct onnxhook_found *out,
+		       struct onnxhook_locate_how *how, char *err, size_t errlen);
 
 /* Whether the locator can read path (an x86-64 ELF file with code): 0, or a negative errno with
  * err set as onnxhook_locate sets it. */

@@ -5,6 +5,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -373,6 +374,132 @@ START_TEST(test_tinynn_static)
 }
 END_TEST
 
+/* The PT_GNU_EH_FRAME program header of the ELF image copy (its index), or -1. */
+static int eh_frame_phdr(const uint8_t *copy, size_t len, struct onnxhook_elf_phdr *ph)
+{
+	struct onnxhook_elf e;
+	struct onnxhook_elf_mem mem = {copy, len};
+
+	ck_assert_int_eq(onnxhook_elf_open(&e, onnxhook_elf_mem_read, &mem), 0);
+	for (unsigned i = 0; i < e.phnum && onnxhook_elf_phdr_at(&e, i, ph); i++)
+		if (ph->type == PT_GNU_EH_FRAME)
+			return (int)i;
+	return -1;
+}
+
+/* locate_ex of the tinynn reference's functions in target: how it decided; all NOT_FOUND or all FOUND. */
+static enum onnxhook_locate_by tinynn_in(const char *target, enum onnxhook_found_status want, unsigned flags,
+					 struct onnxhook_found *out)
+{
+	struct onnxhook_locate_how how;
+	char err[256];
+
+	ck_assert_int_eq(onnxhook_locate_ex(TINYNN_REFERENCE, target, tinynn_names, N_TINYNN,
+					    ONNXHOOK_LOCATE_NO_CACHE | flags, out, &how, err, sizeof(err)),
+			 0);
+	if (want == ONNXHOOK_FOUND)
+		all_found(out, tinynn_names, N_TINYNN);
+	for (size_t i = 0; i < N_TINYNN; i++)
+		ck_assert_msg(out[i].status == want, "%s in %s: %s: %s", tinynn_names[i], target,
+			      onnxhook_found_status_name(out[i].status), out[i].why);
+	return how.by;
+}
+
+/* The quick reject (.eh_frame_hdr's FDEs): programs of other code answered without the sweep;
+ * programs with the host's code, without .eh_frame_hdr or with a damaged one swept, same answers. */
+START_TEST(test_quick_reject)
+{
+	struct onnxhook_found out[N_TINYNN], swept[N_TINYNN];
+	struct onnxhook_locate_how how;
+	struct onnxhook_elf_phdr ph;
+	char err[256], path[512];
+	size_t len;
+
+	/* Other code: rejected quickly, the same statuses as the sweep's. */
+	const char *others[] = {"/bin/true", "/usr/bin/python3"};
+	for (size_t k = 0; k < 2; k++) {
+		ck_assert_int_eq(tinynn_in(others[k], ONNXHOOK_NOT_FOUND, 0, out), ONNXHOOK_LOCATE_BY_QUICK_REJECT);
+		ck_assert_msg(strstr(out[0].why, "no function of ") && strstr(out[0].why, "has its size ("),
+			      "%s", out[0].why);
+		ck_assert_int_eq(tinynn_in(others[k], ONNXHOOK_NOT_FOUND, ONNXHOOK_LOCATE_NO_QUICK, swept),
+				 ONNXHOOK_LOCATE_BY_SWEEP);
+	}
+	/* The host's code in the program: the candidates match, the sweep decides (all found). */
+	ck_assert_int_eq(onnxhook_locate_ex(TINYNN_REFERENCE, TINYNN_STATIC, tinynn_names, N_TINYNN,
+					    ONNXHOOK_LOCATE_NO_CACHE, out, &how, err, sizeof(err)),
+			 0);
+	all_found(out, tinynn_names, N_TINYNN);
+	ck_assert_int_eq(how.by, ONNXHOOK_LOCATE_BY_SWEEP);
+	ck_assert_uint_gt(how.candidates, 0);
+	ck_assert_int_eq(tinynn_in(TINYNN_STATIC, ONNXHOOK_FOUND, ONNXHOOK_LOCATE_NO_QUICK, swept),
+			 ONNXHOOK_LOCATE_BY_SWEEP);
+	for (size_t i = 0; i < N_TINYNN; i++)
+		ck_assert_uint_eq(out[i].vaddr, swept[i].vaddr);
+
+	unit_tmpdir(dir, sizeof(dir), "locate");
+	snprintf(path, sizeof(path), "%s/program", dir);
+	/* No PT_GNU_EH_FRAME (made PT_NULL): the sweep, in /bin/true and in the static demo. */
+	const char *progs[] = {"/bin/true", TINYNN_STATIC};
+	for (size_t k = 0; k < 2; k++) {
+		uint8_t *copy = read_file(progs[k], &len);
+		int at = eh_frame_phdr(copy, len, &ph);
+		ck_assert_int_ge(at, 0);
+		Elf64_Ehdr eh;
+		memcpy(&eh, copy, sizeof(eh));
+		Elf64_Word null = PT_NULL;
+		memcpy(copy + eh.e_phoff + (size_t)at * eh.e_phentsize + offsetof(Elf64_Phdr, p_type), &null,
+		       sizeof(null));
+		write_file(path, copy, len);
+		free(copy);
+		ck_assert_int_eq(tinynn_in(path, k ? ONNXHOOK_FOUND : ONNXHOOK_NOT_FOUND, 0, out), ONNXHOOK_LOCATE_BY_SWEEP);
+	}
+	/* A damaged .eh_frame_hdr or .eh_frame (a byte of it, or of the FDEs after it): never a
+	 * crash, never a wrong reject; the demo keeps all its functions. */
+	uint8_t *orig = read_file(TINYNN_STATIC, &len);
+	ck_assert_int_ge(eh_frame_phdr(orig, len, &ph), 0);
+	ck_assert(ph.offset + ph.filesz <= len);
+	unsigned seed = 7;
+	for (int round = 0; round < 48; round++) {
+		uint8_t *copy = malloc(len);
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, orig, len);
+		uint64_t span = round < 32 ? ph.filesz : 256; /* the table, then the .eh_frame after it */
+		size_t at = (size_t)(ph.offset + (round < 32 ? 0 : ph.filesz) + (uint64_t)rand_r(&seed) % span);
+		if (at < len)
+			copy[at] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+		write_file(path, copy, len);
+		free(copy);
+		if (round < 32) {
+			tinynn_in(path, ONNXHOOK_FOUND, 0, out);
+		} else { /* .eh_frame damaged: a CIE or an FDE's size may lie; answers stay valid */
+			ck_assert_int_eq(onnxhook_locate_ex(TINYNN_REFERENCE, path, tinynn_names, N_TINYNN,
+							    ONNXHOOK_LOCATE_NO_CACHE, out, &how, err, sizeof(err)),
+					 0);
+			for (size_t i = 0; i < N_TINYNN; i++)
+				ck_assert_int_lt(out[i].status, ONNXHOOK_FOUND_STATUS_COUNT);
+		}
+	}
+	free(orig);
+	unit_tmpdir_remove(dir);
+#ifdef HAVE_DARKNET
+	/* Debian's /usr/bin/darknet: swept, all found; python3 rejected for darknet too. */
+	struct onnxhook_found dn[N_DARKNET];
+	ck_assert_int_eq(onnxhook_locate_ex(DARKNET_REFERENCE, "/usr/bin/darknet", darknet_names, N_DARKNET,
+					    ONNXHOOK_LOCATE_NO_CACHE, dn, &how, err, sizeof(err)),
+			 0);
+	all_found(dn, darknet_names, N_DARKNET);
+	ck_assert_int_eq(how.by, ONNXHOOK_LOCATE_BY_SWEEP);
+	ck_assert_uint_gt(how.candidates, 0);
+	ck_assert_int_eq(onnxhook_locate_ex(DARKNET_REFERENCE, "/usr/bin/python3", darknet_names, N_DARKNET,
+					    ONNXHOOK_LOCATE_NO_CACHE, dn, &how, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(how.by, ONNXHOOK_LOCATE_BY_QUICK_REJECT);
+	for (size_t i = 0; i < N_DARKNET; i++)
+		ck_assert_int_eq(dn[i].status, ONNXHOOK_NOT_FOUND);
+#endif
+}
+END_TEST
+
 static size_t count_files(const char *path)
 {
 	char cmd[600];
@@ -509,6 +636,7 @@ int main(void)
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_tinynn_static);
 	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_quick_reject);
 #ifdef HAVE_DARKNET
 	tcase_add_test(tc, test_darknet);
 #endif

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# End-to-end: the preload in programs that carry no host code (python3, /bin/true) must not decode
+# them: the locator's quick reject (.eh_frame_hdr's FDEs) answers for every host, said by the
+# ONNXHOOK_LOG=debug line "locate: HOST: quick reject in PROGRAM (N candidates)"; the program's
+# output is unchanged. The control: resnet18-static (tinynn linked in) is swept and hooked.
+# usage: quick-reject.sh PRELOAD RESNET18-STATIC
+set -u
+preload=$(realpath "$1") static=$(realpath "$2")
+src=$(cd "$(dirname "$0")/../.." && pwd)
+. "$src/tests/e2e/preload-env.sh" "$preload" # ASAN_OPTIONS for a sanitized build
+for v in $(compgen -e | grep '^ONNXHOOK_'); do unset "$v"; done
+unset LD_PRELOAD
+dir=$(mktemp -d "${MESON_BUILD_ROOT:-${TMPDIR:-/tmp}}/onnxhook-quick-reject.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+export XDG_CACHE_HOME=$dir/cache HOME=$dir # never the user's
+failures=0
+fail() { echo "quick-reject: FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "quick-reject: ok: $*"; }
+
+# run NAME PROGRAM ARGS...: preloaded, in $dir, with the debug log.
+run() {
+	local name=$1
+	shift
+	(cd "$dir" && env LD_PRELOAD="$hook_preload" ONNXHOOK_LOG=debug "$@" >"$dir/$name.out" 2>"$dir/$name.err" </dev/null)
+	echo $? >"$dir/$name.status"
+}
+
+# rejected NAME BASENAME: every host looked for is rejected quickly (tinynn at least: its
+# reference is in this build tree), none swept.
+rejected() {
+	local name=$1 base=$2 err=$dir/$1.err
+	if [ "$(cat "$dir/$name.status")" != 0 ]; then
+		fail "$name: status $(cat "$dir/$name.status"): $(head -c 2000 "$err")"
+	elif ! grep -q "^onnxhook: locate: tinynn: quick reject in $base (" "$err"; then
+		fail "$name: no quick reject for tinynn: $(head -c 2000 "$err")"
+	elif grep -q "whole-code sweep" "$err"; then
+		fail "$name: swept: $(grep 'whole-code sweep' "$err")"
+	else
+		ok "$name: $(grep -c '^onnxhook: locate: .*: quick reject in ' "$err") host(s) rejected quickly"
+	fi
+}
+
+py=$(readlink -f /usr/bin/python3)
+run python3 /usr/bin/python3 -c 'print(6 * 7)'
+rejected python3 "$(basename "$py")"
+[ "$(cat "$dir/python3.out")" = 42 ] || fail "python3: printed '$(cat "$dir/python3.out")', not 42"
+
+run true /bin/true
+rejected true "$(basename "$(readlink -f /bin/true)")"
+
+# The control: a program with tinynn's code is swept, and its functions hooked.
+run static "$static"
+err=$dir/static.err
+if [ "$(cat "$dir/static.status")" != 0 ]; then
+	fail "resnet18-static: status $(cat "$dir/static.status"): $(tail -c 2000 "$err")"
+elif ! grep -q "^onnxhook: locate: tinynn: whole-code sweep of $(basename "$static") (" "$err" ||
+	! grep -q "^onnxhook: tinynn: all [0-9]* functions located in .* and hooked" "$err"; then
+	fail "resnet18-static: not swept and hooked: $(grep 'locate\|located' "$err")"
+else
+	ok "resnet18-static: swept, tinynn hooked"
+fi
+
+[ "$failures" = 0 ] || { echo "quick-reject: $failures failure(s)" >&2; exit 1; }
+echo "quick-reject: all ok"
