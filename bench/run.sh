@@ -76,7 +76,7 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 	BENCH_PRELOAD=$build/preload/libonnxhook.so BENCH_RUNSTAT=$build/tools/runstat
 	BENCH_RESNET18=$build/demo/resnet18 BENCH_LOCATE=$build/bench/locate
 	BENCH_TINYNN=$build/demo/tinynn/libtinynn.so.0 BENCH_RESNET18_STATIC=$build/demo/resnet18-static
-	BENCH_CALLS_STATIC=$build/bench/calls-static
+	BENCH_CALLS_STATIC=$build/bench/calls-static BENCH_RESNET18_VENDOR=$build/demo/resnet18-vendor
 	if [ -x "$build/demo/darknet/darknet-run" ]; then
 		BENCH_DARKNET_RUN=$build/demo/darknet/darknet-run
 		BENCH_DARKNET_WEIGHTS=$build/demo/darknet/darknet-weights
@@ -84,7 +84,7 @@ if [ -z "${BENCH_CALLS:-}" ]; then
 fi
 CALLS=$BENCH_CALLS CHAIN=$BENCH_CHAIN PRELOAD=$BENCH_PRELOAD RUNSTAT=$BENCH_RUNSTAT
 RESNET18=$BENCH_RESNET18 DN_RUN=${BENCH_DARKNET_RUN:-} DN_WEIGHTS=${BENCH_DARKNET_WEIGHTS:-}
-CALLS_STATIC=${BENCH_CALLS_STATIC:-}
+CALLS_STATIC=${BENCH_CALLS_STATIC:-} R18_VENDOR=${BENCH_RESNET18_VENDOR:-}
 LOCATE=${BENCH_LOCATE:-} TINYNN=${BENCH_TINYNN:-} R18_STATIC=${BENCH_RESNET18_STATIC:-}
 for p in "$CALLS" "$CHAIN" "$RUNSTAT" "$RESNET18" "$LOCATE" "$R18_STATIC"; do
 	[ -x "$p" ] || die "$p is not an executable file"
@@ -282,6 +282,7 @@ emit "| program | reference | functions located and hooked | locate + patch, ms 
 emit "|---|---|---:|---:|---:|"
 loc_rows=""
 [ "$static_ok" = 1 ] && loc_rows="calls-static"
+[ -n "$R18_VENDOR" ] && [ -x "$R18_VENDOR" ] && loc_rows="$loc_rows vendor"
 [ -x /usr/bin/darknet ] && [ -f /usr/lib/darknet/libdarknet.so ] && loc_rows="$loc_rows darknet"
 for p in $loc_rows; do
 	f=$tmp/locate-$p
@@ -289,6 +290,9 @@ for p in $loc_rows; do
 	calls-static) lr_env="ONNXHOOK_HOST_CODE=$TINYNN ONNXHOOK_OUTPUT=$tmp/l.onnx"
 		prog=bench/calls-static ref=libtinynn.so
 		locate_runs "$f" "$R" "$CALLS_STATIC" relu 1 ;;
+	vendor) lr_env="ONNXHOOK_HOST_CODE=$TINYNN ONNXHOOK_OUTPUT=$tmp/l.onnx"
+		prog="demo/resnet18-vendor (in its libresnet18-vendor.so)" ref=libtinynn.so
+		locate_runs "$f" "$R" "$R18_VENDOR" --size 32 ;;
 	darknet) lr_env="ONNXHOOK_OUTPUT=$tmp/l.onnx"
 		prog=/usr/bin/darknet ref=/usr/lib/darknet/libdarknet.so
 		locate_runs "$f" "$R" /usr/bin/darknet ;;

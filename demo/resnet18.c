@@ -283,6 +283,11 @@ static void *work(void *arg)
     return NULL;
 }
 
+#ifdef RESNET18_VENDOR /* inside libresnet18-vendor.so: main is that library's entry point */
+#define main resnet18_vendor_main
+__attribute__((visibility("default"))) int main(int argc, char **argv);
+#endif
+
 int main(int argc, char **argv)
 {
     struct demo_opts opts;

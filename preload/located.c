@@ -35,12 +35,13 @@ static const struct host hosts[] = {ONNXHOOK_HOSTS(HOST)};
 #define N_HOSTS (sizeof(hosts) / sizeof(hosts[0]))
 
 /* What was patched: read by the hooks' trust checks and the provenance (maybe in a signal
- * handler), written once before main. */
+ * handler), written once before main. objects[]: the objects located code was hooked in. */
 #define MAX_LOCATED 256
+#define MAX_OBJECTS 8
 static const void *trampolines[MAX_LOCATED];
-static unsigned char trampoline_host[MAX_LOCATED];
-static size_t n_located;
-static struct onnxhook_object exe;
+static unsigned char trampoline_host[MAX_LOCATED], trampoline_object[MAX_LOCATED];
+static size_t n_located, n_objects;
+static struct onnxhook_object objects[MAX_OBJECTS];
 static struct onnxhook_object refs[N_HOSTS];
 static char summary[4096];
 
@@ -50,7 +51,7 @@ bool onnxhook_located_object(const void *fn, struct onnxhook_object *o, struct o
 		if (trampolines[i] != fn)
 			continue;
 		if (o)
-			*o = exe;
+			*o = objects[trampoline_object[i]];
 		if (ref)
 			*ref = refs[trampoline_host[i]];
 		return true;
@@ -86,35 +87,54 @@ static bool names_host(const char *path, const struct host *h)
 	return n && !strncmp(base_of(path), h->library, n);
 }
 
-/* The main program: its load bias and executable segments' span; whether a loaded object is
- * one of the hosts' libraries (then the usual interposition serves it). */
-struct scan {
-	bool first_done;
+/* The objects loaded at start-up that may carry a host's code: the main program first, then
+ * every library but the preload itself and the hosts' own libraries (whose exports the usual
+ * interposition serves: such a host is marked loaded and not looked for). */
+struct target {
+	const char *path; /* the library's dlpi_name; NULL for the main program */
 	uintptr_t bias, text_lo, text_hi;
+	const ElfW(Phdr) *phdr;
+	unsigned phnum;
+};
+
+struct scan {
+	struct target *t;
+	size_t n, cap;
+	uintptr_t self; /* an address in the preload's code */
 	bool loaded[N_HOSTS];
 };
 
 static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct scan *s = arg;
+	struct target t = {s->n ? info->dlpi_name : NULL, info->dlpi_addr, UINTPTR_MAX, 0, info->dlpi_phdr,
+			   info->dlpi_phnum};
 
-	if (!s->first_done) { /* the main program comes first */
-		s->first_done = true;
-		s->bias = info->dlpi_addr;
-		s->text_lo = UINTPTR_MAX;
-		for (int i = 0; i < info->dlpi_phnum; i++) {
-			const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-			if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
-				continue;
-			uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-			s->text_lo = lo < s->text_lo ? lo : s->text_lo;
-			s->text_hi = lo + p->p_memsz > s->text_hi ? lo + p->p_memsz : s->text_hi;
-		}
-		return 0;
-	}
-	for (size_t h = 0; h < N_HOSTS; h++)
-		if (info->dlpi_name && names_host(info->dlpi_name, &hosts[h]))
+	(void)size;
+	for (size_t h = 0; s->n && h < N_HOSTS; h++)
+		if (t.path && names_host(t.path, &hosts[h]))
 			s->loaded[h] = true;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+		t.text_lo = lo < t.text_lo ? lo : t.text_lo;
+		t.text_hi = lo + p->p_memsz > t.text_hi ? lo + p->p_memsz : t.text_hi;
+	}
+	/* (the vDSO and objects without a file have no path to read) */
+	bool skip = s->n && (!t.path || t.path[0] != '/' || (s->self >= t.text_lo && s->self < t.text_hi));
+	if (!s->n || (!skip && t.text_lo < t.text_hi)) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 32;
+			struct target *m = realloc(s->t, cap * sizeof(*m));
+			if (!m)
+				return 1;
+			s->t = m;
+			s->cap = cap;
+		}
+		s->t[s->n++] = t;
+	}
 	return 0;
 }
 
@@ -179,15 +199,13 @@ static void add(const char *fmt, ...)
 }
 
 /* onnxhook_locate in the program, saying under ONNXHOOK_LOG=debug how it decided. */
-static int locate_logged(const struct host *host, const char *ref, const char **names, size_t n,
-			 struct onnxhook_found *found, char *err, size_t errlen)
+static int locate_logged(const struct host *host, const char *ref, const char *target, const char **names,
+			 size_t n, struct onnxhook_found *found, char *err, size_t errlen)
 {
 	struct onnxhook_locate_how how;
-	const char *base = strrchr(exe.path, '/');
-	int r = onnxhook_locate_ex(ref, exe.path, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, &how, err,
-				   errlen);
+	const char *base = base_of(target);
+	int r = onnxhook_locate_ex(ref, target, names, n, ONNXHOOK_LOCATE_NO_CACHE, found, &how, err, errlen);
 
-	base = base ? base + 1 : exe.path;
 	if (r == 0 && how.by == ONNXHOOK_LOCATE_BY_QUICK_REJECT)
 		onnxhook_debug("locate: %s: quick reject in %s (%zu candidates)", host->name, base,
 			       how.candidates);
@@ -200,8 +218,8 @@ static int locate_logged(const struct host *host, const char *ref, const char **
 /* The first reference that has host h's functions: ONNXHOOK_HOST_CODE's entries in order, then
  * the registry's (installed, then this build tree's). found[] gets what it located; false when
  * no reference is there. */
-static bool locate_with(const struct host *host, const char *list, const char **names, size_t n,
-			struct onnxhook_found *found, char *ref, size_t reflen)
+static bool locate_with(const struct host *host, const char *list, const char *target, const char **names,
+			size_t n, struct onnxhook_found *found, char *ref, size_t reflen)
 {
 	char err[256];
 
@@ -211,7 +229,7 @@ static bool locate_with(const struct host *host, const char *list, const char **
 			continue;
 		memcpy(ref, p, k);
 		ref[k] = '\0';
-		if (access(ref, R_OK) < 0 || locate_logged(host, ref, names, n, found, err, sizeof(err)) < 0)
+		if (access(ref, R_OK) < 0 || locate_logged(host, ref, target, names, n, found, err, sizeof(err)) < 0)
 			continue; /* not there (said at start-up), or no library of this host */
 		for (size_t i = 0; i < n; i++)
 			if (found[i].status != ONNXHOOK_NO_REFERENCE)
@@ -223,9 +241,9 @@ static bool locate_with(const struct host *host, const char *list, const char **
 		    access(registry[k], R_OK) < 0)
 			continue;
 		snprintf(ref, reflen, "%s", registry[k]);
-		int r = locate_logged(host, ref, names, n, found, err, sizeof(err));
+		int r = locate_logged(host, ref, target, names, n, found, err, sizeof(err));
 		if (r < 0) {
-			onnxhook_debug("%s: not looked for in %s: %s", host->name, exe.path, err);
+			onnxhook_debug("%s: not looked for in %s: %s", host->name, target, err);
 			continue;
 		}
 		for (size_t i = 0; i < n; i++)
@@ -235,18 +253,21 @@ static bool locate_with(const struct host *host, const char *list, const char **
 	return false;
 }
 
-/* Locates host h's functions in the program and patches those found. */
-static void locate_host(size_t h, const char *list, const struct scan *s)
+/* Locates host h's functions in the object t (o: its path and build-id) and patches those found;
+ * true when some were hooked (a host's functions are hooked in one object: their real-function
+ * slots are one). */
+static bool locate_host(size_t h, const char *list, const struct target *t, const struct onnxhook_object *o)
 {
 	const struct host *host = &hosts[h];
 	size_t n = 0;
 	char missing[2048] = "", ref[PATH_MAX];
 	double t0 = now();
+	bool hooked = false;
 
 	while (host->symbols[n].name)
 		n++;
 	if (!n) /* a host that hooks no symbol by name (torch's observer): nothing to locate */
-		return;
+		return false;
 	const char **names = calloc(n, sizeof(*names));
 	struct onnxhook_found *found = calloc(n, sizeof(*found));
 	struct onnxhook_patch *patch = calloc(n, sizeof(*patch));
@@ -256,7 +277,7 @@ static void locate_host(size_t h, const char *list, const struct scan *s)
 	for (size_t i = 0; i < n; i++)
 		names[i] = host->symbols[i].name;
 	/* No results cache: every process the preload enters would write one in the user's home. */
-	if (!locate_with(host, list, names, n, found, ref, sizeof(ref)))
+	if (!locate_with(host, list, o->path, names, n, found, ref, sizeof(ref)))
 		goto out;
 	size_t n_patch = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -264,7 +285,7 @@ static void locate_host(size_t h, const char *list, const struct scan *s)
 			continue;
 		struct onnxhook_patch *p = &patch[n_patch];
 		p->name = names[i];
-		p->entry = s->bias + (uintptr_t)found[i].vaddr;
+		p->entry = t->bias + (uintptr_t)found[i].vaddr;
 		p->size = (size_t)found[i].size;
 		p->hook = host->symbols[i].hook;
 		p->real = host->symbols[i].real;
@@ -272,20 +293,23 @@ static void locate_host(size_t h, const char *list, const struct scan *s)
 	}
 	double t_locate = now() - t0;
 	if (!n_patch) {
-		onnxhook_debug("%s: none of its %zu functions in %s (%.3f s)", host->name, n, exe.path,
+		onnxhook_debug("%s: none of its %zu functions in %s (%.3f s)", host->name, n, o->path,
 			       t_locate);
 		goto out;
 	}
-	if (n_located + n_patch > MAX_LOCATED) {
-		onnxhook_error("%s: more located functions than onnxhook keeps; nothing patched", host->name);
+	size_t obj = n_objects && !strcmp(objects[n_objects - 1].path, o->path) ? n_objects - 1 : n_objects;
+	if (n_located + n_patch > MAX_LOCATED || obj == MAX_OBJECTS) {
+		onnxhook_error("%s: more located functions or objects than onnxhook keeps; nothing patched in %s",
+			       host->name, o->path);
 		goto out;
 	}
 	/* Refusals are per entry; the others go ahead. */
-	onnxhook_patch_install(patch, n_patch, s->text_lo, s->text_hi);
+	onnxhook_patch_install(patch, n_patch, t->text_lo, t->text_hi);
 	size_t n_done = 0;
 	for (size_t k = 0; k < n_patch; k++) {
 		if (patch[k].trampoline) {
 			trampolines[n_located] = patch[k].trampoline;
+			trampoline_object[n_located] = (unsigned char)obj;
 			trampoline_host[n_located++] = (unsigned char)h;
 			n_done++;
 		} else {
@@ -305,36 +329,124 @@ static void locate_host(size_t h, const char *list, const struct scan *s)
 			 found[i].why);
 	}
 	if (n_done) {
+		if (obj == n_objects)
+			objects[n_objects++] = *o;
 		snprintf(refs[h].path, sizeof(refs[h].path), "%s", ref);
 		file_build_id(ref, refs[h].build_id, sizeof(refs[h].build_id));
 	}
 	add("%s%s: %zu of %zu functions of %s (build-id %s) located in %s (build-id %s) and hooked%s%s",
 	    summary[0] ? "; " : "", host->name, n_done, n, ref, refs[h].build_id[0] ? refs[h].build_id : "none",
-	    exe.path, exe.build_id[0] ? exe.build_id : "none", missing[0] ? "; not hooked: " : "", missing);
+	    o->path, o->build_id[0] ? o->build_id : "none", missing[0] ? "; not hooked: " : "", missing);
 	if (missing[0])
 		onnxhook_warn("%s: %zu of %zu hooked functions located in %s and hooked; not hooked: %s",
-			      host->name, n_done, n, exe.path, missing);
+			      host->name, n_done, n, o->path, missing);
 	else
 		onnxhook_debug("%s: all %zu functions located in %s and hooked (%.3f s)", host->name, n,
-			       exe.path, now() - t0);
+			       o->path, now() - t0);
+	hooked = n_done > 0;
 out:
 	free(names);
 	free(found);
 	free(patch);
 	free(which);
+	return hooked;
+}
+
+/* The quick reject's key of host h's functions in every reference locate_with may take, for the
+ * libraries loaded at start-up; NULL when no reference has them. */
+static struct onnxhook_locate_key *host_key(const struct host *host, const char *list)
+{
+	char path[PATH_MAX], err[256];
+	size_t n = 0, k = 0;
+	struct onnxhook_locate_key *key = NULL;
+
+	while (host->symbols[n].name)
+		n++;
+	const char **names = calloc(n ? n : 1, sizeof(*names));
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		names[i] = host->symbols[i].name;
+	/* ONNXHOOK_HOST_CODE's entries, then the registry's: installed, this build tree's */
+	for (const char *p = list ? list : "";; p += strcspn(p, ":"), p += *p == ':') {
+		size_t len = strcspn(p, ":");
+		if (*p && len >= sizeof(path))
+			continue;
+		if (*p) {
+			memcpy(path, p, len);
+			path[len] = '\0';
+		} else if (k < 2) {
+			snprintf(path, sizeof(path), "%s", k++ ? host->reference_build : host->reference);
+		} else {
+			break;
+		}
+		if (path[0] && access(path, R_OK) == 0)
+			onnxhook_locate_key_add(&key, path, names, n, err, sizeof(err));
+	}
+	free(names);
+	return key;
+}
+
+/* The main program's file name, for the debug log (read once into buf). */
+static const char *program_name(char *buf, size_t len)
+{
+	if (!buf[0]) {
+		char path[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+		path[n > 0 ? n : 0] = '\0';
+		const char *name = n > 0 ? base_of(path) : "the program";
+		size_t k = strlen(name) < len ? strlen(name) : len - 1;
+		memcpy(buf, name, k);
+		buf[k] = '\0';
+	}
+	return buf;
 }
 
 void onnxhook_located_init(const struct onnxhook_config *cfg)
 {
-	struct scan s = {0};
+	struct scan s = {.self = (uintptr_t)onnxhook_located_init};
 	const char *list = cfg->host_code;
+	bool done[N_HOSTS] = {false};
+	struct onnxhook_locate_key *key[N_HOSTS] = {NULL};
+	struct onnxhook_object *o = malloc(sizeof(*o));
+	size_t in_memory = 0, pairs = 0;
+	double t0 = now();
+	char exe[256] = "";
 
 	check_host_code(list);
 	dl_iterate_phdr(scan_object, &s);
-	if (!s.first_done || s.text_lo >= s.text_hi ||
-	    !onnxhook_object_of((const void *)s.text_lo, &exe))
-		return;
+	/* Each host's key: its functions' sizes and first instructions, from its references (a host
+	 * loaded as a library, or without a reference at hand, is not looked for). */
 	for (size_t h = 0; h < N_HOSTS; h++)
-		if (!s.loaded[h])
-			locate_host(h, list, &s);
+		done[h] = s.loaded[h] || !hosts[h].symbols[0].name || !(key[h] = host_key(&hosts[h], list));
+	double t_keys = now() - t0;
+	for (size_t k = 0; o && k < s.n; k++) {
+		const struct target *t = &s.t[k];
+		bool opened = false;
+		for (size_t h = 0; h < N_HOSTS; h++) {
+			if (done[h])
+				continue;
+			pairs++;
+			/* Rejected in memory from its unwind tables and code, its file unread; else
+			 * located from its file. */
+			if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key[h])) {
+				in_memory++;
+				if (!k)
+					onnxhook_debug("locate: %s: quick reject in %s (in memory)", hosts[h].name,
+						       program_name(exe, sizeof(exe)));
+				continue;
+			}
+			if (!opened && (t->text_lo >= t->text_hi || !onnxhook_object_of((const void *)t->text_lo, o)))
+				break;
+			opened = true;
+			done[h] = locate_host(h, list, t, o);
+		}
+	}
+	if (in_memory)
+		onnxhook_debug("locate: %zu of %zu (object, host) pairs rejected in memory (%.3f ms in all, %.3f ms the keys)",
+			       in_memory, pairs, (now() - t0) * 1e3, t_keys * 1e3);
+	for (size_t h = 0; h < N_HOSTS; h++)
+		onnxhook_locate_key_free(key[h]);
+	free(o);
+	free(s.t);
 }

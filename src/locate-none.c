@@ -36,3 +36,19 @@ int onnxhook_locate(const char *ref_path, const char *target_path, const char *c
 				      "function is located by its code");
 	return -ENOSYS;
 }
+
+int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_path, const char *const *names,
+			    size_t n, char *err, size_t errlen)
+{
+	return onnxhook_locate(ref_path, NULL, NULL, 0, 0, NULL, err, errlen);
+}
+
+void onnxhook_locate_key_free(struct onnxhook_locate_key *key)
+{
+}
+
+bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias,
+				     const struct onnxhook_locate_key *key)
+{
+	return false;
+}

@@ -704,9 +704,13 @@ static bool consistent(const struct file *ref, const struct file *tgt, const str
  * the common ones, an offset outside the file, FDEs that cover less than half of the code: code
  * without unwind tables) answers "cannot tell", and the sweep runs as before. */
 
-/* The file's PT_LOAD segments (read once: the FDE walk asks for bytes thousands of times). */
+/* An object's PT_LOAD segments, each with where its bytes are: in the file's mapping (read once:
+ * the FDE walk asks for bytes thousands of times), or in memory for an object already loaded. */
 struct loads {
-	struct onnxhook_elf_phdr seg[16];
+	struct {
+		uint64_t vaddr, len;
+		const uint8_t *bytes;
+	} seg[16];
 	unsigned n;
 };
 
@@ -716,18 +720,21 @@ static void loads_of(const struct file *f, struct loads *l)
 
 	l->n = 0;
 	for (unsigned i = 0; i < f->elf.phnum && l->n < 16 && onnxhook_elf_phdr_at(&f->elf, i, &ph); i++)
-		if (ph.type == PT_LOAD && in_file(f, ph.offset, ph.filesz))
-			l->seg[l->n++] = ph;
+		if (ph.type == PT_LOAD && in_file(f, ph.offset, ph.filesz)) {
+			l->seg[l->n].vaddr = ph.vaddr;
+			l->seg[l->n].len = ph.filesz;
+			l->seg[l->n++].bytes = f->map + ph.offset;
+		}
 }
 
-/* The file's bytes at vaddr, len of them, from its PT_LOAD segments; NULL when not in the file. */
-static const uint8_t *bytes_at(const struct file *f, const struct loads *l, uint64_t vaddr, uint64_t len)
+/* The bytes at vaddr, len of them, from the PT_LOAD segments; NULL when not in one. */
+static const uint8_t *bytes_at(const struct loads *l, uint64_t vaddr, uint64_t len)
 {
 	for (unsigned i = 0; i < l->n; i++) {
-		const struct onnxhook_elf_phdr *ph = &l->seg[i];
-		if (vaddr < ph->vaddr || vaddr - ph->vaddr > ph->filesz || len > ph->filesz - (vaddr - ph->vaddr))
+		uint64_t off = vaddr - l->seg[i].vaddr;
+		if (vaddr < l->seg[i].vaddr || off > l->seg[i].len || len > l->seg[i].len - off)
 			continue;
-		return f->map + ph->offset + (vaddr - ph->vaddr);
+		return l->seg[i].bytes + off;
 	}
 	return NULL;
 }
@@ -799,15 +806,15 @@ static bool uleb(const uint8_t **p, const uint8_t *end, uint64_t *v)
 
 /* The FDE pointer encoding of the CIE at vaddr ('R' of its augmentation; absptr without one);
  * false when it cannot be read. */
-static bool cie_encoding(const struct file *f, const struct loads *l, uint64_t vaddr, uint8_t *enc)
+static bool cie_encoding(const struct loads *l, uint64_t vaddr, uint8_t *enc)
 {
-	const uint8_t *h = bytes_at(f, l, vaddr, 8);
+	const uint8_t *h = bytes_at(l, vaddr, 8);
 	uint64_t v;
 
 	if (!h)
 		return false;
 	uint32_t len = u32_at(h);
-	if (len < 4 || len == 0xffffffffu || u32_at(h + 4) != 0 || !(h = bytes_at(f, l, vaddr + 4, len)))
+	if (len < 4 || len == 0xffffffffu || u32_at(h + 4) != 0 || !(h = bytes_at(l, vaddr + 4, len)))
 		return false;
 	const uint8_t *end = h + len, *p = h + 4;
 	if (p >= end)
@@ -883,6 +890,100 @@ static bool take_tokens(const struct file *ref, struct want *w, struct onnxhook_
 	return w->active;
 }
 
+/* The FDEs that .eh_frame_hdr (hdr: its hdr_len bytes, at hdr_vaddr) lists, in order: fn(ctx,
+ * start, range) for each, until it returns true. 1: walked whole; 2: fn stopped it; 0: the table
+ * cannot tell (a form not handled, an entry out of place or out of the segments). *covered: the
+ * ranges' sum, each capped at cap. */
+static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vaddr, uint64_t hdr_len,
+		    bool (*fn)(void *ctx, uint64_t start, uint64_t range), void *ctx, uint64_t cap,
+		    uint64_t *covered)
+{
+	*covered = 0;
+	/* version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
+	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
+		return 0;
+	uint64_t count = u32_at(hdr + 8);
+	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
+		return 0;
+	uint64_t cie_at = 0, prev = 0;
+	uint8_t enc = 0;
+	bool have_cie = false;
+	for (uint64_t k = 0; k < count; k++) {
+		const uint8_t *e = hdr + 12 + k * 8;
+		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
+		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
+		const uint8_t *p = bytes_at(l, fde, 8);
+		if (!p || (k && start <= prev)) /* (a binary search table: sorted, one entry a start) */
+			return 0;
+		prev = start;
+		uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
+		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4)
+			return 0;
+		uint64_t cie = fde + 4 - cie_ptr;
+		if (!have_cie || cie != cie_at) {
+			if (!cie_encoding(l, cie, &enc))
+				return 0;
+			cie_at = cie;
+			have_cie = true;
+		}
+		/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
+		unsigned sz = pe_size(enc);
+		uint8_t app = enc & 0x70;
+		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz ||
+		    !(p = bytes_at(l, fde + 8, 2 * sz)))
+			return 0;
+		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
+		uint64_t range = pe_value(p + sz, enc & 0x0f);
+		if (begin != start)
+			return 0;
+		*covered += range < cap ? range : cap;
+		if (fn(ctx, start, range))
+			return 2;
+	}
+	return 1;
+}
+
+/* Whether some wanted function of sizes[0..ns) (sorted) has this size. */
+static const struct size_want *first_of_size(const struct size_want *sizes, size_t ns, uint64_t size)
+{
+	struct size_want key = {size, 0};
+	const struct size_want *s = bsearch(&key, sizes, ns, sizeof(*sizes), by_size);
+
+	while (s && s > sizes && s[-1].size == size)
+		s--;
+	return s;
+}
+
+struct quick {
+	const struct file *ref, *tgt;
+	struct want *w;
+	struct onnxhook_found *out;
+	const struct size_want *sizes;
+	size_t ns, *ncand;
+};
+
+/* An FDE of the target: true (stop) when a candidate of its size matches a wanted function whole. */
+static bool quick_fde(void *ctx, uint64_t start, uint64_t range)
+{
+	struct quick *q = ctx;
+
+	for (const struct size_want *s = first_of_size(q->sizes, q->ns, range);
+	     s && s < q->sizes + q->ns && s->size == range; s++) {
+		struct want *x = &q->w[s->want];
+		const struct region *g = region_of(q->tgt, start);
+		struct insn in;
+		size_t avail;
+		const uint8_t *c = code_at(q->tgt, start, &avail);
+		(*q->ncand)++;
+		if (!g || g->plt || !c || !decode(q->tgt->dec, c, avail, start, &in) ||
+		    !take_tokens(q->ref, x, &q->out[s->want]) || in.tok != x->tok[0])
+			continue;
+		if (matching(q->tgt, x, c, avail, start, &in) == x->ntok)
+			return true; /* a candidate matches whole: the sweep decides */
+	}
+	return false;
+}
+
 /* 1: no wanted function can be in the target (*ncand FDEs of a wanted size compared); 0: one
  * may be (or the tables cannot tell): sweep; negative errno. Only the candidates' reference
  * functions are decoded (w[i].later). */
@@ -900,12 +1001,6 @@ static int quick_reject(const struct file *ref, const struct file *tgt, struct w
 			hdr_vaddr = ph.vaddr;
 			hdr_len = ph.filesz;
 		}
-	/* version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
-	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
-		return 0;
-	uint64_t count = u32_at(hdr + 8);
-	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
-		return 0;
 	uint64_t code_len = 0;
 	for (size_t g = 0; g < tgt->ncode; g++)
 		if (!tgt->code[g].plt)
@@ -925,74 +1020,201 @@ static int quick_reject(const struct file *ref, const struct file *tgt, struct w
 	qsort(sizes, ns, sizeof(*sizes), by_size);
 
 	struct loads loads;
+	struct quick q = {ref, tgt, w, out, sizes, ns, ncand};
+	uint64_t covered;
 	loads_of(tgt, &loads);
-	uint64_t covered = 0, cie_at = 0, prev = 0;
-	uint8_t enc = 0;
-	bool have_cie = false;
-	int r = 1;
-	for (uint64_t k = 0; k < count; k++) {
-		const uint8_t *e = hdr + 12 + k * 8;
-		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
-		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
-		const uint8_t *p = bytes_at(tgt, &loads, fde, 8);
-		if (!p || (k && start <= prev)) { /* (a binary search table: sorted, one entry a start) */
-			r = 0;
-			break;
-		}
-		prev = start;
-		uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
-		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4) {
-			r = 0;
-			break;
-		}
-		uint64_t cie = fde + 4 - cie_ptr;
-		if (!have_cie || cie != cie_at) {
-			if (!cie_encoding(tgt, &loads, cie, &enc)) {
-				r = 0;
-				break;
-			}
-			cie_at = cie;
-			have_cie = true;
-		}
-		/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
-		unsigned sz = pe_size(enc);
-		uint8_t app = enc & 0x70;
-		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz ||
-		    !(p = bytes_at(tgt, &loads, fde + 8, 2 * sz))) {
-			r = 0;
-			break;
-		}
-		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
-		uint64_t range = pe_value(p + sz, enc & 0x0f);
-		if (begin != start) {
-			r = 0;
-			break;
-		}
-		covered += range < code_len ? range : code_len;
-		struct size_want key = {range, 0}, *s = bsearch(&key, sizes, ns, sizeof(*sizes), by_size);
-		while (s && s > sizes && s[-1].size == range)
-			s--;
-		for (; s && s < sizes + ns && s->size == range && r == 1; s++) {
-			struct want *x = &w[s->want];
-			const struct region *g = region_of(tgt, start);
-			struct insn in;
-			size_t avail;
-			const uint8_t *c = code_at(tgt, start, &avail);
-			(*ncand)++;
-			if (!g || g->plt || !c || !decode(tgt->dec, c, avail, start, &in) ||
-			    !take_tokens(ref, x, &out[s->want]) || in.tok != x->tok[0])
-				continue;
-			if (matching(tgt, x, c, avail, start, &in) == x->ntok)
-				r = 0; /* a candidate matches whole: the sweep decides */
-		}
-		if (r == 0)
-			break;
-	}
-	/* FDEs for less than half the code: some code has no unwind tables; they cannot tell. */
-	if (r == 1 && covered < code_len / 2)
-		r = 0;
+	int r = fde_walk(&loads, hdr, hdr_vaddr, hdr_len, quick_fde, &q, code_len, &covered);
 	free(sizes);
-	return r;
+	/* FDEs for less than half the code: some code has no unwind tables; they cannot tell. */
+	return r == 1 && covered >= code_len / 2;
+}
+
+/* ---- loaded objects: the quick reject, in memory --------------------------------------------- */
+
+/* A wanted function's size and first instructions' tokens. */
+#define KEY_TOKENS 8
+struct key_fn {
+	uint64_t size;
+	unsigned ntok;
+	uint64_t tok[KEY_TOKENS];
+};
+
+struct onnxhook_locate_key {
+	struct key_fn *fn; /* by size */
+	size_t n;
+};
+
+static int by_key_size(const void *a, const void *b)
+{
+	const struct key_fn *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_path, const char *const *names,
+			    size_t n, char *err, size_t errlen)
+{
+	struct file ref;
+	ZydisDecoder dec;
+	int r;
+
+	if (!*key && !(*key = calloc(1, sizeof(**key))))
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	if (!decoder_init(&dec))
+		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
+	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
+		file_close(&ref);
+		return r;
+	}
+	struct key_fn *m = realloc((*key)->fn, ((*key)->n + n + 1) * sizeof(*m));
+	if (!m) {
+		file_close(&ref);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	(*key)->fn = m;
+	for (size_t i = 0; i < n; i++) {
+		const struct sym *rs = sym_by_name(&ref, names[i], false);
+		size_t avail;
+		const uint8_t *c = rs && rs->size ? code_at(&ref, rs->vaddr, &avail) : NULL;
+		if (!c || avail < rs->size)
+			continue;
+		struct key_fn *k = &m[(*key)->n];
+		k->size = rs->size;
+		k->ntok = 0;
+		for (uint64_t o = 0; o < rs->size && k->ntok < KEY_TOKENS;) {
+			struct insn in;
+			if (!decode(&dec, c + o, (size_t)(rs->size - o), rs->vaddr + o, &in))
+				break;
+			k->tok[k->ntok++] = in.tok;
+			o += in.len;
+		}
+		(*key)->n += k->ntok > 0;
+	}
+	file_close(&ref);
+	qsort((*key)->fn, (*key)->n, sizeof(*(*key)->fn), by_key_size);
+	return 0;
+}
+
+void onnxhook_locate_key_free(struct onnxhook_locate_key *key)
+{
+	if (key)
+		free(key->fn);
+	free(key);
+}
+
+struct in_memory {
+	const struct onnxhook_locate_key *key;
+	const struct loads *exec; /* the readable executable segments */
+	ZydisDecoder dec;
+};
+
+/* An FDE of a loaded object: true (stop) when a wanted function of its size starts there with the
+ * same instructions (or its first ones cannot be read: cannot tell). */
+static bool may_be_wanted(void *ctx, uint64_t start, uint64_t range)
+{
+	const struct in_memory *m = ctx;
+	struct key_fn key = {.size = range};
+	const struct key_fn *k = bsearch(&key, m->key->fn, m->key->n, sizeof(key), by_key_size);
+
+	while (k && k > m->key->fn && k[-1].size == range)
+		k--;
+	for (; k && k < m->key->fn + m->key->n && k->size == range; k++) {
+		const uint8_t *c = bytes_at(m->exec, start, range);
+		unsigned t = 0;
+		if (!c)
+			return true;
+		for (uint64_t o = 0; t < k->ntok; t++) {
+			struct insn in;
+			if (o >= range || !decode(&m->dec, c + o, (size_t)(range - o), start + o, &in) ||
+			    in.tok != k->tok[t])
+				break;
+			o += in.len;
+		}
+		if (t == k->ntok)
+			return true;
+	}
+	return false;
+}
+
+/* Objects whose unwind tables cannot tell (a stub library such as libpthread.so.0, code without
+ * tables) are swept in memory when their code is this small; bigger ones go to their file. */
+#define SMALL_CODE (256u << 10)
+
+/* Whether a key function's first instructions are somewhere in the executable segments, by
+ * linear sweep (an instruction that does not decode: the sweep goes on at the next byte). */
+static bool sweep_may_hold(const struct in_memory *m)
+{
+	uint64_t first[16] = {0}; /* a 1024-bit filter of the functions' first tokens */
+
+	for (size_t i = 0; i < m->key->n; i++)
+		first[(m->key->fn[i].tok[0] >> 6) & 15] |= 1ull << (m->key->fn[i].tok[0] & 63);
+	for (unsigned g = 0; g < m->exec->n; g++) {
+		const uint8_t *c = m->exec->seg[g].bytes;
+		uint64_t len = m->exec->seg[g].len, base = m->exec->seg[g].vaddr;
+		for (uint64_t o = 0; o < len;) {
+			struct insn in;
+			if (!decode(&m->dec, c + o, (size_t)(len - o), base + o, &in)) {
+				o++;
+				continue;
+			}
+			if (first[(in.tok >> 6) & 15] & (1ull << (in.tok & 63)))
+				for (size_t i = 0; i < m->key->n; i++) {
+					const struct key_fn *k = &m->key->fn[i];
+					unsigned t = 0;
+					for (uint64_t p = o; t < k->ntok; t++) {
+						struct insn x;
+						if (p >= len || !decode(&m->dec, c + p, (size_t)(len - p), base + p, &x) ||
+						    x.tok != k->tok[t])
+							break;
+						p += x.len;
+					}
+					if (t == k->ntok)
+						return true;
+				}
+			o += in.len;
+		}
+	}
+	return false;
+}
+
+bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias,
+				     const struct onnxhook_locate_key *key)
+{
+	const Elf64_Phdr *ph = phdr;
+	const uint8_t *hdr = NULL;
+	uint64_t hdr_vaddr = 0, hdr_len = 0, code_len = 0, covered;
+	struct loads all = {.n = 0}, exec = {.n = 0};
+	struct in_memory m = {key, &exec, {0}};
+
+	if (!key || !key->n)
+		return false;
+	if (!decoder_init(&m.dec))
+		return true;
+	for (unsigned i = 0; i < phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_R)) {
+			if (all.n == 16)
+				return true;
+			all.seg[all.n].vaddr = ph[i].p_vaddr;
+			all.seg[all.n].len = ph[i].p_filesz;
+			all.seg[all.n].bytes = (const uint8_t *)(bias + ph[i].p_vaddr);
+			if (ph[i].p_flags & PF_X)
+				exec.seg[exec.n++] = all.seg[all.n];
+			all.n++;
+		} else if (ph[i].p_type == PT_GNU_EH_FRAME) {
+			hdr_vaddr = ph[i].p_vaddr;
+			hdr_len = ph[i].p_filesz;
+		}
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X))
+			code_len += ph[i].p_memsz;
+	}
+	if (hdr_len)
+		hdr = bytes_at(&all, hdr_vaddr, hdr_len);
+	int r = fde_walk(&all, hdr, hdr_vaddr, hdr_len, may_be_wanted, &m, code_len, &covered);
+	if (r == 1 && covered >= code_len / 2)
+		return false;
+	if (r == 2 || code_len > SMALL_CODE)
+		return true;
+	return sweep_may_hold(&m);
 }
 
 static void set(struct onnxhook_found *o, enum onnxhook_found_status st, uint64_t vaddr, const char *fmt, ...)

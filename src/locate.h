@@ -27,6 +27,7 @@
 #ifndef ONNXHOOK_LOCATE_H
 #define ONNXHOOK_LOCATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,26 @@ int onnxhook_locate_ex(const char *ref_path, const char *target_path, const char
 /* Whether the locator can read path (an x86-64 ELF file with code): 0, or a negative errno with
  * err set as onnxhook_locate sets it. */
 int onnxhook_locate_check(const char *path, char *err, size_t errlen);
+
+/* The quick reject for objects already loaded (the libraries of a process at start-up), reading
+ * their code and unwind tables in memory, no file: a key of the wanted functions (each one's size
+ * and first instructions' tokens), from one or more references. */
+struct onnxhook_locate_key;
+
+/* Adds the reference's functions names[0..n) to *key (allocated when NULL). 0, or a negative
+ * errno with err set (the key is left as it was). */
+int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_path,
+			    const char *const *names, size_t n, char *err, size_t errlen);
+void onnxhook_locate_key_free(struct onnxhook_locate_key *key);
+
+/* Whether a loaded object (phdr: its Elf64_Phdr[phnum]; bias: its load bias, as dl_iterate_phdr
+ * gives them) may hold one of the key's functions: false when its .eh_frame_hdr lists FDEs for at
+ * least half its code and none has a wanted function's size and first instructions, or when its
+ * tables cannot tell but its code is small (up to 256 KiB) and has no wanted function's first
+ * instructions anywhere; true otherwise (onnxhook_locate on its file then decides). Reads only
+ * the object's readable segments. */
+bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias,
+				     const struct onnxhook_locate_key *key);
 
 /* --- the matcher's pieces, for the unit tests ------------------------------------------------ */
 

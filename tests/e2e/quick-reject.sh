@@ -3,10 +3,13 @@
 # End-to-end: the preload in programs that carry no host code (python3, /bin/true) must not decode
 # them: the locator's quick reject (.eh_frame_hdr's FDEs) answers for every host, said by the
 # ONNXHOOK_LOG=debug line "locate: HOST: quick reject in PROGRAM (N candidates)"; the program's
-# output is unchanged. The control: resnet18-static (tinynn linked in) is swept and hooked.
-# usage: quick-reject.sh PRELOAD RESNET18-STATIC
+# output is unchanged. The libraries loaded with it are rejected in memory, without reading their
+# files (no "locate:" line names libc). The controls: resnet18-static (tinynn linked in) is swept
+# and hooked; resnet18-vendor, whose library carries tinynn unexported, gets that library swept
+# and hooked.
+# usage: quick-reject.sh PRELOAD RESNET18-STATIC RESNET18-VENDOR
 set -u
-preload=$(realpath "$1") static=$(realpath "$2")
+preload=$(realpath "$1") static=$(realpath "$2") vendor=$(realpath "$3")
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$src/tests/e2e/preload-env.sh" "$preload" # ASAN_OPTIONS for a sanitized build
 for v in $(compgen -e | grep '^ONNXHOOK_'); do unset "$v"; done
@@ -34,8 +37,10 @@ rejected() {
 		fail "$name: status $(cat "$dir/$name.status"): $(head -c 2000 "$err")"
 	elif ! grep -q "^onnxhook: locate: tinynn: quick reject in $base (" "$err"; then
 		fail "$name: no quick reject for tinynn: $(head -c 2000 "$err")"
-	elif grep -q "whole-code sweep" "$err"; then
+	elif grep -q "whole-code sweep of $base " "$err"; then
 		fail "$name: swept: $(grep 'whole-code sweep' "$err")"
+	elif grep -q "^onnxhook: locate: .* libc\.so" "$err"; then
+		fail "$name: libc's file read, not rejected in memory: $(grep 'libc\.so' "$err")"
 	else
 		ok "$name: $(grep -c '^onnxhook: locate: .*: quick reject in ' "$err") host(s) rejected quickly"
 	fi
@@ -59,6 +64,20 @@ elif ! grep -q "^onnxhook: locate: tinynn: whole-code sweep of $(basename "$stat
 	fail "resnet18-static: not swept and hooked: $(grep 'locate\|located' "$err")"
 else
 	ok "resnet18-static: swept, tinynn hooked"
+fi
+
+# The vendor's library: found in memory as a candidate, its file swept, tinynn hooked there.
+run vendor "$vendor" --size 32
+err=$dir/vendor.err
+if [ "$(cat "$dir/vendor.status")" != 0 ]; then
+	fail "resnet18-vendor: status $(cat "$dir/vendor.status"): $(tail -c 2000 "$err")"
+elif ! grep -q "^onnxhook: locate: tinynn: whole-code sweep of libresnet18-vendor\.so (" "$err" ||
+	! grep -q "^onnxhook: tinynn: all [0-9]* functions located in .*/libresnet18-vendor\.so and hooked" "$err"; then
+	fail "resnet18-vendor: its library not swept and hooked: $(grep 'locate\|located' "$err")"
+elif grep -q "^onnxhook: locate: .* libc\.so" "$err"; then
+	fail "resnet18-vendor: libc's file read, not rejected in memory: $(grep 'libc\.so' "$err")"
+else
+	ok "resnet18-vendor: its library swept, tinynn hooked there"
 fi
 
 [ "$failures" = 0 ] || { echo "quick-reject: $failures failure(s)" >&2; exit 1; }

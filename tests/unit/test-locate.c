@@ -2,8 +2,10 @@
 /* The locator (src/locate.h): instruction tokens, the matcher on synthetic code, files it must
  * refuse in one line, damaged files it must survive, the results cache, and the real cases: the
  * static resnet18 demo against libtinynn.so, /usr/bin/darknet against libdarknet.so. */
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -508,6 +510,99 @@ static size_t count_files(const char *path)
 	return system(cmd) == 0 ? 1 : 0;
 }
 
+/* The in-memory reject of loaded objects: this test's own libraries (libc, Zydis, check: no
+ * tinynn code) are rejected; the vendor library carrying tinynn unexported, once loaded, may
+ * hold it; a key from no reference rejects everything; a library whose tables cannot tell (a
+ * stub, or tables dropped) is swept in memory when small. */
+struct vendor_phdr {
+	uintptr_t bias;
+	const ElfW(Phdr) * phdr;
+	unsigned n;
+};
+
+static int find_vendor_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct vendor_phdr *f = arg;
+
+	(void)size;
+	if (info->dlpi_addr != f->bias || !info->dlpi_name || !strstr(info->dlpi_name, "libresnet18-vendor"))
+		return 0;
+	f->phdr = info->dlpi_phdr;
+	f->n = info->dlpi_phnum;
+	return 1;
+}
+
+struct loaded_probe {
+	const struct onnxhook_locate_key *key;
+	const char *want; /* the object expected to hold the key's functions */
+	unsigned objects, held, want_held;
+};
+
+static int probe_loaded(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct loaded_probe *p = arg;
+	bool may = onnxhook_locate_loaded_may_hold(info->dlpi_phdr, info->dlpi_phnum, info->dlpi_addr, p->key);
+
+	(void)size;
+	p->objects++;
+	if (p->want && info->dlpi_name && strstr(info->dlpi_name, p->want))
+		p->want_held += may;
+	else if (may && info->dlpi_name && strstr(info->dlpi_name, "libc.so"))
+		ck_abort_msg("libc may hold tinynn's functions");
+	else
+		p->held += may;
+	return 0;
+}
+
+START_TEST(test_loaded_objects)
+{
+	struct onnxhook_locate_key *key = NULL;
+	char err[256];
+
+	ck_assert_int_eq(onnxhook_locate_key_add(&key, TINYNN_REFERENCE, tinynn_names, N_TINYNN, err, sizeof(err)), 0);
+	ck_assert_int_lt(onnxhook_locate_key_add(&key, "/nonexistent/libx.so", tinynn_names, N_TINYNN, err,
+						 sizeof(err)),
+			 0);
+	ck_assert_msg(strstr(err, "/nonexistent/libx.so"), "%s", err);
+	struct loaded_probe p = {key, NULL, 0, 0, 0};
+	dl_iterate_phdr(probe_loaded, &p);
+	ck_assert_uint_gt(p.objects, 2);
+	ck_assert_uint_eq(p.held, 0);
+
+	void *vendor = dlopen(TINYNN_VENDOR, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(vendor, "%s", dlerror());
+	p = (struct loaded_probe){key, "libresnet18-vendor.so", 0, 0, 0};
+	dl_iterate_phdr(probe_loaded, &p);
+	ck_assert_uint_eq(p.want_held, 1);
+	ck_assert_uint_eq(p.held, 0);
+
+	/* No functions in the key (names the reference lacks): nothing may hold them. */
+	struct onnxhook_locate_key *none = NULL;
+	const char *absent[] = {"no_such_function"};
+	ck_assert_int_eq(onnxhook_locate_key_add(&none, TINYNN_REFERENCE, absent, 1, err, sizeof(err)), 0);
+	p = (struct loaded_probe){none, "libresnet18-vendor.so", 0, 0, 0};
+	dl_iterate_phdr(probe_loaded, &p);
+	ck_assert_uint_eq(p.want_held + p.held, 0);
+	ck_assert(!onnxhook_locate_loaded_may_hold(NULL, 0, 0, NULL));
+	onnxhook_locate_key_free(none);
+
+	/* Tables that cannot tell: the vendor library's headers without PT_GNU_EH_FRAME are swept in
+	 * memory (its code is small), and the sweep still finds tinynn's first instructions. */
+	struct link_map *lm = NULL;
+	ck_assert_int_eq(dlinfo(vendor, RTLD_DI_LINKMAP, &lm), 0);
+	struct vendor_phdr f = {lm->l_addr, NULL, 0};
+	ck_assert_int_eq(dl_iterate_phdr(find_vendor_phdr, &f), 1);
+	ElfW(Phdr) copy[32];
+	unsigned n = 0;
+	for (unsigned i = 0; i < f.n && n < 32; i++)
+		if (f.phdr[i].p_type != PT_GNU_EH_FRAME)
+			copy[n++] = f.phdr[i];
+	ck_assert(onnxhook_locate_loaded_may_hold(copy, n, f.bias, key));
+	dlclose(vendor);
+	onnxhook_locate_key_free(key);
+}
+END_TEST
+
 START_TEST(test_cache)
 {
 	struct onnxhook_found out[N_TINYNN], again[N_TINYNN];
@@ -637,6 +732,7 @@ int main(void)
 	tcase_add_test(tc, test_tinynn_static);
 	tcase_add_test(tc, test_cache);
 	tcase_add_test(tc, test_quick_reject);
+	tcase_add_test(tc, test_loaded_objects);
 #ifdef HAVE_DARKNET
 	tcase_add_test(tc, test_darknet);
 #endif
