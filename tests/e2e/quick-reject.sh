@@ -76,8 +76,20 @@ elif ! grep -q "^onnxhook: locate: tinynn: whole-code sweep of libresnet18-vendo
 	fail "resnet18-vendor: its library not swept and hooked: $(grep 'locate\|located' "$err")"
 elif grep -q "^onnxhook: locate: .* libc\.so" "$err"; then
 	fail "resnet18-vendor: libc's file read, not rejected in memory: $(grep 'libc\.so' "$err")"
+elif ! model=$(ls "$dir"/*vendor*.onnx 2>/dev/null | head -n 1) || [ -z "$model" ]; then
+	fail "resnet18-vendor: no model written: $(tail -c 2000 "$err")"
+elif ! /usr/bin/python3 - "$model" <<'PY'; then
+import sys, onnx
+m = onnx.load(sys.argv[1])
+meta = {p.key: p.value for p in m.metadata_props}
+code, lib = meta.get("onnxhook.host_code", ""), meta.get("onnxhook.host_library", "")
+print("quick-reject: onnxhook.host_code =", code, "; onnxhook.host_library =", lib)
+sys.exit(0 if "10 of 10 functions" in code and "libresnet18-vendor.so" in code
+         and "libresnet18-vendor.so" in lib else 1)
+PY
+	fail "resnet18-vendor: the model's metadata does not name the vendor's library"
 else
-	ok "resnet18-vendor: its library swept, tinynn hooked there"
+	ok "resnet18-vendor: its library swept, tinynn hooked there, the model names it"
 fi
 
 [ "$failures" = 0 ] || { echo "quick-reject: $failures failure(s)" >&2; exit 1; }
