@@ -95,6 +95,7 @@ struct target {
 	uintptr_t bias, text_lo, text_hi;
 	const ElfW(Phdr) *phdr;
 	unsigned phnum;
+	bool ours; /* the preload itself or a library it needs (libc, its decoder): never searched */
 };
 
 struct scan {
@@ -108,7 +109,7 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct scan *s = arg;
 	struct target t = {s->n ? info->dlpi_name : NULL, info->dlpi_addr, UINTPTR_MAX, 0, info->dlpi_phdr,
-			   info->dlpi_phnum};
+			   info->dlpi_phnum, false};
 
 	(void)size;
 	for (size_t h = 0; s->n && h < N_HOSTS; h++)
@@ -123,7 +124,8 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 		t.text_hi = lo + p->p_memsz > t.text_hi ? lo + p->p_memsz : t.text_hi;
 	}
 	/* (the vDSO and objects without a file have no path to read) */
-	bool skip = s->n && (!t.path || t.path[0] != '/' || (s->self >= t.text_lo && s->self < t.text_hi));
+	bool skip = s->n && (!t.path || t.path[0] != '/');
+	t.ours = s->n && s->self >= t.text_lo && s->self < t.text_hi;
 	if (!s->n || (!skip && t.text_lo < t.text_hi)) {
 		if (s->n == s->cap) {
 			size_t cap = s->cap ? 2 * s->cap : 32;
@@ -136,6 +138,58 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 		s->t[s->n++] = t;
 	}
 	return 0;
+}
+
+/* The names an object needs (DT_NEEDED), from its dynamic section in memory: fn(name, arg) each. */
+static void each_needed(const struct target *t, void (*fn)(const char *name, void *arg), void *arg)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	uintptr_t strtab = 0;
+
+	for (unsigned i = 0; i < t->phnum; i++)
+		if (t->phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(t->bias + t->phdr[i].p_vaddr);
+	for (const ElfW(Dyn) *d = dyn; d && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_STRTAB)
+			strtab = d->d_un.d_ptr;
+	if (!dyn || !strtab)
+		return;
+	/* The dynamic linker relocates DT_STRTAB in place on x86-64; an address below the load
+	 * bias is still the link-time one. */
+	if (strtab < t->bias)
+		strtab += t->bias;
+	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_NEEDED)
+			fn((const char *)strtab + d->d_un.d_val, arg);
+}
+
+struct closure {
+	struct scan *s;
+	bool grew;
+};
+
+/* The libraries named name (by file name) are the preload's too. */
+static void mark_ours(const char *name, void *arg)
+{
+	struct closure *c = arg;
+
+	for (size_t k = 1; k < c->s->n; k++)
+		if (!c->s->t[k].ours && c->s->t[k].path && !strcmp(base_of(c->s->t[k].path), name))
+			c->s->t[k].ours = c->grew = true;
+}
+
+/* Marks what the preload needs, and what that needs, as ours: system libraries it chose, which
+ * carry no host's code. A library found by another name (a symlink) is searched as usual. */
+static void mark_closure(struct scan *s)
+{
+	struct closure c = {s, true};
+
+	while (c.grew) {
+		c.grew = false;
+		for (size_t k = 1; k < s->n; k++)
+			if (s->t[k].ours)
+				each_needed(&s->t[k], mark_ours, &c);
+	}
 }
 
 /* The GNU build-id of an ELF file, "" if none. */
@@ -352,19 +406,19 @@ out:
 	return hooked;
 }
 
-/* The quick reject's key of host h's functions in every reference locate_with may take, for the
- * libraries loaded at start-up; NULL when no reference has them. */
-static struct onnxhook_locate_key *host_key(const struct host *host, const char *list)
+/* Adds host h's functions to the in-memory reject's key, from every reference locate_with may
+ * take; false when no reference has them. */
+static bool host_key(const struct host *host, const char *list, struct onnxhook_locate_key **key)
 {
 	char path[PATH_MAX], err[256];
 	size_t n = 0, k = 0;
-	struct onnxhook_locate_key *key = NULL;
+	bool any = false;
 
 	while (host->symbols[n].name)
 		n++;
 	const char **names = calloc(n ? n : 1, sizeof(*names));
 	if (!names)
-		return NULL;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		names[i] = host->symbols[i].name;
 	/* ONNXHOOK_HOST_CODE's entries, then the registry's: installed, this build tree's */
@@ -381,10 +435,10 @@ static struct onnxhook_locate_key *host_key(const struct host *host, const char 
 			break;
 		}
 		if (path[0] && access(path, R_OK) == 0)
-			onnxhook_locate_key_add(&key, path, names, n, err, sizeof(err));
+			any |= onnxhook_locate_key_add(key, path, names, n, err, sizeof(err)) == 0;
 	}
 	free(names);
-	return key;
+	return any;
 }
 
 /* The main program's file name, for the debug log (read once into buf). */
@@ -407,46 +461,49 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 	struct scan s = {.self = (uintptr_t)onnxhook_located_init};
 	const char *list = cfg->host_code;
 	bool done[N_HOSTS] = {false};
-	struct onnxhook_locate_key *key[N_HOSTS] = {NULL};
+	struct onnxhook_locate_key *key = NULL;
 	struct onnxhook_object *o = malloc(sizeof(*o));
-	size_t in_memory = 0, pairs = 0;
+	size_t in_memory = 0;
 	double t0 = now();
 	char exe[256] = "";
 
 	check_host_code(list);
 	dl_iterate_phdr(scan_object, &s);
-	/* Each host's key: its functions' sizes and first instructions, from its references (a host
-	 * loaded as a library, or without a reference at hand, is not looked for). */
-	for (size_t h = 0; h < N_HOSTS; h++)
-		done[h] = s.loaded[h] || !hosts[h].symbols[0].name || !(key[h] = host_key(&hosts[h], list));
+	mark_closure(&s);
+	/* One key for every host looked for: their functions' sizes and first instructions, from
+	 * their references (a host loaded as a library, or without a reference at hand, is not). */
+	size_t looked_for = 0;
+	for (size_t h = 0; h < N_HOSTS; h++) {
+		done[h] = s.loaded[h] || !hosts[h].symbols[0].name || !host_key(&hosts[h], list, &key);
+		looked_for += !done[h];
+	}
 	double t_keys = now() - t0;
-	for (size_t k = 0; o && k < s.n; k++) {
+	for (size_t k = 0; o && looked_for && k < s.n; k++) {
 		const struct target *t = &s.t[k];
-		bool opened = false;
-		for (size_t h = 0; h < N_HOSTS; h++) {
-			if (done[h])
-				continue;
-			pairs++;
-			/* Rejected in memory from its unwind tables and code, its file unread; else
-			 * located from its file. */
-			if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key[h])) {
-				in_memory++;
-				if (!k)
+		if (t->ours)
+			continue;
+		/* Rejected in memory from its unwind tables and code, its file unread; else located
+		 * from its file, host by host. */
+		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key)) {
+			in_memory++;
+			for (size_t h = 0; !k && h < N_HOSTS; h++)
+				if (!done[h])
 					onnxhook_debug("locate: %s: quick reject in %s (in memory)", hosts[h].name,
 						       program_name(exe, sizeof(exe)));
-				continue;
-			}
-			if (!opened && (t->text_lo >= t->text_hi || !onnxhook_object_of((const void *)t->text_lo, o)))
-				break;
-			opened = true;
-			done[h] = locate_host(h, list, t, o);
+			continue;
 		}
+		if (t->text_lo >= t->text_hi || !onnxhook_object_of((const void *)t->text_lo, o))
+			continue;
+		for (size_t h = 0; h < N_HOSTS; h++)
+			if (!done[h] && locate_host(h, list, t, o)) {
+				done[h] = true;
+				looked_for--;
+			}
 	}
 	if (in_memory)
-		onnxhook_debug("locate: %zu of %zu (object, host) pairs rejected in memory (%.3f ms in all, %.3f ms the keys)",
-			       in_memory, pairs, (now() - t0) * 1e3, t_keys * 1e3);
-	for (size_t h = 0; h < N_HOSTS; h++)
-		onnxhook_locate_key_free(key[h]);
+		onnxhook_debug("locate: %zu of %zu objects rejected in memory (%.3f ms in all, %.3f ms the keys)",
+			       in_memory, s.n, (now() - t0) * 1e3, t_keys * 1e3);
+	onnxhook_locate_key_free(key);
 	free(o);
 	free(s.t);
 }

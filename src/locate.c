@@ -291,7 +291,9 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
-static int file_open(struct file *f, const char *path, char *err, size_t errlen)
+/* Opens path for the locator; sorted: its symbols by address and relocations by slot (what the
+ * matcher's lookups need; a key's lookups by name do not). */
+static int file_open_as(struct file *f, const char *path, bool sorted, char *err, size_t errlen)
 {
 	struct stat st;
 	struct onnxhook_elf_shdr sh, names = {0};
@@ -380,13 +382,18 @@ static int file_open(struct file *f, const char *path, char *err, size_t errlen)
 		    onnxhook_elf_build_id(f->map + ph.offset, (size_t)ph.filesz, ph.align == 8 ? 8 : 4, f->build_id,
 					  sizeof(f->build_id)))
 			break;
-	if (f->nsyms)
+	if (f->nsyms && sorted)
 		qsort(f->syms, f->nsyms, sizeof(*f->syms), by_vaddr);
-	if (f->nrels)
+	if (f->nrels && sorted)
 		qsort(f->rels, f->nrels, sizeof(*f->rels), by_slot);
 	return 0;
 nomem:
 	return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+}
+
+static int file_open(struct file *f, const char *path, char *err, size_t errlen)
+{
+	return file_open_as(f, path, true, err, errlen);
 }
 
 /* A defined function named name: the sized one from .symtab or .dynsym. */
@@ -905,14 +912,29 @@ static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vadd
 	uint64_t count = u32_at(hdr + 8);
 	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
 		return 0;
-	uint64_t cie_at = 0, prev = 0;
-	uint8_t enc = 0;
-	bool have_cie = false;
+	/* The CIEs seen last (a library's FDEs alternate between a few) and the segment of the FDEs
+	 * (.eh_frame: one), so that most FDEs cost a few loads. */
+	struct {
+		uint64_t at;
+		uint8_t enc;
+	} cies[8];
+	unsigned ncies = 0, next_cie = 0;
+	uint64_t prev = 0, seg_lo = 0, seg_hi = 0;
+	const uint8_t *seg = NULL;
 	for (uint64_t k = 0; k < count; k++) {
 		const uint8_t *e = hdr + 12 + k * 8;
 		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
 		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
-		const uint8_t *p = bytes_at(l, fde, 8);
+		if (!seg || fde < seg_lo || fde + 24 > seg_hi) {
+			seg = NULL;
+			for (unsigned i = 0; i < l->n && !seg; i++)
+				if (fde >= l->seg[i].vaddr && fde - l->seg[i].vaddr < l->seg[i].len) {
+					seg = l->seg[i].bytes;
+					seg_lo = l->seg[i].vaddr;
+					seg_hi = l->seg[i].vaddr + l->seg[i].len;
+				}
+		}
+		const uint8_t *p = seg && fde + 24 <= seg_hi ? seg + (fde - seg_lo) : bytes_at(l, fde, 8);
 		if (!p || (k && start <= prev)) /* (a binary search table: sorted, one entry a start) */
 			return 0;
 		prev = start;
@@ -920,17 +942,22 @@ static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vadd
 		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4)
 			return 0;
 		uint64_t cie = fde + 4 - cie_ptr;
-		if (!have_cie || cie != cie_at) {
-			if (!cie_encoding(l, cie, &enc))
+		unsigned c = 0;
+		while (c < ncies && cies[c].at != cie)
+			c++;
+		if (c == ncies) {
+			c = ncies < 8 ? ncies++ : next_cie++ % 8;
+			cies[c].at = cie;
+			if (!cie_encoding(l, cie, &cies[c].enc))
 				return 0;
-			cie_at = cie;
-			have_cie = true;
 		}
+		uint8_t enc = cies[c].enc;
 		/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
 		unsigned sz = pe_size(enc);
 		uint8_t app = enc & 0x70;
-		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz ||
-		    !(p = bytes_at(l, fde + 8, 2 * sz)))
+		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz)
+			return 0;
+		if (!(seg && fde + 8 + 2 * sz <= seg_hi ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
 			return 0;
 		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
 		uint64_t range = pe_value(p + sz, enc & 0x0f);
@@ -1051,6 +1078,11 @@ static int by_key_size(const void *a, const void *b)
 	return x->size < y->size ? -1 : x->size > y->size;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_path, const char *const *names,
 			    size_t n, char *err, size_t errlen)
 {
@@ -1062,7 +1094,7 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	if (!decoder_init(&dec))
 		return fail(err, errlen, -ENOSYS, "the x86-64 decoder (Zydis) does not start");
-	if ((r = file_open(&ref, ref_path, err, errlen)) < 0) {
+	if ((r = file_open_as(&ref, ref_path, false, err, errlen)) < 0) {
 		file_close(&ref);
 		return r;
 	}
@@ -1072,8 +1104,27 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	}
 	(*key)->fn = m;
+	/* Each name's symbol in one pass over the symbols (names sorted: a lookup is a few compares). */
+	const struct sym **found = calloc(n ? n : 1, sizeof(*found));
+	const char **sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!found || !sorted) {
+		free(found);
+		free(sorted);
+		file_close(&ref);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	memcpy(sorted, names, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), by_name);
+	for (size_t j = 0; j < ref.nsyms; j++) {
+		const char *nm = ref.syms[j].name;
+		const char **at = bsearch(&nm, sorted, n, sizeof(*sorted), by_name);
+		const struct sym **best = at ? &found[at - sorted] : NULL;
+		if (best && (!*best || (!(*best)->size && ref.syms[j].size)))
+			*best = &ref.syms[j];
+	}
 	for (size_t i = 0; i < n; i++) {
-		const struct sym *rs = sym_by_name(&ref, names[i], false);
+		const char **at = bsearch(&names[i], sorted, n, sizeof(*sorted), by_name);
+		const struct sym *rs = at ? found[at - sorted] : NULL;
 		size_t avail;
 		const uint8_t *c = rs && rs->size ? code_at(&ref, rs->vaddr, &avail) : NULL;
 		if (!c || avail < rs->size)
@@ -1090,6 +1141,8 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 		}
 		(*key)->n += k->ntok > 0;
 	}
+	free(found);
+	free(sorted);
 	file_close(&ref);
 	qsort((*key)->fn, (*key)->n, sizeof(*(*key)->fn), by_key_size);
 	return 0;
@@ -1106,6 +1159,7 @@ struct in_memory {
 	const struct onnxhook_locate_key *key;
 	const struct loads *exec; /* the readable executable segments */
 	ZydisDecoder dec;
+	uint64_t sizes[64]; /* a 4096-bit filter of the key's sizes */
 };
 
 /* An FDE of a loaded object: true (stop) when a wanted function of its size starts there with the
@@ -1114,6 +1168,9 @@ static bool may_be_wanted(void *ctx, uint64_t start, uint64_t range)
 {
 	const struct in_memory *m = ctx;
 	struct key_fn key = {.size = range};
+
+	if (!(m->sizes[(range >> 6) & 63] & (1ull << (range & 63))))
+		return false;
 	const struct key_fn *k = bsearch(&key, m->key->fn, m->key->n, sizeof(key), by_key_size);
 
 	while (k && k > m->key->fn && k[-1].size == range)
@@ -1184,10 +1241,12 @@ bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t
 	const uint8_t *hdr = NULL;
 	uint64_t hdr_vaddr = 0, hdr_len = 0, code_len = 0, covered;
 	struct loads all = {.n = 0}, exec = {.n = 0};
-	struct in_memory m = {key, &exec, {0}};
+	struct in_memory m = {key, &exec, {0}, {0}};
 
 	if (!key || !key->n)
 		return false;
+	for (size_t i = 0; i < key->n; i++)
+		m.sizes[(key->fn[i].size >> 6) & 63] |= 1ull << (key->fn[i].size & 63);
 	if (!decoder_init(&m.dec))
 		return true;
 	for (unsigned i = 0; i < phnum; i++) {
