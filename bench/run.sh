@@ -313,8 +313,17 @@ say "1d. start-up of programs with no host code"
 emit ""
 emit "### Start-up of a program with no host code (preloaded vs plain, runs alternating)"
 emit ""
-emit "| program | runs | plain ms min / med | preloaded ms min / med | preloaded / plain (med) | the locator (\`ONNXHOOK_LOG=debug\`) |"
-emit "|---|---:|---:|---:|---:|---|"
+emit "| program | runs | plain ms min / med | preloaded ms min / med | preloaded / plain (med) | instructions plain / preloaded (callgrind) | the locator (\`ONNXHOOK_LOG=debug\`) |"
+emit "|---|---:|---:|---:|---:|---:|---|"
+# su_ir ENV...: the instructions a run executes, whole (callgrind's "Collected"), or "-"
+su_ir() {
+	if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null 2>&1; then
+		env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/su.cg" $su 2>&1 >/dev/null </dev/null |
+			sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' | head -n 1
+	else
+		echo -
+	fi
+}
 su_n=$((R * 4))
 for su in "/usr/bin/python3 -c pass" "/bin/true"; do
 	# shellcheck disable=SC2086 # su: a command and its words
@@ -334,8 +343,9 @@ for su in "/usr/bin/python3 -c pass" "/bin/true"; do
 	su_how=$(env LD_PRELOAD="$PRELOAD" ONNXHOOK_LOG=debug "$@" 2>&1 >/dev/null </dev/null |
 		sed -n 's/^onnxhook: locate: \([a-z0-9_]*\): \(quick reject\|whole-code sweep\).*/\1: \2/p' |
 		paste -sd ';' - | sed 's/;/; /g')
+	su_ir_plain=$(su_ir LD_PRELOAD=) su_ir_hooked=$(su_ir LD_PRELOAD="$PRELOAD")
 	set -- $(stats "$tmp/su-plain") $(stats "$tmp/su-hooked")
-	emit "| \`$su\` | $su_n | $(calc '%.1f / %.1f' "$1 * 1000, $2 * 1000") | $(calc '%.1f / %.1f' "$3 * 1000, $4 * 1000") | $(calc '%.2f' "$4 / $2") | ${su_how:-no host located} |"
+	emit "| \`$su\` | $su_n | $(calc '%.1f / %.1f' "$1 * 1000, $2 * 1000") | $(calc '%.1f / %.1f' "$3 * 1000, $4 * 1000") | $(calc '%.2f' "$4 / $2") | ${su_ir_plain:--} / ${su_ir_hooked:--} | ${su_how:-no host located} |"
 done
 
 # Instruction counts: deterministic, unlike the timings on a shared machine.
