@@ -143,10 +143,13 @@ static void help(void)
 	       "PROGRAM carries linked in (a stripped program too), found by comparing PROGRAM's x86-64\n"
 	       "code with the host library's (the reference: the installed host library, or one given\n"
 	       "with --host-code or ONNXHOOK_HOST_CODE); where each is, or why not (not found, found in\n"
-	       "more than one place, or its calls go elsewhere). Results are cached by both files'\n"
-	       "build-ids in $XDG_CACHE_HOME/onnxhook (default ~/.cache/onnxhook). The exit status is\n"
-	       "0 when PROGRAM carries a host's code, 1 when it carries none, 126 when PROGRAM is not\n"
-	       "an x86-64 ELF file it can read, 127 when it is not found.\n"
+	       "more than one place, or its calls go elsewhere). When PROGRAM does not carry them, the\n"
+	       "libraries it loads are searched (as the dynamic linker lists them, running nothing): a\n"
+	       "vendor's library may carry a host's code without exporting it. PROGRAM may be a library\n"
+	       "itself. Results are cached by both files' build-ids in $XDG_CACHE_HOME/onnxhook (default\n"
+	       "~/.cache/onnxhook). The exit status is 0 when PROGRAM or a library it loads carries a\n"
+	       "host's code, 1 when none does, 126 when PROGRAM is not an x86-64 ELF file it can read,\n"
+	       "127 when it is not found.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -o, --output=PATH         write the model to PATH: %%p is the pid, %%e the program's\n"
@@ -327,6 +330,7 @@ struct elf_info {
 	uint16_t type, machine; /* e_type (ET_DYN: a shared object or PIE), e_machine */
 	char soname[64]; /* DT_SONAME, if any */
 	bool interp;    /* PT_INTERP: the dynamic linker runs, so LD_PRELOAD works */
+	char interp_path[256]; /* its path */
 	bool host;      /* DT_NEEDED names a host library */
 	uint32_t needed_hosts; /* which: bit i for hosts[i] */
 	char asan[256]; /* DT_NEEDED's libasan.so.N, if any */
@@ -372,8 +376,12 @@ static void elf_inspect(const char *path, struct elf_info *info)
 	for (unsigned i = 0; i < e.phnum; i++) {
 		if (!onnxhook_elf_phdr_at(&e, i, &ph))
 			goto out;
-		if (ph.type == PT_INTERP)
+		if (ph.type == PT_INTERP) {
 			info->interp = true;
+			n = e.read(e.ctx, ph.offset, info->interp_path,
+				   ph.filesz < sizeof(info->interp_path) ? ph.filesz : sizeof(info->interp_path) - 1);
+			info->interp_path[n < sizeof(info->interp_path) ? n : 0] = '\0';
+		}
 		else if (ph.type == PT_DYNAMIC)
 			dyn = ph;
 	}
@@ -650,6 +658,95 @@ static const char *locate_host(size_t h, const char *path, unsigned flags, char 
 	return NULL;
 }
 
+/* The libraries the dynamic linker would load for the program at path (`LD --list PROGRAM`: it
+ * maps them and prints where, running none of their code), one path a line into buf; their count.
+ * 0 for a program without a dynamic linker, or when it cannot say. */
+static size_t program_libraries(const char *path, const char *interp, char *buf, size_t len)
+{
+	int fd[2];
+	size_t used = 0, n = 0;
+
+	buf[0] = '\0';
+	if (!interp[0] || access(interp, X_OK) < 0 || pipe2(fd, O_CLOEXEC) < 0)
+		return 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		dup2(fd[1], STDOUT_FILENO);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		unsetenv("LD_PRELOAD");
+		execl(interp, interp, "--list", path, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	if (pid < 0) {
+		close(fd[0]);
+		return 0;
+	}
+	char out[65536];
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof(out) - 1 && ((r = read(fd[0], out + got, sizeof(out) - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
+		got += r > 0 ? (size_t)r : 0;
+	out[got] = '\0';
+	close(fd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* "\tlibfoo.so.1 => /path/libfoo.so.1 (0x...)" or "\t/lib64/ld-linux-x86-64.so.2 (0x...)" */
+	for (char *save = NULL, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *arrow = strstr(line, "=> "), *lib = arrow ? arrow + 3 : line + strspn(line, " \t");
+		char *end = strstr(lib, " (");
+		if (*lib != '/' || !end)
+			continue;
+		*end = '\0';
+		int k = snprintf(buf + used, len - used, "%s\n", lib);
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+		n++;
+	}
+	return n;
+}
+
+/* Host h's functions in the libraries the program loads (a vendor's library that carries its
+ * code without exporting it), against the reference ref: one block per library that has some.
+ * True when one has. */
+static bool list_libraries(size_t h, const char *arg, const char *libs, const char *ref, const char **names,
+			   size_t n, struct onnxhook_found *out)
+{
+	char err[512];
+	bool any = false;
+
+	for (const char *l = libs; *l; l += strcspn(l, "\n") + 1) {
+		char lib[PATH_MAX];
+		size_t k = strcspn(l, "\n");
+		if (k >= sizeof(lib))
+			continue;
+		memcpy(lib, l, k);
+		lib[k] = '\0';
+		if (onnxhook_locate(ref, lib, names, n, ONNXHOOK_LOCATE_NO_CACHE, out, err, sizeof(err)) < 0)
+			continue;
+		size_t located = 0;
+		int width = 0;
+		for (size_t i = 0; i < n; i++) {
+			located += out[i].status == ONNXHOOK_FOUND;
+			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
+		}
+		if (!located)
+			continue;
+		printf("%s: %zu of %zu hooked functions found in %s, a library %s loads (reference %s):\n",
+		       hosts[h].name, located, n, lib, arg, ref);
+		for (size_t i = 0; i < n; i++)
+			print_found(&out[i], width);
+		any = true;
+	}
+	return any;
+}
+
 /* Locates each host's hooked functions in PROGRAM (locate_host). 0 when a host's code is in
  * PROGRAM (located or linked dynamically), 1 when none is; PROGRAM not found 127, unreadable
  * or not x86-64 ELF 126. */
@@ -659,7 +756,9 @@ static int list_program(const char *arg)
 	const char *names[256], *env = getenv("ONNXHOOK_HOST_CODE");
 	struct onnxhook_found out[256];
 	struct elf_info info;
-	bool any = false;
+	bool any = false, libs_read = false;
+	static char libs[65536];
+	size_t n_libs = 0;
 	int r;
 
 	if ((r = resolve(arg, path, sizeof(path))) < 0)
@@ -689,17 +788,28 @@ static int list_program(const char *arg)
 			       hosts[h].name, arg, env && *env ? env : "", env && *env ? ", " : "", tried);
 			continue;
 		}
+		size_t missing = 0;
+		for (size_t i = 0; i < n; i++)
+			missing += out[i].status == ONNXHOOK_NOT_FOUND;
+		/* Not in the program: maybe in a library it loads (as the preload searches them). */
+		if (missing == n) {
+			if (!libs_read) {
+				n_libs = program_libraries(path, info.interp_path, libs, sizeof(libs));
+				libs_read = true;
+			}
+			if (n_libs && list_libraries(h, arg, libs, used, names, n, out)) {
+				any = true;
+				continue;
+			}
+		}
 		printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
 		       n, arg, used);
 		int width = 0;
 		for (size_t i = 0; i < n; i++)
 			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
-		size_t missing = 0;
-		for (size_t i = 0; i < n; i++)
-			missing += out[i].status == ONNXHOOK_NOT_FOUND;
 		if (missing == n)
-			printf("  none of their code is in %s (built from other sources, or with other "
-			       "flags)\n", arg);
+			printf("  none of their code is in %s%s (built from other sources, or with other "
+			       "flags)\n", arg, n_libs ? " or the libraries it loads" : "");
 		for (size_t i = 0; missing < n && i < n; i++)
 			print_found(&out[i], width);
 		any |= located > 0;

@@ -3,11 +3,12 @@
 # End-to-end: onnxhook --list-symbols PROGRAM, the locator from the command: the hooked functions
 # of a host linked into a stripped program (resnet18-static; Debian's /usr/bin/darknet with the
 # darknet host), found where and which not; --host-code and ONNXHOOK_HOST_CODE; a host linked
-# dynamically; a program of other code; files it cannot read, in one line and no crash.
-# usage: list-symbols.sh ONNXHOOK PRELOAD RESNET18-STATIC RESNET18 LIBTINYNN DARKNET(0|1)
+# dynamically; a program of other code; files it cannot read, in one line and no crash; a
+# program whose library carries tinynn's code unexported (resnet18-vendor): found in that library.
+# usage: list-symbols.sh ONNXHOOK PRELOAD RESNET18-STATIC RESNET18 LIBTINYNN DARKNET(0|1) RESNET18-VENDOR
 set -u
 cli=$(realpath "$1") preload=$(realpath "$2") static=$(realpath "$3") dynamic=$(realpath "$4")
-libtinynn=$(realpath "$5") darknet=$6
+libtinynn=$(realpath "$5") darknet=$6 vendor=$(realpath "$7")
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$src/tests/e2e/preload-env.sh" "$preload" # ASAN_OPTIONS for a sanitized build
 for v in $(compgen -e | grep '^ONNXHOOK_'); do unset "$v"; done
@@ -64,6 +65,15 @@ grep -q "reference $libtinynn" "$dir/static/stdout" || fail "static: the referen
 [ "$(ls "$XDG_CACHE_HOME/onnxhook" 2>/dev/null | wc -l)" -ge 1 ] || fail "static: nothing cached in \$XDG_CACHE_HOME"
 run static-cached --list-symbols "$static"
 cmp -s "$dir/static/stdout" "$dir/static-cached/stdout" || fail "static-cached: another answer"
+
+# The vendor's program: tinynn's functions in the library it loads, named as such.
+run vendor --list-symbols "$vendor"
+found vendor tinynn 10
+grep -q "^tinynn: 10 of 10 hooked functions found in .*/libresnet18-vendor\.so, a library $vendor loads (reference " \
+	"$dir/vendor/stdout" || fail "vendor: the library is not named: $(cat "$dir/vendor/stdout")"
+# The library file itself.
+run vendor-library --list-symbols "$(dirname "$vendor")/libresnet18-vendor.so"
+found vendor-library tinynn 10
 
 # ONNXHOOK_HOST_CODE and --host-code: a copy of the reference elsewhere is the one used.
 mkdir -p "$dir/elsewhere"
