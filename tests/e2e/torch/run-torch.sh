@@ -79,10 +79,12 @@ run() { # run MODE(plain|trace): streams and status in $dir/MODE.*
     (cd "$dir" && env "${envs[@]}" "${args[@]}" >"$dir/$mode.stdout" 2>"$dir/$mode.stderr" </dev/null)
     echo $? >"$dir/$mode.status"
 }
-# The programs run in the work dir: files named relative to here are made absolute.
+# The programs run in the work dir: relative paths (with a '/') to files here are made absolute.
+# A bare word stays a word, even when a file of that name is here (`--mode trace` after the
+# README's first command has made build/trace).
 cmd=()
 for a in "$@"; do
-    if [ "${a#/}" = "$a" ] && [ -e "$a" ]; then cmd+=("$(realpath "$a")"); else cmd+=("$a"); fi
+    if [ "${a#/}" = "$a" ] && [ "${a#*/}" != "$a" ] && [ -e "$a" ]; then cmd+=("$(realpath "$a")"); else cmd+=("$a"); fi
 done
 run plain
 run trace
