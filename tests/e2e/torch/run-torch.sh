@@ -3,20 +3,23 @@
 # End-to-end check of the torch host: a PyTorch program (Python or C++) traced by the preload.
 #
 # usage: run-torch.sh --preload LIB [--name NAME] [--pass N] [--tol T] [--expect-ops "Conv=3,..."]
-#                     [--node NODE] [--python PY] -- COMMAND ARGS...
+#                     [--node NODE] [--python PY] [--external-data auto|always|never]
+#                     -- COMMAND ARGS...
 #
 # COMMAND writes OUT/input_<k>.bin and OUT/output_<k>.bin (raw float32) for each forward k; the
 # argument @OUT@ is replaced by its output directory. It runs untraced, then traced
-# (ONNXHOOK_OUTPUT=model.onnx, ONNXHOOK_PASS=N when given):
+# (ONNXHOOK_OUTPUT=model.onnx, ONNXHOOK_PASS=N and ONNXHOOK_EXTERNAL_DATA=MODE when given):
 # 1. same exit status and the same output files, byte for byte (the hook changed nothing);
-# 2. check-onnx.py: the full checker, exactly one graph input (+ --expect-ops);
+# 2. check-onnx.py: the full checker, exactly one graph input (+ --expect-ops); a model with
+#    external data (model.onnx.data: past 2 GiB, or --external-data always, which requires one)
+#    is checked by path and run by onnxruntime from its path, beside its data file;
 # 3. onnxruntime on the traced run's input of pass N (default 1) gives its output (tol 1e-4).
 # Exit 0 pass, 1 fail. The work dir (under $MESON_BUILD_ROOT or $TMPDIR) is removed on success.
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e=$(cd "$here/.." && pwd)
-name=torch preload='' pass='' tol=1e-4 expect_ops='' node=node python=/usr/bin/python3
+name=torch preload='' pass='' external='' tol=1e-4 expect_ops='' node=node python=/usr/bin/python3
 # checkers.sh reads $ort: onnxruntime is always used here.
 # shellcheck disable=SC2034
 ort=1
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
     --preload) preload=${2:?}; shift 2 ;;
     --name) name=${2:?}; shift 2 ;;
     --pass) pass=${2:?}; shift 2 ;;
+    --external-data) external=${2:?}; shift 2 ;;
     --tol) tol=${2:?}; shift 2 ;;
     --expect-ops) expect_ops=${2?}; shift 2 ;;
     --node) node=${2:?}; shift 2 ;;
@@ -75,6 +79,7 @@ run() { # run MODE(plain|trace): streams and status in $dir/MODE.*
         envs+=("LD_PRELOAD=$hook_preload" "ONNXHOOK_OUTPUT=$dir/model.onnx")
         [ -n "$asan" ] && envs+=("ASAN_OPTIONS=$asan_opts")
         [ -n "$pass" ] && envs+=("ONNXHOOK_PASS=$pass")
+        [ -n "$external" ] && envs+=("ONNXHOOK_EXTERNAL_DATA=$external")
     fi
     (cd "$dir" && env "${envs[@]}" "${args[@]}" >"$dir/$mode.stdout" 2>"$dir/$mode.stderr" </dev/null)
     echo $? >"$dir/$mode.status"
@@ -101,6 +106,9 @@ done
 if grep -q 'onnxhook: error' "$dir/trace.stderr"; then show trace; fail "the hook reported an error"; fi
 [ -f "$dir/model.onnx" ] || { show trace; fail "no model written"; }
 say "$n forward(s), outputs identical under the hook"
+data=$dir/model.onnx.data
+if [ "$external" = always ] && [ ! -s "$data" ]; then show trace; fail "--external-data always: no $data"; fi
+[ -f "$data" ] && say "weights in model.onnx.data: $(stat -c %s "$data") bytes, the model $(stat -c %s "$dir/model.onnx")"
 
 check_args=("$dir/model.onnx" --expect-inputs 1)
 [ -n "$expect_ops" ] && check_args+=(--expect-ops "$expect_ops")
