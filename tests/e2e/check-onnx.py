@@ -77,7 +77,9 @@ def run_checker(path):
     if not locs:  # a big model inline: not held here while the checker holds it
         head = None
     src_dir = os.path.dirname(os.path.abspath(path))
-    with tempfile.TemporaryDirectory(prefix="check-onnx-") as tmp:
+    # the copy goes beside the model: in the test's own directory, never $TMPDIR's top level
+    with tempfile.TemporaryDirectory(prefix=".check-onnx-",
+                                     dir=src_dir if os.access(src_dir, os.W_OK) else None) as tmp:
         copy = os.path.join(tmp, "model.onnx")
         shutil.copyfile(path, copy)
         for loc in locs:
