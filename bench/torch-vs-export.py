@@ -3,17 +3,20 @@
 size, onnxruntime's max relative error against PyTorch, wall time. Run by /usr/bin/python3
 (Debian's torch, torchvision and onnx); onnxruntime is tests/ort's onnxruntime-node.
 
-usage: torch-vs-export.py --preload build/preload/libonnxhook.so [--size 64] [--out results.md]
-                          MODEL...
+usage: torch-vs-export.py --preload build/preload/libonnxhook.so [--size 64] [--runs N]
+                          [--out results.md] MODEL...
 Per model, with random weights (tests/e2e/torch/vision.py, one forward on a 1x3xSxS input):
 - export: torch.onnx.export (opset 17) of the model in eval mode; its time is the export call's.
-- onnxhook: vision.py run once untraced and once under the preload; its time is the difference
-  (what tracing added to the program, the model's writing at exit included).
+- onnxhook: vision.py run untraced and under the preload, alternately, N times each (default 3);
+  its time is the difference of the medians (what tracing added to the program, the model's
+  writing at exit included). A program run is seconds of Python and torch start-up, which varies
+  by more than tracing adds on a loaded machine: single runs measured that noise.
 Both models run in onnxruntime on the input their program used, against that program's output.
 Wall times are single runs on whatever machine this is: ratios, not thresholds."""
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +55,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--preload', required=True)
     ap.add_argument('--size', type=int, default=64)
+    ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--out')
     ap.add_argument('models', nargs='+')
     a = ap.parse_args()
@@ -83,10 +87,16 @@ def main():
             plain, tr = os.path.join(d, 'plain'), os.path.join(d, 'trace')
             os.mkdir(plain)
             os.mkdir(tr)
-            t_plain, _ = run_vision(name, a.size, plain)
             ours = os.path.join(d, 'onnxhook.onnx')
             env = dict(os.environ, LD_PRELOAD=preload, ONNXHOOK_OUTPUT=ours, ONNXHOOK_LOG='quiet')
-            t_trace, r = run_vision(name, a.size, tr, env)
+            plains, traces = [], []
+            for k in range(a.runs):
+                plains.append(run_vision(name, a.size, plain)[0])
+                t, r = run_vision(name, a.size, tr, env)
+                traces.append(t)
+                if r.returncode or not os.path.exists(ours):
+                    break
+            t_plain, t_trace = statistics.median(plains), statistics.median(traces)
             if r.returncode or not os.path.exists(ours):
                 rows.append(f'| {name} | export {e_nodes} / onnxhook failed | | | | |')
                 continue

@@ -202,7 +202,8 @@ ONNXHOOK_UNINSTRUMENTED static inline bool onnxhook_same_name(const char *a, con
 
 /* hosts.c: a library may have been loaded since the last call (the process started, a dlopen):
  * each host defining onnxhook_<name>_loaded() is told, so that one attaching at run time (the
- * torch host registers an observer with its library) does it once its library is there. Cheap
+ * torch host registers an observer with its library) does it once its library is there; a host
+ * built as a module (module.h) is loaded first, when its library is there and we record. Cheap
  * when nothing was loaded since (one dl_iterate_phdr step). */
 void onnxhook_hosts_loaded(void);
 

@@ -32,7 +32,10 @@
  *
  * libtorch is built with NDEBUG: RecordFunction's layout depends on it (meson passes -DNDEBUG).
  * Its non-inline members and the registration are looked up at run time (linking libtorch_cpu
- * would load it into every preloaded process); libc10 is linked (tensor accessors). */
+ * would load it into every preloaded process); libc10 is linked (tensor accessors). This file is
+ * built as a module of its own, libonnxhook-torch.so (the registry's 'module'), which the preload
+ * loads only once libtorch_cpu is in the process: its calls of the preload go through the table
+ * module-api.h redirects them to (module.h), so libc10 and libstdc++ stay out of other processes. */
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 #include <ATen/record_function.h>
@@ -1216,7 +1219,8 @@ extern "C" {
 void onnxhook_torch_loaded(void);
 
 /* Once libtorch_cpu is in the process: the observer is registered (inputs and outputs boxed, the
- * scopes of ops only). */
+ * scopes of ops only). Called by the preload right after it loaded this module, and again
+ * whenever a library may have arrived (hosts.c). */
 void onnxhook_torch_loaded(void)
 {
 	static int state; /* 0 not yet, 1 attaching or attached */

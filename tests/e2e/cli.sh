@@ -122,6 +122,12 @@ if [ -z "$scli" ] || [ -z "$slib" ] || [ -z "$stiny" ]; then
 	fail "staged tree lacks bin/onnxhook, libonnxhook.so or libtinynn.so.0: $(find "$stage" -type f | head -n 30)"
 else
 	sbin=$(dirname "$scli")
+	# The hosts built as modules are installed beside the library, where it looks for them.
+	for m in "$MESON_BUILD_ROOT"/preload/onnxhook/libonnxhook-*.so; do
+		[ -e "$m" ] || continue
+		[ -f "$(dirname "$slib")/onnxhook/$(basename "$m")" ] && ok "staged tree has onnxhook/$(basename "$m")" ||
+			fail "staged tree lacks onnxhook/$(basename "$m") beside $slib"
+	done
 	run lib-stage "$scli" --print-library
 	[ "$(cat "$dir/lib-stage/stdout")" = "$(realpath "$slib")" ] && ok "staged command preloads $slib" ||
 		fail "staged: --print-library says '$(cat "$dir/lib-stage/stdout")', want $slib"
