@@ -43,6 +43,7 @@
 #include <math.h>
 #include <string.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -187,19 +188,29 @@ T expand(op &o, T x, S to)
 /* ---- constants the program computes ---------------------------------------------------------
  * A value the program computes at every forward from nothing the graph holds (Swin's attention
  * mask: new_zeros and fills of slices; its relative position bias: a parameter gathered by an
- * int64 index made with arange at construction) is a constant, not a graph input. What is one is
+ * int64 index made with arange at construction) is a constant, not a graph input. Constants are
  * followed per storage (the StorageImpl, held by a weak reference so that its address is never
- * another storage's while it is listed): a storage made by a table factory (arange, linspace,
- * logspace, eye) or by a factory shaped after another tensor (new_zeros, zeros_like, ...), or
- * written by an op whose tensor arguments are all constants or parameters (tensors that require
- * grad). A fill or copy of a constant into one keeps it one; any other write to it (a recorded
- * op's, a copy of a non-constant) makes it an ordinary tensor again. Made by zeros, ones, full,
- * empty, randn, from_numpy or a file, a tensor is not one: that is how programs make their
- * inputs. An op on constants only is not recorded (its result is read later from its memory as
- * an initializer). */
+ * another storage's while it is listed), at two levels:
+ * - KONST: made by a table factory (arange, linspace, logspace, eye), a factory shaped after
+ *   another tensor (new_zeros, zeros_like, ...: made while computing), a Python number lifted
+ *   to a tensor, or by an op whose tensor arguments are all KONST or parameters (leaves that
+ *   require grad); or a KONST written into a WEAK one (mask[a:b] = 1: the program builds a
+ *   table). Read by a recorded op: an initializer, its bytes as they are then.
+ * - WEAK: made by zeros, ones or full, or by an op on WEAK and KONST tensors only (10 * ones):
+ *   a model input may be made so (model(torch.ones(...))). Not recorded while only such
+ *   tensors are involved (the program initialising its parameters), but read by a recorded op,
+ *   or by an op together with a parameter, it is a graph input as any memory no op wrote.
+ * Anything else (empty, randn, from_numpy, a file, a copy of a non-constant into it) is not a
+ * constant. An op whose results are constants is not recorded. */
+enum { NOT_KONST, WEAK, KONST };
+
 struct konst_set {
 	std::mutex lock;
-	std::unordered_map<const c10::StorageImpl *, c10::weak_intrusive_ptr<c10::StorageImpl>> m;
+	struct entry {
+		c10::weak_intrusive_ptr<c10::StorageImpl> ref;
+		int level;
+	};
+	std::unordered_map<const c10::StorageImpl *, entry> m;
 };
 konst_set &konsts()
 {
@@ -212,36 +223,41 @@ const c10::StorageImpl *storage_of(const at::Tensor &t)
 	return t.defined() && t.has_storage() ? t.storage().unsafeGetStorageImpl() : nullptr;
 }
 
-bool is_konst(const at::Tensor &t)
+int konst_level(const at::Tensor &t)
 {
 	const c10::StorageImpl *s = storage_of(t);
 	if (!s)
-		return false;
+		return NOT_KONST;
 	konst_set &k = konsts();
 	std::lock_guard<std::mutex> g(k.lock);
-	return k.m.count(s) != 0;
+	auto it = k.m.find(s);
+	return it == k.m.end() ? NOT_KONST : it->second.level;
 }
 
-void set_konst(const at::Tensor &t, bool on)
+bool is_konst(const at::Tensor &t) { return konst_level(t) == KONST; }
+
+void set_konst(const at::Tensor &t, int level)
 {
 	const c10::StorageImpl *s = storage_of(t);
 	if (!s)
 		return;
 	konst_set &k = konsts();
 	std::lock_guard<std::mutex> g(k.lock);
-	if (!on) {
+	if (level == NOT_KONST) {
 		k.m.erase(s);
 		return;
 	}
-	if (k.m.count(s))
+	auto it = k.m.find(s);
+	if (it != k.m.end()) {
+		it->second.level = level;
 		return;
+	}
 	if (k.m.size() >= 4096) /* storages released since: forget them */
-		for (auto it = k.m.begin(); it != k.m.end();)
-			it = it->second.expired() ? k.m.erase(it) : std::next(it);
-	k.m.emplace(s, t.storage().getWeakStorageImpl());
+		for (auto i = k.m.begin(); i != k.m.end();)
+			i = i->second.ref.expired() ? k.m.erase(i) : std::next(i);
+	k.m.emplace(s, konst_set::entry{t.storage().getWeakStorageImpl(), level});
 }
 
-/* A constant or a parameter (an initializer when read). */
 /* A parameter: a leaf that requires grad (with autograd on, what is computed from one requires
  * grad too; AutogradMeta's requires_grad_ is the leaf's own flag). */
 bool is_param(const at::Tensor &t)
@@ -250,6 +266,7 @@ bool is_param(const at::Tensor &t)
 	return m && static_cast<const torch::autograd::AutogradMeta *>(m)->requires_grad_;
 }
 
+/* A constant or a parameter (an initializer when read). */
 bool konst_or_param(const at::Tensor &t)
 {
 	return t.defined() && (t.unsafeGetTensorImpl()->is_wrapped_number() || is_param(t) || is_konst(t));
@@ -1360,7 +1377,7 @@ struct args : at::ObserverContext {
 	const char *name;
 	mapper m;
 	bool ignore;   /* the program's own (never recorded) */
-	bool konst;    /* its results are constants (konst_result): not recorded */
+	int konst;     /* its results are constants (konst_result): not recorded */
 	std::vector<c10::IValue> in;
 };
 
@@ -1371,9 +1388,10 @@ const char *const table_factories[] = {
 	"aten::scalar_tensor",
 };
 /* Never a constant: a model input may be made so, or the values are random or undefined. */
+const char *const weak_factories[] = {"aten::zeros", "aten::ones", "aten::full"};
 const char *const never_konst[] = {
 	"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::new_empty",
-	"aten::new_empty_strided", "aten::zeros", "aten::ones", "aten::full", "aten::rand",
+	"aten::new_empty_strided", "aten::rand",
 	"aten::randn", "aten::randint", "aten::randperm", "aten::rand_like", "aten::randn_like",
 	"aten::randint_like", "aten::normal", "aten::normal_", "aten::uniform_", "aten::random_",
 	"aten::bernoulli", "aten::bernoulli_", "aten::exponential_", "aten::geometric_",
@@ -1401,53 +1419,65 @@ bool in_place(const char *name)
 	return n > 7 && name[n - 1] == '_' && name[n - 2] != '_';
 }
 
-/* Whether the op's results are constants of the program (decided before it runs: in place, it
- * changes what it reads). */
-bool konst_result(const args &a)
+/* The level of constant of the op's results (decided before it runs: in place, it changes what
+ * it reads). */
+int konst_result(const args &a)
 {
+	if (LISTED(a.name, weak_factories))
+		return WEAK;
 	if (LISTED(a.name, never_konst))
-		return false;
+		return NOT_KONST;
 	if (LISTED(a.name, table_factories))
-		return true;
-	/* a Python number made a tensor (x[i] = 3 lifts 3): a scalar of the program */
+		return KONST;
+	/* a Python number made a tensor (x[i] = 3 lifts 3) */
 	if (!strcmp(a.name, "aten::lift_fresh"))
 		return !a.in.empty() && a.in[0].isTensor() && a.in[0].toTensor().defined() &&
-		       a.in[0].toTensor().dim() == 0;
+				       a.in[0].toTensor().dim() == 0
+			       ? KONST
+			       : NOT_KONST;
 	const bool overwrite = LISTED(a.name, overwrites);
-	bool any = false;
+	int level = KONST, target = KONST;
+	bool any = false, param = false;
+	auto take = [&](const at::Tensor &t, bool is_target) {
+		if (!t.defined())
+			return;
+		int l = t.unsafeGetTensorImpl()->is_wrapped_number() ? KONST : konst_level(t);
+		if (l == NOT_KONST && is_param(t)) {
+			l = KONST;
+			param = true;
+		}
+		if (is_target)
+			target = l;
+		else
+			level = std::min(level, l);
+		any = any || !is_target;
+	};
 	for (size_t i = 0; i < a.in.size(); i++) {
 		const c10::IValue &v = a.in[i];
-		if (v.isTensor()) {
-			const at::Tensor &t = v.toTensor();
-			if (!t.defined())
-				continue;
-			/* an overwrite's target: a constant only if it already was one */
-			if (!(i == 0 && overwrite ? is_konst(t) : konst_or_param(t)))
-				return false;
-			any = true;
-		} else if (v.isList()) {
-			for (const auto &e : v.toListRef()) {
-				if (e.isTensor() && e.toTensor().defined()) {
-					if (!konst_or_param(e.toTensor()))
-						return false;
-					any = true;
-				}
-			}
-		}
+		if (v.isTensor())
+			take(v.toTensor(), i == 0 && overwrite);
+		else if (v.isList())
+			for (const auto &e : v.toListRef())
+				if (e.isTensor())
+					take(e.toTensor(), false);
 	}
-	return any;
+	if (overwrite) /* the target keeps its level; a KONST written into a WEAK one makes it KONST */
+		return target == NOT_KONST || level == NOT_KONST ? NOT_KONST : level == KONST ? KONST : target;
+	if (!any || level == NOT_KONST || (level == WEAK && param))
+		return NOT_KONST;
+	return level;
 }
 
-/* After the op: its results are constants, or its in-place target is no longer one. */
+/* After the op: the level of its results; an in-place target that is no longer a constant. */
 void note_konst(const args &a, const std::vector<c10::IValue> &outputs)
 {
-	if (a.konst) {
+	const bool inplace = in_place(a.name) && !a.in.empty() && a.in[0].isTensor();
+	if (inplace)
+		set_konst(a.in[0].toTensor(), a.konst);
+	if (a.konst)
 		for (const auto &v : outputs)
-			if (v.isTensor())
-				set_konst(v.toTensor(), true);
-	} else if (in_place(a.name) && !a.in.empty() && a.in[0].isTensor()) {
-		set_konst(a.in[0].toTensor(), false);
-	}
+			if (v.isTensor() && v.toTensor().defined() && (inplace || konst_level(v.toTensor()) < a.konst))
+				set_konst(v.toTensor(), a.konst);
 }
 
 /* An op name that lives as long as the process (node labels and op types point at it; the
