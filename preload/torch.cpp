@@ -1441,11 +1441,11 @@ int konst_result(const args &a)
 	auto take = [&](const at::Tensor &t, bool is_target) {
 		if (!t.defined())
 			return;
-		int l = t.unsafeGetTensorImpl()->is_wrapped_number() ? KONST : konst_level(t);
-		if (l == NOT_KONST && is_param(t)) {
-			l = KONST;
+		int l = KONST;
+		if (is_param(t))
 			param = true;
-		}
+		else if (!t.unsafeGetTensorImpl()->is_wrapped_number())
+			l = konst_level(t);
 		if (is_target)
 			target = l;
 		else
