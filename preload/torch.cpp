@@ -1105,6 +1105,39 @@ std::vector<T> read_list(op &o, size_t i)
 	return v;
 }
 
+const char *intern(const char *name);
+
+/* einsum(equation, tensors, path): ONNX Einsum, the equation without spaces and its subscripts
+ * renamed to lower-case letters (PyTorch takes either case; ONNX's reference, lower case). */
+void m_einsum(op &o)
+{
+	const c10::IValue &e = arg(o, 0);
+	std::vector<T> v = read_list(o, 1);
+	if (!e.isString() || v.empty()) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	char map[128] = {0}, next = 'a';
+	std::string eq;
+	for (char ch : e.toStringRef()) {
+		if (ch == ' ')
+			continue;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+			if (!map[(int)ch]) {
+				if (next > 'z') {
+					fail(o, -ENOTSUP); /* more than 26 subscripts */
+					return;
+				}
+				map[(int)ch] = next++;
+			}
+			ch = map[(int)ch];
+		}
+		eq += ch;
+	}
+	onnxhook_attr a = onnxhook_attr_string("equation", intern(eq.c_str()));
+	write(o, onnxhook_op_node(o.c, "Einsum", (int)v.size(), v.data(), 1, &a, out_shape(o)));
+}
+
 void m_cat(op &o)
 {
 	std::vector<T> v = read_list(o, 0);
@@ -1286,6 +1319,11 @@ const mapping mappings[] = {
 	{"aten::replication_pad1d", m_replication_pad},
 	{"aten::replication_pad2d", m_replication_pad},
 	{"aten::roll", m_roll},
+	{"aten::einsum", m_einsum},
+	{"aten::swapaxes", m_view},
+	{"aten::swapdims", m_view},
+	{"aten::movedim", m_view},
+	{"aten::moveaxis", m_view},
 	{"aten::index", m_index},
 	{"aten::clamp", m_clamp},
 	{"aten::clamp_", m_clamp},
