@@ -211,6 +211,7 @@ struct konst_set {
 		int level;
 	};
 	std::unordered_map<const c10::StorageImpl *, entry> m;
+	size_t sweep_at = 4096;
 };
 konst_set &konsts()
 {
@@ -252,9 +253,11 @@ void set_konst(const at::Tensor &t, int level)
 		it->second.level = level;
 		return;
 	}
-	if (k.m.size() >= 4096) /* storages released since: forget them */
+	if (k.m.size() >= k.sweep_at) { /* storages released since: forget them */
 		for (auto i = k.m.begin(); i != k.m.end();)
 			i = i->second.ref.expired() ? k.m.erase(i) : std::next(i);
+		k.sweep_at = std::max<size_t>(4096, 2 * k.m.size());
+	}
 	k.m.emplace(s, konst_set::entry{t.storage().getWeakStorageImpl(), level});
 }
 
