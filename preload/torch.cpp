@@ -21,10 +21,11 @@
  * input; when one copied (reshape of a strided tensor), the copy is recorded.
  *
  * What is a weight: a tensor that requires grad (nn.Parameter) is an initializer unless a recorded
- * op wrote its memory. Everything else no recorded op wrote is a graph input. Ops reading only
- * such memory and producing no model value are not the model's (torch.randn of the input, weight
- * initialisation, the script's own checks): an unmapped op is recorded only when it reads a value
- * of the graph.
+ * op wrote its memory; so is a constant the program computes (a mask built at every forward, a
+ * parameter gathered by an arange-made index: the section on constants). Everything else no
+ * recorded op wrote is a graph input. Ops reading only such memory and producing no model value
+ * are not the model's (torch.randn of the input, weight initialisation, the script's own checks):
+ * an unmapped op is recorded only when it reads a value of the graph.
  *
  * Passes: the core's rule (the pass's first op recurring, same weights and attributes, on memory
  * no op of this pass wrote) works unchanged: the first op of a forward reads the input tensor,
