@@ -1644,6 +1644,10 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction &fn)
 		/* In TorchScript inputs() is the interpreter's whole stack: the op's are its tail. */
 		a->in.assign(all.end() - n, all.end());
 		a->konst = konst_result(*a);
+		/* A constant a recorded op changes in place: read after the op, its bytes are no
+		 * longer the constant; it is what any memory no op wrote is (a graph input). */
+		if (!a->ignore && !a->konst && in_place(a->name) && !a->in.empty() && a->in[0].isTensor())
+			set_konst(a->in[0].toTensor(), NOT_KONST);
 	} catch (...) {
 		return nullptr;
 	}
