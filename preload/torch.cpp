@@ -21,10 +21,11 @@
  * input; when one copied (reshape of a strided tensor), the copy is recorded.
  *
  * What is a weight: a tensor that requires grad (nn.Parameter) is an initializer unless a recorded
- * op wrote its memory. Everything else no recorded op wrote is a graph input. Ops reading only
- * such memory and producing no model value are not the model's (torch.randn of the input, weight
- * initialisation, the script's own checks): an unmapped op is recorded only when it reads a value
- * of the graph.
+ * op wrote its memory; so is a constant the program computes (a mask built at every forward, a
+ * parameter gathered by an arange-made index: the section on constants). Everything else no
+ * recorded op wrote is a graph input. Ops reading only such memory and producing no model value
+ * are not the model's (torch.randn of the input, weight initialisation, the script's own checks):
+ * an unmapped op is recorded only when it reads a value of the graph.
  *
  * Passes: the core's rule (the pass's first op recurring, same weights and attributes, on memory
  * no op of this pass wrote) works unchanged: the first op of a forward reads the input tensor,
@@ -39,14 +40,17 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 #include <ATen/record_function.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include <dlfcn.h>
 #include <link.h>
 #include <math.h>
 #include <string.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -185,6 +189,96 @@ T expand(op &o, T x, S to)
 	return node(o, "Expand", {x, onnxhook_op_ints(o.c, to.rank, to.dims, "shape")}, {}, to);
 }
 
+/* ---- constants the program computes ---------------------------------------------------------
+ * A value the program computes at every forward from nothing the graph holds (Swin's attention
+ * mask: new_zeros and fills of slices; its relative position bias: a parameter gathered by an
+ * int64 index made with arange at construction) is a constant, not a graph input. Constants are
+ * followed per storage (the StorageImpl, held by a weak reference so that its address is never
+ * another storage's while it is listed), at two levels:
+ * - KONST: made by a table factory (arange, linspace, logspace, eye), a factory shaped after
+ *   another tensor (new_zeros, zeros_like, ...: made while computing), a Python number lifted
+ *   to a tensor, or by an op whose tensor arguments are all KONST or parameters (leaves that
+ *   require grad); or a KONST written into a WEAK one (mask[a:b] = 1: the program builds a
+ *   table). Read by a recorded op: an initializer, its bytes as they are then.
+ * - WEAK: made by zeros, ones or full, or by an op on WEAK and KONST tensors only (10 * ones):
+ *   a model input may be made so (model(torch.ones(...))). Not recorded while only such
+ *   tensors are involved (the program initialising its parameters), but read by a recorded op,
+ *   or by an op together with a parameter, it is a graph input as any memory no op wrote.
+ * Anything else (empty, randn, from_numpy, a file, a copy of a non-constant into it) is not a
+ * constant. An op whose results are constants is not recorded. */
+enum { NOT_KONST, WEAK, KONST };
+
+struct konst_set {
+	std::mutex lock;
+	struct entry {
+		c10::weak_intrusive_ptr<c10::StorageImpl> ref;
+		int level;
+	};
+	std::unordered_map<const c10::StorageImpl *, entry> m;
+	size_t sweep_at = 4096;
+};
+konst_set &konsts()
+{
+	static konst_set *k = new konst_set; /* never destroyed: weak references outlive exit */
+	return *k;
+}
+
+const c10::StorageImpl *storage_of(const at::Tensor &t)
+{
+	return t.defined() && t.has_storage() ? t.storage().unsafeGetStorageImpl() : nullptr;
+}
+
+int konst_level(const at::Tensor &t)
+{
+	const c10::StorageImpl *s = storage_of(t);
+	if (!s)
+		return NOT_KONST;
+	konst_set &k = konsts();
+	std::lock_guard<std::mutex> g(k.lock);
+	auto it = k.m.find(s);
+	return it == k.m.end() ? NOT_KONST : it->second.level;
+}
+
+bool is_konst(const at::Tensor &t) { return konst_level(t) == KONST; }
+
+void set_konst(const at::Tensor &t, int level)
+{
+	const c10::StorageImpl *s = storage_of(t);
+	if (!s)
+		return;
+	konst_set &k = konsts();
+	std::lock_guard<std::mutex> g(k.lock);
+	if (level == NOT_KONST) {
+		k.m.erase(s);
+		return;
+	}
+	auto it = k.m.find(s);
+	if (it != k.m.end()) {
+		it->second.level = level;
+		return;
+	}
+	if (k.m.size() >= k.sweep_at) { /* storages released since: forget them */
+		for (auto i = k.m.begin(); i != k.m.end();)
+			i = i->second.ref.expired() ? k.m.erase(i) : std::next(i);
+		k.sweep_at = std::max<size_t>(4096, 2 * k.m.size());
+	}
+	k.m.emplace(s, konst_set::entry{t.storage().getWeakStorageImpl(), level});
+}
+
+/* A parameter: a leaf that requires grad (with autograd on, what is computed from one requires
+ * grad too; AutogradMeta's requires_grad_ is the leaf's own flag). */
+bool is_param(const at::Tensor &t)
+{
+	const c10::AutogradMetaInterface *m = t.unsafeGetTensorImpl()->autograd_meta();
+	return m && static_cast<const torch::autograd::AutogradMeta *>(m)->requires_grad_;
+}
+
+/* A constant or a parameter (an initializer when read). */
+bool konst_or_param(const at::Tensor &t)
+{
+	return t.defined() && (t.unsafeGetTensorImpl()->is_wrapped_number() || is_param(t) || is_konst(t));
+}
+
 /* The tensor t as a value: dense, the value at its memory; strided, rebuilt from the span of
  * memory it covers. weight: a parameter (an initializer unless the graph wrote it). */
 T read_span(op &o, const float *p, int64_t n, bool weight)
@@ -202,7 +296,7 @@ T read(op &o, const at::Tensor &t, bool param = false)
 		return T{ONNXHOOK_NONE, {}};
 	}
 	const float *p = static_cast<const float *>(t.unsafeGetTensorImpl()->data());
-	const bool weight = param || t.requires_grad();
+	const bool weight = param || t.requires_grad() || is_konst(t);
 	const S logical = shape_of(t);
 	if (t.numel() == 0) {
 		fail(o, -ENOTSUP);
@@ -318,6 +412,24 @@ T read_opt(op &o, size_t i)
 T operand(op &o, size_t i)
 {
 	const c10::IValue &v = arg(o, i);
+	if (v.isTensor() && v.toTensor().defined() && v.toTensor().unsafeGetTensorImpl()->is_wrapped_number() &&
+	    v.toTensor().has_storage() && v.toTensor().device().is_cpu()) {
+		/* a Python number (x * 0.5): a 0-dim double, int64 or bool tensor */
+		const at::Tensor &t = v.toTensor();
+		const void *p = t.unsafeGetTensorImpl()->data();
+		switch (t.scalar_type()) {
+		case at::kDouble:
+			return onnxhook_op_scalar(o.c, (float)*static_cast<const double *>(p), "scalar");
+		case at::kFloat:
+			return onnxhook_op_scalar(o.c, *static_cast<const float *>(p), "scalar");
+		case at::kLong:
+			return onnxhook_op_scalar(o.c, (float)*static_cast<const int64_t *>(p), "scalar");
+		case at::kBool:
+			return onnxhook_op_scalar(o.c, *static_cast<const bool *>(p) ? 1.0f : 0.0f, "scalar");
+		default:
+			break;
+		}
+	}
 	if (v.isTensor())
 		return read(o, v.toTensor());
 	if (v.isDouble() || v.isInt() || v.isBool())
@@ -774,6 +886,215 @@ void m_baddbmm(op &o)
 	write(o, p);
 }
 
+/* constant_pad_nd(x, pad, value) / pad(x, pad, mode, value): pad lists (begin, end) pairs from the
+ * last axis back. Positive amounts are ONNX Pad's (constant, reflect, edge); negative ones crop
+ * (a Slice first). */
+void map_pad(op &o, const char *mode, double value)
+{
+	T x = read_arg(o, 0);
+	int64_t p[2 * ONNXHOOK_MAX_RANK];
+	int n = ints(arg(o, 1), p, 2 * ONNXHOOK_MAX_RANK, 1);
+	const int r = x.s.rank;
+	if (n < 0 || n % 2 || n / 2 > r) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	int64_t pads[2 * ONNXHOOK_MAX_RANK] = {0};
+	int64_t axes[ONNXHOOK_MAX_RANK], starts[ONNXHOOK_MAX_RANK], ends[ONNXHOOK_MAX_RANK],
+		steps[ONNXHOOK_MAX_RANK];
+	int crop = 0;
+	bool any = false;
+	for (int k = 0; k < n / 2; k++) {
+		const int d = r - 1 - k;
+		const int64_t b = p[2 * k], e = p[2 * k + 1];
+		if (b < 0 || e < 0) {
+			axes[crop] = d;
+			starts[crop] = b < 0 ? -b : 0;
+			ends[crop] = x.s.dims[d] + (e < 0 ? e : 0);
+			steps[crop++] = 1;
+		}
+		pads[d] = b > 0 ? b : 0;
+		pads[r + d] = e > 0 ? e : 0;
+		any = any || b > 0 || e > 0;
+	}
+	if (crop)
+		x = onnxhook_op_slices(o.c, x, crop, axes, starts, ends, steps);
+	if (any) {
+		S s = x.s;
+		for (int d = 0; d < r; d++)
+			s.dims[d] += pads[d] + pads[r + d];
+		T in[3] = {x, onnxhook_op_ints(o.c, 2 * r, pads, "pads"),
+			   onnxhook_op_scalar(o.c, (float)value, "value")};
+		onnxhook_attr m = onnxhook_attr_string("mode", mode);
+		x = onnxhook_op_node(o.c, "Pad", strcmp(mode, "constant") ? 2 : 3, in, 1, &m, s);
+	}
+	write(o, x);
+}
+
+void m_constant_pad_nd(op &o) { map_pad(o, "constant", num(arg(o, 2), 0)); }
+
+void m_pad(op &o)
+{
+	const c10::IValue &m = arg(o, 2);
+	std::string mode = m.isString() ? m.toStringRef() : "constant";
+	if (mode == "constant")
+		map_pad(o, "constant", num(arg(o, 3), 0));
+	else if (mode == "reflect")
+		map_pad(o, "reflect", 0);
+	else if (mode == "replicate")
+		map_pad(o, "edge", 0);
+	else
+		fail(o, -ENOTSUP); /* circular: ONNX's wrap is opset 19 */
+}
+
+/* reflection_pad{1,2}d / replication_pad{1,2}d(x, padding) (what F.pad calls in those modes
+ * when it is the outermost op: TorchScript) */
+void m_reflection_pad(op &o) { map_pad(o, "reflect", 0); }
+void m_replication_pad(op &o) { map_pad(o, "edge", 0); }
+
+/* roll(x, shifts, dims): per rolled axis, the last `shift` elements first (Slice + Concat); no
+ * dims: the flattened tensor rolled. */
+void m_roll(op &o)
+{
+	T x = read_arg(o, 0);
+	int64_t sh[ONNXHOOK_MAX_RANK], dims[ONNXHOOK_MAX_RANK];
+	int ns = ints(arg(o, 1), sh, ONNXHOOK_MAX_RANK, 1);
+	int nd = arg(o, 2).isList() || arg(o, 2).isInt() ? ints(arg(o, 2), dims, ONNXHOOK_MAX_RANK, 1) : 0;
+	const S shape = x.s;
+	if (nd == 0 && ns == 1) {
+		x = onnxhook_op_reshape(o.c, x, onnxhook_shape1(onnxhook_shape_numel(&shape, 1)));
+		dims[0] = 0;
+		nd = 1;
+	}
+	if (ns < 1 || nd != ns) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	for (int k = 0; k < nd; k++) {
+		const int64_t d = dims[k] < 0 ? dims[k] + x.s.rank : dims[k];
+		if (d < 0 || d >= x.s.rank) {
+			fail(o, -ENOTSUP);
+			return;
+		}
+		const int64_t size = x.s.dims[d];
+		const int64_t s = size ? ((sh[k] % size) + size) % size : 0;
+		if (!s)
+			continue;
+		T parts[2] = {onnxhook_op_slice(o.c, x, d, size - s, size), onnxhook_op_slice(o.c, x, d, 0, size - s)};
+		x = onnxhook_op_concat(o.c, 2, parts, (int)d);
+	}
+	write(o, onnxhook_op_reshape(o.c, x, shape));
+}
+
+/* An int64 tensor as a value: a constant or a parameter (an initializer), else a read. */
+T read_index(op &o, const at::Tensor &t)
+{
+	if (!t.defined() || !t.device().is_cpu() || t.scalar_type() != at::kLong || !t.has_storage() ||
+	    !t.is_contiguous() || t.numel() == 0 || t.dim() > ONNXHOOK_MAX_RANK) {
+		fail(o, -ENOTSUP);
+		return T{ONNXHOOK_NONE, {}};
+	}
+	const S s = shape_of(t);
+	const void *p = t.unsafeGetTensorImpl()->data();
+	if (konst_or_param(t))
+		return T{onnxhook_call_weight(o.c, p, ONNXHOOK_INT64, s.rank, s.dims, "index"), s};
+	return T{onnxhook_call_read(o.c, p, ONNXHOOK_INT64, s.rank, s.dims), s};
+}
+
+/* index(x, indices): one int64 index tensor on axis d (the axes before it taken whole: None) is
+ * Gather along d. Other forms (bool masks, several index tensors) are not mapped. */
+void m_index(op &o)
+{
+	const c10::IValue &l = arg(o, 1);
+	if (!l.isList()) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	int d = -1, k = 0;
+	const at::Tensor *idx = nullptr;
+	for (const auto &e : l.toListRef()) {
+		if (e.isTensor() && e.toTensor().defined()) {
+			if (idx) {
+				fail(o, -ENOTSUP);
+				return;
+			}
+			d = k;
+			idx = &e.toTensor();
+		} else if (!e.isNone() && !(e.isTensor() && !e.toTensor().defined())) {
+			fail(o, -ENOTSUP);
+			return;
+		}
+		k++;
+	}
+	if (!idx) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	T x = read_arg(o, 0, true), i = read_index(o, *idx);
+	if (d >= x.s.rank) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	S s{};
+	for (int a = 0; a < d; a++)
+		s.dims[s.rank++] = x.s.dims[a];
+	for (int a = 0; a < i.s.rank; a++)
+		s.dims[s.rank++] = i.s.dims[a];
+	for (int a = d + 1; a < x.s.rank; a++)
+		s.dims[s.rank++] = x.s.dims[a];
+	write(o, node(o, "Gather", {x, i}, {onnxhook_attr_int("axis", d)}, s));
+}
+
+/* clamp(x, min, max) / clamp_min(x, min) / clamp_max(x, max), scalar bounds: Clip. */
+void map_clamp(op &o, int lo_arg, int hi_arg)
+{
+	T x = read_arg(o, 0);
+	const c10::IValue lo = lo_arg >= 0 ? arg(o, (size_t)lo_arg) : c10::IValue(),
+			  hi = hi_arg >= 0 ? arg(o, (size_t)hi_arg) : c10::IValue();
+	if ((!lo.isNone() && !lo.isDouble() && !lo.isInt()) || (!hi.isNone() && !hi.isDouble() && !hi.isInt())) {
+		fail(o, -ENOTSUP); /* tensor bounds */
+		return;
+	}
+	write(o, onnxhook_op_clip(o.c, x, lo.isNone() ? -INFINITY : (float)num(lo, 0),
+				  hi.isNone() ? INFINITY : (float)num(hi, 0)));
+}
+
+void m_clamp(op &o) { map_clamp(o, 1, 2); }
+void m_clamp_min(op &o) { map_clamp(o, 1, -1); }
+void m_clamp_max(op &o) { map_clamp(o, -1, 1); }
+
+void m_exp(op &o) { map_unary(o, "Exp"); }
+void m_log(op &o) { map_unary(o, "Log"); }
+void m_neg(op &o) { map_unary(o, "Neg"); }
+
+/* linalg_vector_norm(x, ord, dim, keepdim, dtype) / norm(x, p, dim, keepdim): ord 2 or 1 over
+ * the axes given (all: none given), ReduceL2 / ReduceL1. */
+void m_norm(op &o)
+{
+	T x = read_arg(o, 0);
+	const double ord = num(arg(o, 1), 2);
+	int64_t dims[ONNXHOOK_MAX_RANK];
+	int n = arg(o, 2).isNone() ? 0 : ints(arg(o, 2), dims, ONNXHOOK_MAX_RANK, 1);
+	if ((ord != 2 && ord != 1) || n < 0 || (arg(o, 1).isTensor())) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	if (n == 0)
+		for (; n < x.s.rank; n++)
+			dims[n] = n;
+	S s = x.s;
+	for (int i = 0; i < n; i++) {
+		dims[i] = dims[i] < 0 ? dims[i] + x.s.rank : dims[i];
+		if (dims[i] < 0 || dims[i] >= x.s.rank) {
+			fail(o, -ENOTSUP);
+			return;
+		}
+		s.dims[dims[i]] = 1;
+	}
+	write(o, node(o, ord == 2 ? "ReduceL2" : "ReduceL1", {x},
+		      {onnxhook_attr_ints("axes", n, dims), onnxhook_attr_int("keepdims", 1)}, s));
+}
+
 std::vector<T> read_list(op &o, size_t i)
 {
 	std::vector<T> v;
@@ -789,6 +1110,39 @@ std::vector<T> read_list(op &o, size_t i)
 		v.push_back(read(o, e.toTensor()));
 	}
 	return v;
+}
+
+const char *intern(const char *name);
+
+/* einsum(equation, tensors, path): ONNX Einsum, the equation without spaces and its subscripts
+ * renamed to lower-case letters (PyTorch takes either case; ONNX's reference, lower case). */
+void m_einsum(op &o)
+{
+	const c10::IValue &e = arg(o, 0);
+	std::vector<T> v = read_list(o, 1);
+	if (!e.isString() || v.empty()) {
+		fail(o, -ENOTSUP);
+		return;
+	}
+	char map[128] = {0}, next = 'a';
+	std::string eq;
+	for (char ch : e.toStringRef()) {
+		if (ch == ' ')
+			continue;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+			if (!map[(int)ch]) {
+				if (next > 'z') {
+					fail(o, -ENOTSUP); /* more than 26 subscripts */
+					return;
+				}
+				map[(int)ch] = next++;
+			}
+			ch = map[(int)ch];
+		}
+		eq += ch;
+	}
+	onnxhook_attr a = onnxhook_attr_string("equation", intern(eq.c_str()));
+	write(o, onnxhook_op_node(o.c, "Einsum", (int)v.size(), v.data(), 1, &a, out_shape(o)));
 }
 
 void m_cat(op &o)
@@ -965,6 +1319,31 @@ const mapping mappings[] = {
 	{"aten::_softmax", m_softmax},
 	{"aten::log_softmax", m_log_softmax},
 	{"aten::clone", m_clone},
+	{"aten::pad", m_pad},
+	{"aten::constant_pad_nd", m_constant_pad_nd},
+	{"aten::reflection_pad1d", m_reflection_pad},
+	{"aten::reflection_pad2d", m_reflection_pad},
+	{"aten::replication_pad1d", m_replication_pad},
+	{"aten::replication_pad2d", m_replication_pad},
+	{"aten::roll", m_roll},
+	{"aten::einsum", m_einsum},
+	{"aten::swapaxes", m_view},
+	{"aten::swapdims", m_view},
+	{"aten::movedim", m_view},
+	{"aten::moveaxis", m_view},
+	{"aten::index", m_index},
+	{"aten::clamp", m_clamp},
+	{"aten::clamp_", m_clamp},
+	{"aten::clamp_min", m_clamp_min},
+	{"aten::clamp_min_", m_clamp_min},
+	{"aten::clamp_max", m_clamp_max},
+	{"aten::clamp_max_", m_clamp_max},
+	{"aten::exp", m_exp},
+	{"aten::exp_", m_exp},
+	{"aten::log", m_log},
+	{"aten::neg", m_neg},
+	{"aten::linalg_vector_norm", m_norm},
+	{"aten::norm", m_norm},
 	{"aten::view", m_view},
 	{"aten::_unsafe_view", m_view},
 	{"aten::reshape", m_view},
@@ -1042,8 +1421,109 @@ void note_unmapped(struct onnxhook_call *c, const char *name)
 struct args : at::ObserverContext {
 	const char *name;
 	mapper m;
+	bool ignore;   /* the program's own (never recorded) */
+	int konst;     /* its results are constants (konst_result): not recorded */
 	std::vector<c10::IValue> in;
 };
+
+/* Constants by how they are made (the section on constants says why). */
+const char *const table_factories[] = {
+	"aten::arange", "aten::linspace", "aten::logspace", "aten::eye", "aten::new_zeros",
+	"aten::new_ones", "aten::new_full", "aten::zeros_like", "aten::ones_like", "aten::full_like",
+	"aten::scalar_tensor",
+};
+/* Never a constant: a model input may be made so, or the values are random or undefined. */
+const char *const weak_factories[] = {"aten::zeros", "aten::ones", "aten::full"};
+const char *const never_konst[] = {
+	"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::new_empty",
+	"aten::new_empty_strided", "aten::rand",
+	"aten::randn", "aten::randint", "aten::randperm", "aten::rand_like", "aten::randn_like",
+	"aten::randint_like", "aten::normal", "aten::normal_", "aten::uniform_", "aten::random_",
+	"aten::bernoulli", "aten::bernoulli_", "aten::exponential_", "aten::geometric_",
+	"aten::cauchy_", "aten::log_normal_", "aten::multinomial", "aten::poisson", "aten::rrelu",
+	"aten::rrelu_", "aten::rrelu_with_noise", "aten::set_", "aten::resize_", "aten::resize_as_",
+	"aten::tensor", "aten::lift", "aten::from_file", "aten::dropout",
+	"aten::dropout_", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout",
+	"aten::native_dropout",
+};
+/* In place, overwriting their target whatever it held. */
+const char *const overwrites[] = {"aten::fill_", "aten::zero_", "aten::copy_"};
+
+bool listed(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return false;
+}
+#define LISTED(name, list) listed(name, list, sizeof(list) / sizeof(list[0]))
+
+bool in_place(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 7 && name[n - 1] == '_' && name[n - 2] != '_';
+}
+
+/* The level of constant of the op's results (decided before it runs: in place, it changes what
+ * it reads). */
+int konst_result(const args &a)
+{
+	if (LISTED(a.name, weak_factories))
+		return WEAK;
+	if (LISTED(a.name, never_konst))
+		return NOT_KONST;
+	if (LISTED(a.name, table_factories))
+		return KONST;
+	/* a Python number made a tensor (x[i] = 3 lifts 3) */
+	if (!strcmp(a.name, "aten::lift_fresh"))
+		return !a.in.empty() && a.in[0].isTensor() && a.in[0].toTensor().defined() &&
+				       a.in[0].toTensor().dim() == 0
+			       ? KONST
+			       : NOT_KONST;
+	const bool overwrite = LISTED(a.name, overwrites);
+	int level = KONST, target = KONST;
+	bool any = false, param = false;
+	auto take = [&](const at::Tensor &t, bool is_target) {
+		if (!t.defined())
+			return;
+		int l = KONST;
+		if (is_param(t))
+			param = true;
+		else if (!t.unsafeGetTensorImpl()->is_wrapped_number())
+			l = konst_level(t);
+		if (is_target)
+			target = l;
+		else
+			level = std::min(level, l);
+		any = any || !is_target;
+	};
+	for (size_t i = 0; i < a.in.size(); i++) {
+		const c10::IValue &v = a.in[i];
+		if (v.isTensor())
+			take(v.toTensor(), i == 0 && overwrite);
+		else if (v.isList())
+			for (const auto &e : v.toListRef())
+				if (e.isTensor())
+					take(e.toTensor(), false);
+	}
+	if (overwrite) /* the target keeps its level; a KONST written into a WEAK one makes it KONST */
+		return target == NOT_KONST || level == NOT_KONST ? NOT_KONST : level == KONST ? KONST : target;
+	if (!any || level == NOT_KONST || (level == WEAK && param))
+		return NOT_KONST;
+	return level;
+}
+
+/* After the op: the level of its results; an in-place target that is no longer a constant. */
+void note_konst(const args &a, const std::vector<c10::IValue> &outputs)
+{
+	const bool inplace = in_place(a.name) && !a.in.empty() && a.in[0].isTensor();
+	if (inplace)
+		set_konst(a.in[0].toTensor(), a.konst);
+	if (a.konst)
+		for (const auto &v : outputs)
+			if (v.isTensor() && v.toTensor().defined() && (inplace || konst_level(v.toTensor()) < a.konst))
+				set_konst(v.toTensor(), a.konst);
+}
 
 /* An op name that lives as long as the process (node labels and op types point at it; the
  * name RecordFunction gives may live only as long as the op). */
@@ -1158,19 +1638,27 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction &fn)
 		mapper m = name ? find_mapping(name, &ignore, &stable) : nullptr;
 		auto all = fn.inputs();
 		size_t n = api.num_inputs(&fn);
-		if (!name || ignore || n > all.size())
+		if (!name || n > all.size())
 			return nullptr;
 		a.reset(new args);
 		a->name = stable ? stable : intern(name);
 		a->m = m;
+		a->ignore = ignore;
 		/* In TorchScript inputs() is the interpreter's whole stack: the op's are its tail. */
 		a->in.assign(all.end() - n, all.end());
+		a->konst = konst_result(*a);
+		/* A constant a recorded op changes in place: read after the op, its bytes are no
+		 * longer the constant; it is what any memory no op wrote is (a graph input). */
+		if (!a->ignore && !a->konst && in_place(a->name) && !a->in.empty() && a->in[0].isTensor())
+			set_konst(a->in[0].toTensor(), NOT_KONST);
 	} catch (...) {
 		return nullptr;
 	}
-	onnxhook_checking(true);
-	record(*a, nullptr);
-	onnxhook_checking(false);
+	if (!a->ignore && !a->konst) {
+		onnxhook_checking(true);
+		record(*a, nullptr);
+		onnxhook_checking(false);
+	}
 	return a;
 }
 
@@ -1187,9 +1675,15 @@ void on_end(const at::RecordFunction &fn, at::ObserverContext *ctx)
 	if (depth != 0 || !outermost)
 		return;
 	if (ctx) {
-		do
-			record(*static_cast<args *>(ctx), &fn.outputs());
-		while (onnxhook_record_again());
+		const args &a = *static_cast<args *>(ctx);
+		if (!a.ignore && !a.konst)
+			do
+				record(a, &fn.outputs());
+			while (onnxhook_record_again());
+		try {
+			note_konst(a, fn.outputs());
+		} catch (...) {
+		}
 	}
 	outermost = false;
 	onnxhook_leave();
