@@ -40,12 +40,15 @@ extern "C" {
 	X(onnxhook_note_unmapped)                                                                \
 	X(onnxhook_pass_boundary)                                                                \
 	X(onnxhook_call_abandon)                                                                 \
+	X(onnxhook_call_weight)                                                                  \
+	X(onnxhook_call_read)                                                                    \
 	X(onnxhook_graph_mark_boundary)                                                          \
 	X(onnxhook_shape_numel)                                                                  \
 	X(onnxhook_shape_eq)                                                                     \
 	X(onnxhook_attr_int)                                                                     \
 	X(onnxhook_attr_float)                                                                   \
 	X(onnxhook_attr_ints)                                                                    \
+	X(onnxhook_attr_string)                                                                  \
 	X(onnxhook_shape1)                                                                       \
 	X(onnxhook_shape2)                                                                       \
 	X(onnxhook_shape3)                                                                       \

@@ -32,10 +32,11 @@ grep -q '/libonnxhook\.so$' "$dir/maps" || fail "libonnxhook.so is not in cat's 
 grep -E "/lib($forbidden)[.-]" "$dir/maps" && fail "a preloaded cat maps the above"
 ok "a preloaded cat maps $(awk '$6 ~ /\.so/ { print $6 }' "$dir/maps" | sort -u | wc -l) libraries, none of lib($forbidden)"
 
-# 2. A staged tree moved elsewhere (lib/ and lib/onnxhook/), and a link to its library.
+# 2. A staged tree moved elsewhere (lib/ and lib/onnxhook/), and a link to its library. (The
+# input from data: a tensor from arange would be a constant, and relu of it no layer.)
 prog='import torch
 with torch.no_grad():
-    print(float(torch.nn.functional.relu(torch.arange(-2.0, 3.0)).sum()))'
+    print(float(torch.nn.functional.relu(torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])).sum()))'
 mkdir -p "$dir/moved/lib/onnxhook" "$dir/link"
 cp "$preload" "$dir/moved/lib/libonnxhook.so" && cp "$module" "$dir/moved/lib/onnxhook/" || fail "copy"
 ln -s "$dir/moved/lib/libonnxhook.so" "$dir/link/libonnxhook.so"
