@@ -1162,6 +1162,23 @@ struct in_memory {
 	uint64_t sizes[64]; /* a 4096-bit filter of the key's sizes */
 };
 
+/* Whether the code at c (len bytes readable, at address vaddr) starts with key function k's first
+ * instructions. */
+static bool key_starts_at(const struct in_memory *m, const struct key_fn *k, const uint8_t *c,
+			  uint64_t len, uint64_t vaddr)
+{
+	uint64_t o = 0;
+
+	for (unsigned t = 0; t < k->ntok; t++) {
+		struct insn in;
+		if (o >= len || !decode(&m->dec, c + o, (size_t)(len - o), vaddr + o, &in) ||
+		    in.tok != k->tok[t])
+			return false;
+		o += in.len;
+	}
+	return true;
+}
+
 /* An FDE of a loaded object: true (stop) when a wanted function of its size starts there with the
  * same instructions (or its first ones cannot be read: cannot tell). */
 static bool may_be_wanted(void *ctx, uint64_t start, uint64_t range)
@@ -1177,17 +1194,7 @@ static bool may_be_wanted(void *ctx, uint64_t start, uint64_t range)
 		k--;
 	for (; k && k < m->key->fn + m->key->n && k->size == range; k++) {
 		const uint8_t *c = bytes_at(m->exec, start, range);
-		unsigned t = 0;
-		if (!c)
-			return true;
-		for (uint64_t o = 0; t < k->ntok; t++) {
-			struct insn in;
-			if (o >= range || !decode(&m->dec, c + o, (size_t)(range - o), start + o, &in) ||
-			    in.tok != k->tok[t])
-				break;
-			o += in.len;
-		}
-		if (t == k->ntok)
+		if (!c || key_starts_at(m, k, c, range, start))
 			return true;
 	}
 	return false;
@@ -1215,19 +1222,9 @@ static bool sweep_may_hold(const struct in_memory *m)
 				continue;
 			}
 			if (first[(in.tok >> 6) & 15] & (1ull << (in.tok & 63)))
-				for (size_t i = 0; i < m->key->n; i++) {
-					const struct key_fn *k = &m->key->fn[i];
-					unsigned t = 0;
-					for (uint64_t p = o; t < k->ntok; t++) {
-						struct insn x;
-						if (p >= len || !decode(&m->dec, c + p, (size_t)(len - p), base + p, &x) ||
-						    x.tok != k->tok[t])
-							break;
-						p += x.len;
-					}
-					if (t == k->ntok)
+				for (size_t i = 0; i < m->key->n; i++)
+					if (key_starts_at(m, &m->key->fn[i], c + o, len - o, base + o))
 						return true;
-				}
 			o += in.len;
 		}
 	}

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import forwards
+
 
 class SE(nn.Module):
     def __init__(self, c, r=4):
@@ -92,15 +94,7 @@ def main():
         path = os.path.join(a.outdir, 'handmade.pt')
         torch.jit.save(torch.jit.script(m), path)
         m = torch.jit.load(path)
-    for k in range(1, a.runs + 1):
-        x = torch.randn(1, 3, 16, 16)
-        if a.grad:
-            y = m(x)
-        else:
-            with torch.no_grad():
-                y = m(x)
-        x.numpy().tofile(os.path.join(a.outdir, f'input_{k}.bin'))
-        y.detach().numpy().tofile(os.path.join(a.outdir, f'output_{k}.bin'))
+    forwards.run(m, a.outdir, a.runs, lambda k: torch.randn(1, 3, 16, 16), grad=a.grad)
     return 0
 
 

@@ -10,12 +10,13 @@ made here from torch.ones (as a quick export script would), stays the one graph 
 usage: konst.py OUTDIR [--runs N]
 Writes OUTDIR/input_<k>.bin and OUTDIR/output_<k>.bin (raw float32) per forward k = 1..N."""
 import argparse
-import os
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import forwards
 
 
 class Konst(nn.Module):
@@ -54,12 +55,8 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     m = Konst().eval()
-    for k in range(1, a.runs + 1):
-        x = torch.ones(1, 3, 8, 8).cumsum(-1) * (0.1 * k)      # an input made from torch.ones
-        with torch.no_grad():
-            y = m(x)
-        x.numpy().tofile(os.path.join(a.outdir, f'input_{k}.bin'))
-        y.numpy().tofile(os.path.join(a.outdir, f'output_{k}.bin'))
+    # an input made from torch.ones
+    forwards.run(m, a.outdir, a.runs, lambda k: torch.ones(1, 3, 8, 8).cumsum(-1) * (0.1 * k))
     return 0
 
 

@@ -6,12 +6,13 @@ expanded tensor) must find the value those views look at. Run by /usr/bin/python
 usage: strided.py OUTDIR [--runs N]
 Writes OUTDIR/input_<k>.bin and OUTDIR/output_<k>.bin (raw float32) per forward k = 1..N."""
 import argparse
-import os
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import forwards
 
 
 class Strided(nn.Module):
@@ -44,12 +45,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     m = Strided().eval()
-    for k in range(1, a.runs + 1):
-        x = torch.randn(1, 4, 8, 8)
-        with torch.no_grad():
-            y = m(x)
-        x.numpy().tofile(os.path.join(a.outdir, f'input_{k}.bin'))
-        y.numpy().tofile(os.path.join(a.outdir, f'output_{k}.bin'))
+    forwards.run(m, a.outdir, a.runs, lambda k: torch.randn(1, 4, 8, 8))
     return 0
 
 

@@ -6,11 +6,12 @@ usage: vision.py MODEL OUTDIR [--size S] [--runs N] [--mode eager|script|trace]
 Writes OUTDIR/input_<k>.bin and OUTDIR/output_<k>.bin (raw float32) per forward k = 1..N, each on
 its own random input of 1x3xSxS, under torch.no_grad()."""
 import argparse
-import os
 import sys
 
 import torch
 import torchvision
+
+import forwards
 
 
 def build(name, size):
@@ -48,12 +49,7 @@ def main():
         m = torch.jit.script(m)
     elif a.mode == 'trace':
         m = torch.jit.trace(m, torch.randn(1, 3, a.size, a.size))
-    for k in range(1, a.runs + 1):
-        x = torch.randn(1, 3, a.size, a.size)
-        with torch.no_grad():
-            y = m(x)
-        x.numpy().tofile(os.path.join(a.outdir, f'input_{k}.bin'))
-        y.numpy().tofile(os.path.join(a.outdir, f'output_{k}.bin'))
+    forwards.run(m, a.outdir, a.runs, lambda k: torch.randn(1, 3, a.size, a.size))
     return 0
 
 
