@@ -7,11 +7,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -144,7 +146,8 @@ static void help(void)
 	       "code with the host library's (the reference: the installed host library, or one given\n"
 	       "with --host-code or ONNXHOOK_HOST_CODE); where each is, or why not (not found, found in\n"
 	       "more than one place, or its calls go elsewhere). When PROGRAM does not carry them, the\n"
-	       "libraries it loads are searched (as the dynamic linker lists them, running nothing): a\n"
+	       "libraries it loads are searched (as onnxhook's own dynamic linker lists them, running\n"
+	       "none of their code; not when PROGRAM names another dynamic linker): a\n"
 	       "vendor's library may carry a host's code without exporting it. PROGRAM may be a library\n"
 	       "itself. Results are cached by both files' build-ids in $XDG_CACHE_HOME/onnxhook (default\n"
 	       "~/.cache/onnxhook). The exit status is 0 when PROGRAM or a library it loads carries a\n"
@@ -658,16 +661,36 @@ static const char *locate_host(size_t h, const char *path, unsigned flags, char 
 	return NULL;
 }
 
+/* Whether the dynamic linker the program names (its PT_INTERP) is this process's own: the only one
+ * program_libraries runs, so that a crafted file cannot name a program of its choice. */
+static bool same_dynamic_linker(const char *interp)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	size_t n = getauxval(AT_PHNUM);
+	uintptr_t bias = 0;
+	const char *own = NULL;
+	char a[PATH_MAX], b[PATH_MAX];
+
+	for (size_t i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_PHDR)
+			bias = (uintptr_t)ph - ph[i].p_vaddr;
+	for (size_t i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			own = (const char *)(bias + ph[i].p_vaddr);
+	return own && realpath(own, a) && realpath(interp, b) && !strcmp(a, b);
+}
+
 /* The libraries the dynamic linker would load for the program at path (`LD --list PROGRAM`: it
  * maps them and prints where, running none of their code), one path a line into buf; their count.
- * 0 for a program without a dynamic linker, or when it cannot say. */
+ * 0 for a program without a dynamic linker, one that names another dynamic linker than ours, or
+ * when it cannot say. */
 static size_t program_libraries(const char *path, const char *interp, char *buf, size_t len)
 {
 	int fd[2];
 	size_t used = 0, n = 0;
 
 	buf[0] = '\0';
-	if (!interp[0] || access(interp, X_OK) < 0 || pipe2(fd, O_CLOEXEC) < 0)
+	if (!interp[0] || !same_dynamic_linker(interp) || pipe2(fd, O_CLOEXEC) < 0)
 		return 0;
 	pid_t pid = fork();
 	if (pid == 0) {

@@ -75,6 +75,28 @@ grep -q "^tinynn: 10 of 10 hooked functions found in .*/libresnet18-vendor\.so, 
 run vendor-library --list-symbols "$(dirname "$vendor")/libresnet18-vendor.so"
 found vendor-library tinynn 10
 
+# A program naming a dynamic linker of its own (PT_INTERP ./fake-ld, a script): never run to
+# list its libraries; only the dynamic linker onnxhook itself runs under is.
+mkdir -p "$dir/interp"
+cp "$vendor" "$dir/interp/program"
+printf '#!/bin/sh\ntouch "%s/interp/fake-ld-ran"\n' "$dir" >"$dir/interp/fake-ld"
+chmod +x "$dir/interp/fake-ld"
+/usr/bin/python3 - "$dir/interp/program" <<'PY' || fail "interp: could not rewrite PT_INTERP"
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+old = b'/lib64/ld-linux-x86-64.so.2\0'
+i = b.find(old)
+assert i >= 0
+b[i:i + len(old)] = b'./fake-ld'.ljust(len(old), b'\0')
+open(p, 'wb').write(b)
+PY
+run interp --list-symbols "$dir/interp/program"
+[ "$(status interp)" = 1 ] || fail "interp: status $(status interp), not 1 (nothing found): $(cat "$dir/interp/stderr")"
+[ -e "$dir/interp/fake-ld-ran" ] && fail "interp: the program's own PT_INTERP was run"
+grep -q "^tinynn: 0 of 10 hooked functions found" "$dir/interp/stdout" ||
+	fail "interp: $(cat "$dir/interp/stdout")"
+
 # ONNXHOOK_HOST_CODE and --host-code: a copy of the reference elsewhere is the one used.
 mkdir -p "$dir/elsewhere"
 cp "$libtinynn" "$dir/elsewhere/libtinynn-copy.so"
