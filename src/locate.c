@@ -734,15 +734,18 @@ static void loads_of(const struct file *f, struct loads *l)
 		}
 }
 
+/* Whether the n bytes at address at lie within the len bytes at lo (no sum that can wrap). */
+static inline bool within(uint64_t lo, uint64_t len, uint64_t at, uint64_t n)
+{
+	return at >= lo && at - lo <= len && len - (at - lo) >= n;
+}
+
 /* The bytes at vaddr, len of them, from the PT_LOAD segments; NULL when not in one. */
 static const uint8_t *bytes_at(const struct loads *l, uint64_t vaddr, uint64_t len)
 {
-	for (unsigned i = 0; i < l->n; i++) {
-		uint64_t off = vaddr - l->seg[i].vaddr;
-		if (vaddr < l->seg[i].vaddr || off > l->seg[i].len || len > l->seg[i].len - off)
-			continue;
-		return l->seg[i].bytes + off;
-	}
+	for (unsigned i = 0; i < l->n; i++)
+		if (within(l->seg[i].vaddr, l->seg[i].len, vaddr, len))
+			return l->seg[i].bytes + (vaddr - l->seg[i].vaddr);
 	return NULL;
 }
 
@@ -919,22 +922,22 @@ static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vadd
 		uint8_t enc;
 	} cies[8];
 	unsigned ncies = 0, next_cie = 0;
-	uint64_t prev = 0, seg_lo = 0, seg_hi = 0;
+	uint64_t prev = 0, seg_lo = 0, seg_len = 0;
 	const uint8_t *seg = NULL;
 	for (uint64_t k = 0; k < count; k++) {
 		const uint8_t *e = hdr + 12 + k * 8;
 		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
 		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
-		if (!seg || fde < seg_lo || fde + 24 > seg_hi) {
+		if (!seg || !within(seg_lo, seg_len, fde, 24)) {
 			seg = NULL;
 			for (unsigned i = 0; i < l->n && !seg; i++)
-				if (fde >= l->seg[i].vaddr && fde - l->seg[i].vaddr < l->seg[i].len) {
+				if (within(l->seg[i].vaddr, l->seg[i].len, fde, 1)) {
 					seg = l->seg[i].bytes;
 					seg_lo = l->seg[i].vaddr;
-					seg_hi = l->seg[i].vaddr + l->seg[i].len;
+					seg_len = l->seg[i].len;
 				}
 		}
-		const uint8_t *p = seg && fde + 24 <= seg_hi ? seg + (fde - seg_lo) : bytes_at(l, fde, 8);
+		const uint8_t *p = seg && within(seg_lo, seg_len, fde, 24) ? seg + (fde - seg_lo) : bytes_at(l, fde, 8);
 		if (!p || (k && start <= prev)) /* (a binary search table: sorted, one entry a start) */
 			return 0;
 		prev = start;
@@ -957,7 +960,7 @@ static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vadd
 		uint8_t app = enc & 0x70;
 		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz)
 			return 0;
-		if (!(seg && fde + 8 + 2 * sz <= seg_hi ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
+		if (!(seg && within(seg_lo, seg_len, fde, 8 + 2 * sz) ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
 			return 0;
 		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
 		uint64_t range = pe_value(p + sz, enc & 0x0f);

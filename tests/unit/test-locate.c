@@ -481,6 +481,13 @@ START_TEST(test_quick_reject)
 				ck_assert_int_lt(out[i].status, ONNXHOOK_FOUND_STATUS_COUNT);
 		}
 	}
+	/* An FDE pointer that wraps past the top of the address space (the second entry's: the first
+	 * left its segment cached): the table cannot tell, the sweep finds them all. */
+	ck_assert_uint_lt(ph.vaddr, 1u << 30);
+	int32_t wrap = -(int32_t)ph.vaddr - 8;
+	memcpy(orig + ph.offset + 12 + 8 + 4, &wrap, sizeof(wrap));
+	write_file(path, orig, len);
+	ck_assert_int_eq(tinynn_in(path, ONNXHOOK_FOUND, 0, out), ONNXHOOK_LOCATE_BY_SWEEP);
 	free(orig);
 	unit_tmpdir_remove(dir);
 #ifdef HAVE_DARKNET
