@@ -127,7 +127,6 @@ static uint64_t default_max_bytes(void)
 	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : (uint64_t)8 << 30;
 }
 
-static void exe_name(char *buf, size_t len);
 
 static void warn_changed(const struct onnxhook_graph *g, uint32_t value, const char *reader)
 {
@@ -157,7 +156,7 @@ static void init(void)
 	onnxhook_log_init(fd >= 0 ? fd : STDERR_FILENO, config.log);
 	if (config.output_explicit) {
 		char exe[256], path[4096];
-		exe_name(exe, sizeof(exe));
+		onnxhook_exe_name(exe, sizeof(exe));
 		output_existed = onnxhook_path_expand(config.output, getpid(), exe, path, sizeof(path)) == 0 &&
 				 stat(path, &output_at_start) == 0;
 	}
@@ -394,7 +393,7 @@ void onnxhook_note_unmapped(const char *what)
 		snprintf(unmapped + len, sizeof(unmapped) - len, "%s%s", len ? ", " : "", what);
 }
 
-static void exe_name(char *buf, size_t len)
+void onnxhook_exe_name(char *buf, size_t len)
 {
 	char path[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
@@ -465,7 +464,7 @@ static bool write_report(const char *final, const char *ops, const struct onnxho
 	char exe[256], cwd[4096] = "";
 	int fd, len;
 
-	exe_name(exe, sizeof(exe));
+	onnxhook_exe_name(exe, sizeof(exe));
 	if (onnxhook_path_expand(config.report, getpid(), exe, path, sizeof(path)) < 0) {
 		onnxhook_error("ONNXHOOK_REPORT='%s' expands to an overlong path", config.report);
 		return false;
@@ -531,7 +530,7 @@ static void write_model(enum dump mode)
 	double t0 = now();
 	int r;
 
-	exe_name(exe, sizeof(exe));
+	onnxhook_exe_name(exe, sizeof(exe));
 	opts.graph_name = exe;
 	/* Without provenance only the version: no command line, path or build-id (secrets in a
 	 * program's arguments stay out of a model that is shared). */

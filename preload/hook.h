@@ -134,6 +134,10 @@ struct onnxhook_object {
 };
 bool onnxhook_object_of(const void *addr, struct onnxhook_object *o);
 
+/* hook.c: the main program's file name (its last path component; "onnxhook" when it cannot be
+ * read). */
+void onnxhook_exe_name(char *buf, size_t len);
+
 /* located.c: a host's code linked into the program (no library of its own to interpose): for
  * each host not loaded as a library whose reference library is at hand (the registry's, or
  * ONNXHOOK_HOST_CODE's), its functions found by their code in the executable (src/locate.h) get

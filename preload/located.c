@@ -87,9 +87,9 @@ static bool names_host(const char *path, const struct host *h)
 	return n && !strncmp(base_of(path), h->library, n);
 }
 
-/* The objects loaded at start-up that may carry a host's code: the main program first, then
- * every library but the preload itself and the hosts' own libraries (whose exports the usual
- * interposition serves: such a host is marked loaded and not looked for). */
+/* The objects loaded at start-up, the main program first; those the preload needs are never
+ * searched. A host whose own library is among them is marked loaded and not looked for (the usual
+ * interposition serves its exports). */
 struct target {
 	const char *path; /* the library's dlpi_name; NULL for the main program */
 	uintptr_t bias, text_lo, text_hi;
@@ -406,13 +406,13 @@ out:
 	return hooked;
 }
 
-/* Adds host h's functions to the in-memory reject's key, from every reference locate_with may
- * take; false when no reference has them. */
+/* Adds host h's functions to the in-memory reject's key, from the first reference that has some,
+ * in locate_with's order; false when none has. */
 static bool host_key(const struct host *host, const char *list, struct onnxhook_locate_key **key)
 {
 	char path[PATH_MAX], err[256];
 	size_t n = 0, k = 0;
-	bool any = false;
+	bool got = false;
 
 	while (host->symbols[n].name)
 		n++;
@@ -422,7 +422,7 @@ static bool host_key(const struct host *host, const char *list, struct onnxhook_
 	for (size_t i = 0; i < n; i++)
 		names[i] = host->symbols[i].name;
 	/* ONNXHOOK_HOST_CODE's entries, then the registry's: installed, this build tree's */
-	for (const char *p = list ? list : "";; p += strcspn(p, ":"), p += *p == ':') {
+	for (const char *p = list ? list : ""; !got; p += strcspn(p, ":"), p += *p == ':') {
 		size_t len = strcspn(p, ":");
 		if (*p && len >= sizeof(path))
 			continue;
@@ -434,26 +434,10 @@ static bool host_key(const struct host *host, const char *list, struct onnxhook_
 		} else {
 			break;
 		}
-		if (path[0] && access(path, R_OK) == 0)
-			any |= onnxhook_locate_key_add(key, path, names, n, err, sizeof(err)) == 0;
+		got = path[0] && access(path, R_OK) == 0 && onnxhook_locate_key_add(key, path, names, n, err, sizeof(err)) > 0;
 	}
 	free(names);
-	return any;
-}
-
-/* The main program's file name, for the debug log (read once into buf). */
-static const char *program_name(char *buf, size_t len)
-{
-	if (!buf[0]) {
-		char path[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-		path[n > 0 ? n : 0] = '\0';
-		const char *name = n > 0 ? base_of(path) : "the program";
-		size_t k = strlen(name) < len ? strlen(name) : len - 1;
-		memcpy(buf, name, k);
-		buf[k] = '\0';
-	}
-	return buf;
+	return got;
 }
 
 void onnxhook_located_init(const struct onnxhook_config *cfg)
@@ -465,7 +449,6 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 	struct onnxhook_object *o = malloc(sizeof(*o));
 	size_t in_memory = 0;
 	double t0 = now();
-	char exe[256] = "";
 
 	check_host_code(list);
 	dl_iterate_phdr(scan_object, &s);
@@ -486,10 +469,14 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 		 * from its file, host by host. */
 		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key)) {
 			in_memory++;
-			for (size_t h = 0; !k && h < N_HOSTS; h++)
-				if (!done[h])
-					onnxhook_debug("locate: %s: quick reject in %s (in memory)", hosts[h].name,
-						       program_name(exe, sizeof(exe)));
+			if (!k && onnxhook_log_level() >= ONNXHOOK_LOG_DEBUG) {
+				char exe[256];
+				onnxhook_exe_name(exe, sizeof(exe));
+				for (size_t h = 0; h < N_HOSTS; h++)
+					if (!done[h])
+						onnxhook_debug("locate: %s: quick reject in %s (in memory)",
+							       hosts[h].name, exe);
+			}
 			continue;
 		}
 		if (t->text_lo >= t->text_hi || !onnxhook_object_of((const void *)t->text_lo, o))

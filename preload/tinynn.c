@@ -283,9 +283,9 @@ static bool plausible_tnn_concat(int32_t count, const tnn_dims *const in_dims[],
 
 /* The hooks: check the call's reads (before an in-place op overwrites them), call the real
  * function, record the call if it succeeded, return its status. */
-/* The exported hook is a fast path only: once the capture is over (or before it, on a thread
- * already inside a hook) it is two loads, two tests and a tail jump to the real function, with
- * no frame of its own; everything else is in slow_<name>, out of line. */
+/* The exported hook is a fast path only: once the real function is known and nothing records
+ * (the capture over) it is two loads, two tests and a tail jump to the real function, with no
+ * frame of its own; everything else is in slow_<name>, out of line. */
 #define HOOK(name, params, args)                                                                 \
 	static tnn_status(*real_##name) params;                                                  \
 	static __attribute__((noinline)) tnn_status slow_##name params                           \

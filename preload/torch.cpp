@@ -1751,7 +1751,4 @@ void onnxhook_torch_loaded(void)
 	}
 }
 
-#define ENTRY(name, ...) {#name, nullptr, nullptr},
-extern const struct onnxhook_symbol onnxhook_torch_symbols[];
-const struct onnxhook_symbol onnxhook_torch_symbols[] = {TORCH_HOOKS(ENTRY){nullptr, nullptr, nullptr}};
 }

@@ -1091,7 +1091,7 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 {
 	struct file ref;
 	ZydisDecoder dec;
-	int r;
+	int r, added = 0;
 
 	if (!*key && !(*key = calloc(1, sizeof(**key))))
 		return fail(err, errlen, -ENOMEM, "out of memory");
@@ -1143,12 +1143,13 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 			o += in.len;
 		}
 		(*key)->n += k->ntok > 0;
+		added += k->ntok > 0;
 	}
 	free(found);
 	free(sorted);
 	file_close(&ref);
 	qsort((*key)->fn, (*key)->n, sizeof(*(*key)->fn), by_key_size);
-	return 0;
+	return added;
 }
 
 void onnxhook_locate_key_free(struct onnxhook_locate_key *key)

@@ -106,8 +106,9 @@ int onnxhook_locate_check(const char *path, char *err, size_t errlen);
  * and first instructions' tokens), from one or more references. */
 struct onnxhook_locate_key;
 
-/* Adds the reference's functions names[0..n) to *key (allocated when NULL). 0, or a negative
- * errno with err set (the key is left as it was). */
+/* Adds the reference's functions names[0..n) to *key (allocated when NULL). How many it added
+ * (0: the reference has none of them), or a negative errno with err set (the key is left as it
+ * was). */
 int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_path,
 			    const char *const *names, size_t n, char *err, size_t errlen);
 void onnxhook_locate_key_free(struct onnxhook_locate_key *key);
