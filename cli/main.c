@@ -149,7 +149,7 @@ static void help(void)
 	       "libraries it loads are searched (as onnxhook's own dynamic linker lists them, running\n"
 	       "none of their code; not when PROGRAM names another dynamic linker): a\n"
 	       "vendor's library may carry a host's code without exporting it. PROGRAM may be a library\n"
-	       "itself. Results are cached by both files' build-ids in $XDG_CACHE_HOME/onnxhook (default\n"
+	       "itself. Results for PROGRAM are cached by both files' build-ids in $XDG_CACHE_HOME/onnxhook (default\n"
 	       "~/.cache/onnxhook). The exit status is 0 when PROGRAM or a library it loads carries a\n"
 	       "host's code, 1 when none does, 126 when PROGRAM is not an x86-64 ELF file it can read,\n"
 	       "127 when it is not found.\n"
@@ -616,6 +616,17 @@ static void print_found(const struct onnxhook_found *f, int width)
 	}
 }
 
+/* One line per function of out[0..n), names aligned. */
+static void print_founds(const struct onnxhook_found *out, size_t n)
+{
+	int width = 0;
+
+	for (size_t i = 0; i < n; i++)
+		width = (int)strlen(out[i].name) > width ? (int)strlen(out[i].name) : width;
+	for (size_t i = 0; i < n; i++)
+		print_found(&out[i], width);
+}
+
 /* Host h's hooked functions located in the program at path, with the first reference library
  * that has them: ONNXHOOK_HOST_CODE's (and --host-code's), then the registry's (this build
  * tree's first when run from it). names (max 256) and out get the functions; *located how many
@@ -751,20 +762,17 @@ static bool list_libraries(size_t h, const char *arg, const char *libs, const ch
 			continue;
 		memcpy(lib, l, k);
 		lib[k] = '\0';
+		/* not cached: an entry per library a program loads, most of them holding nothing */
 		if (onnxhook_locate(ref, lib, names, n, ONNXHOOK_LOCATE_NO_CACHE, out, err, sizeof(err)) < 0)
 			continue;
 		size_t located = 0;
-		int width = 0;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++)
 			located += out[i].status == ONNXHOOK_FOUND;
-			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
-		}
 		if (!located)
 			continue;
 		printf("%s: %zu of %zu hooked functions found in %s, a library %s loads (reference %s):\n",
 		       hosts[h].name, located, n, lib, arg, ref);
-		for (size_t i = 0; i < n; i++)
-			print_found(&out[i], width);
+		print_founds(out, n);
 		any = true;
 	}
 	return any;
@@ -827,14 +835,11 @@ static int list_program(const char *arg)
 		}
 		printf("%s: %zu of %zu hooked functions found in %s (reference %s):\n", hosts[h].name, located,
 		       n, arg, used);
-		int width = 0;
-		for (size_t i = 0; i < n; i++)
-			width = (int)strlen(names[i]) > width ? (int)strlen(names[i]) : width;
 		if (missing == n)
 			printf("  none of their code is in %s%s (built from other sources, or with other "
 			       "flags)\n", arg, n_libs ? " or the libraries it loads" : "");
-		for (size_t i = 0; missing < n && i < n; i++)
-			print_found(&out[i], width);
+		else
+			print_founds(out, n);
 		any |= located > 0;
 	}
 	return any ? 0 : 1;
