@@ -214,22 +214,43 @@ static void file_build_id(const char *path, char *hex, size_t len)
 	close(fd);
 }
 
+/* The next entry of the colon-separated list at *p into buf (empty entries and entries too long
+ * for buf skipped); false at the list's end. */
+static bool next_entry(const char **p, char *buf, size_t len)
+{
+	while (*p && **p) {
+		const char *at = *p;
+		size_t k = strcspn(at, ":");
+		*p += k + (at[k] == ':');
+		if (k && k < len) {
+			memcpy(buf, at, k);
+			buf[k] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Host h's hooked functions' names (calloc'ed, *n of them; NULL when none or out of memory). */
+static const char **host_names(const struct host *host, size_t *n)
+{
+	*n = 0;
+	while (host->symbols[*n].name)
+		(*n)++;
+	const char **names = *n ? calloc(*n, sizeof(*names)) : NULL;
+	for (size_t i = 0; names && i < *n; i++)
+		names[i] = host->symbols[i].name;
+	return names;
+}
+
 /* ONNXHOOK_HOST_CODE's entries that cannot be read: one error line each; the others serve. */
 static void check_host_code(const char *list)
 {
 	char path[PATH_MAX];
 
-	for (const char *p = list; p && *p;) {
-		const char *end = strchr(p, ':');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n && n < sizeof(path)) {
-			memcpy(path, p, n);
-			path[n] = '\0';
-			if (access(path, R_OK) < 0)
-				onnxhook_error("ONNXHOOK_HOST_CODE: %s: %s; it is not used", path, strerror(errno));
-		}
-		p = end ? end + 1 : NULL;
-	}
+	for (const char *p = list; next_entry(&p, path, sizeof(path));)
+		if (access(path, R_OK) < 0)
+			onnxhook_error("ONNXHOOK_HOST_CODE: %s: %s; it is not used", path, strerror(errno));
 }
 
 static double now(void)
@@ -277,12 +298,7 @@ static bool locate_with(const struct host *host, const char *list, const char *t
 {
 	char err[256];
 
-	for (const char *p = list; p && *p; p += strcspn(p, ":"), p += *p == ':') {
-		size_t k = strcspn(p, ":");
-		if (!k || k >= reflen)
-			continue;
-		memcpy(ref, p, k);
-		ref[k] = '\0';
+	for (const char *p = list; next_entry(&p, ref, reflen);) {
 		if (access(ref, R_OK) < 0 || locate_logged(host, ref, target, names, n, found, err, sizeof(err)) < 0)
 			continue; /* not there (said at start-up), or no library of this host */
 		for (size_t i = 0; i < n; i++)
@@ -313,23 +329,19 @@ static bool locate_with(const struct host *host, const char *list, const char *t
 static bool locate_host(size_t h, const char *list, const struct target *t, const struct onnxhook_object *o)
 {
 	const struct host *host = &hosts[h];
-	size_t n = 0;
+	size_t n;
 	char missing[2048] = "", ref[PATH_MAX];
 	double t0 = now();
 	bool hooked = false;
-
-	while (host->symbols[n].name)
-		n++;
-	if (!n) /* a host that hooks no symbol by name (torch's observer): nothing to locate */
+	/* none for a host that hooks no symbol by name (torch's observer): nothing to locate */
+	const char **names = host_names(host, &n);
+	if (!names)
 		return false;
-	const char **names = calloc(n, sizeof(*names));
 	struct onnxhook_found *found = calloc(n, sizeof(*found));
 	struct onnxhook_patch *patch = calloc(n, sizeof(*patch));
 	size_t *which = calloc(n, sizeof(*which));
-	if (!names || !found || !patch || !which)
+	if (!found || !patch || !which)
 		goto out;
-	for (size_t i = 0; i < n; i++)
-		names[i] = host->symbols[i].name;
 	/* No results cache: every process the preload enters would write one in the user's home. */
 	if (!locate_with(host, list, o->path, names, n, found, ref, sizeof(ref)))
 		goto out;
@@ -411,31 +423,19 @@ out:
 static bool host_key(const struct host *host, const char *list, struct onnxhook_locate_key **key)
 {
 	char path[PATH_MAX], err[256];
-	size_t n = 0, k = 0;
+	size_t n;
 	bool got = false;
+	const char **names = host_names(host, &n);
 
-	while (host->symbols[n].name)
-		n++;
-	const char **names = calloc(n ? n : 1, sizeof(*names));
 	if (!names)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		names[i] = host->symbols[i].name;
 	/* ONNXHOOK_HOST_CODE's entries, then the registry's: installed, this build tree's */
-	for (const char *p = list ? list : ""; !got; p += strcspn(p, ":"), p += *p == ':') {
-		size_t len = strcspn(p, ":");
-		if (*p && len >= sizeof(path))
-			continue;
-		if (*p) {
-			memcpy(path, p, len);
-			path[len] = '\0';
-		} else if (k < 2) {
-			snprintf(path, sizeof(path), "%s", k++ ? host->reference_build : host->reference);
-		} else {
-			break;
-		}
-		got = path[0] && access(path, R_OK) == 0 && onnxhook_locate_key_add(key, path, names, n, err, sizeof(err)) > 0;
-	}
+	const char *registry[2] = {host->reference, host->reference_build};
+	for (const char *p = list; !got && next_entry(&p, path, sizeof(path));)
+		got = access(path, R_OK) == 0 && onnxhook_locate_key_add(key, path, names, n, err, sizeof(err)) > 0;
+	for (int k = 0; !got && k < 2; k++)
+		got = registry[k][0] && access(registry[k], R_OK) == 0 &&
+		      onnxhook_locate_key_add(key, registry[k], names, n, err, sizeof(err)) > 0;
 	free(names);
 	return got;
 }
