@@ -44,17 +44,17 @@ done
 # ---- sizes -------------------------------------------------------------------------------
 case $mode in
 full)
-	R=${runs:-5} RS=${runs:-3}
+	R=${runs:-5} RS=${runs:-3} RP=${runs:-21}
 	N_CALLS=1000000 N_REC=1000000 N_LTRACE=10000 N_UFTRACE=100000
 	CHAIN_SIZES="1 10 100 1000 10000" R18_ARGS="--size 224" DN_CFGS="resnet50 yolov3-tiny"
 	;;
 quick)
-	R=${runs:-3} RS=${runs:-3}
+	R=${runs:-3} RS=${runs:-3} RP=${runs:-9}
 	N_CALLS=1000000 N_REC=100000 N_LTRACE=3000 N_UFTRACE=30000
 	CHAIN_SIZES="1 10 100 1000 10000" R18_ARGS="--size 224" DN_CFGS="resnet50 yolov3-tiny"
 	;;
 smoke)
-	R=${runs:-1} RS=${runs:-1}
+	R=${runs:-1} RS=${runs:-1} RP=${runs:-1}
 	N_CALLS=2000 N_REC=2000 N_LTRACE=20 N_UFTRACE=200
 	CHAIN_SIZES="1 10" R18_ARGS="--size 32" DN_CFGS="smoke"
 	callgrind=0
@@ -137,15 +137,46 @@ emit() { printf '%s\n' "$*" >>"$table"; }
 emit_fig() { printf '%s' "$*" >>"$table"; }
 
 # (Shell variables are global: each function uses its own prefix.)
+calls_one() { # calls_one FILE MODE COUNT WRAPPER...: one run's ns a call appended to FILE
+	co_f=$1 co_m=$2 co_c=$3
+	shift 3
+	co_line=$("$@" "$CALLS" "$co_m" "$co_c" 2>>"$log") || true
+	num "$(kv ns_per_call "$co_line")" "calls $co_m $co_c ($*)" >>"$co_f"
+}
 calls_runs() { # calls_runs FILE RUNS MODE COUNT WRAPPER... (WRAPPER runs "$CALLS MODE COUNT")
 	cr_f=$1 cr_n=$2 cr_m=$3 cr_c=$4
 	shift 4
 	: >"$cr_f"
 	cr_i=0
 	while [ "$cr_i" -lt "$cr_n" ]; do
-		cr_line=$("$@" "$CALLS" "$cr_m" "$cr_c" 2>>"$log") || true
-		num "$(kv ns_per_call "$cr_line")" "calls $cr_m $cr_c ($*)" >>"$cr_f"
+		calls_one "$cr_f" "$cr_m" "$cr_c" "$@"
 		cr_i=$((cr_i + 1))
+	done
+}
+# calls_pair FILE MODE COUNT ENV...: FILE.native (no preload) and FILE.pass (preloaded with ENV,
+# capture finished), RP runs each, alternating; FILE.diff: each pair's difference (pass - native),
+# so that the machine's load, which drifts over seconds on a shared machine, mostly cancels.
+# over FILE KEY MEDIAN NATIVE-MEDIAN: a row's ns over native (FILE.KEY's runs): for the
+# pass-through, the median of the paired differences; else the difference of the medians.
+over() {
+	if [ "$2" = pass ] && [ -s "$1.diff" ]; then
+		calc '%.1f' "$(med "$1.diff")"
+	else
+		calc '%.1f' "$3 - $4"
+	fi
+}
+calls_pair() {
+	cp_f=$1 cp_m=$2 cp_c=$3
+	shift 3
+	: >"$cp_f.native"
+	: >"$cp_f.pass"
+	: >"$cp_f.diff"
+	cp_i=0
+	while [ "$cp_i" -lt "$RP" ]; do
+		calls_one "$cp_f.native" "$cp_m" "$cp_c" env
+		calls_one "$cp_f.pass" "$cp_m" "$cp_c" hooked "$@"
+		calc '%.9g' "$(tail -n 1 "$cp_f.pass") - $(tail -n 1 "$cp_f.native")" >>"$cp_f.diff"
+		cp_i=$((cp_i + 1))
 	done
 }
 
@@ -161,7 +192,7 @@ emit "# onnxhook benchmarks"
 emit ""
 emit "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)"
 emit "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit${dirty:+ (plus uncommitted changes in src/, preload/ or demo/)}"
-emit "- command: \`bench/run.sh$( [ "$mode" = full ] || printf ' --%s' "$mode")\`; each figure: min / median of $R runs ($RS for recording and ltrace rows)"
+emit "- command: \`bench/run.sh$( [ "$mode" = full ] || printf ' --%s' "$mode")\`; each figure: min / median of $R runs ($RS for recording and ltrace rows; $RP for pass-through rows and their native rows, alternating)"
 emit "- load average at start: $load0 (load from other users makes timings noisy: re-run on a quiet machine)"
 emit ""
 
@@ -169,7 +200,7 @@ emit ""
 say "1. per-call overhead"
 emit "## 1. Per-call overhead (\`bench/calls\`, tnn_relu / tnn_add on 1x1x1x4)"
 emit ""
-emit "| call | how | calls/run | ns/call min | ns/call median | over native, ns (median) | x native (median) |"
+emit "| call | how | calls/run | ns/call min | ns/call median | over native, ns (median; pass-through: of paired runs) | x native (median) |"
 emit "|---|---|---:|---:|---:|---:|---:|"
 ltrace_ok=0 uftrace_ok=0
 command -v ltrace >/dev/null 2>&1 && ltrace_ok=1
@@ -177,8 +208,7 @@ command -v uftrace >/dev/null 2>&1 && uftrace_ok=1
 rec_env="ONNXHOOK_OUTPUT=$tmp/calls.onnx ONNXHOOK_MAX_NODES=1000000000 CALLS_KILL=1"
 for op in relu add; do
 	f=$tmp/calls-$op
-	calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
-	calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
+	calls_pair "$f" "$op" "$N_CALLS" "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
 	# shellcheck disable=SC2086 # rec_env: words
 	for s in 1 0; do
 		calls_runs "$f.all$s" "$RS" "$op" "$N_REC" hooked $rec_env ONNXHOOK_PASS=all "ONNXHOOK_STACK=$s"
@@ -189,7 +219,7 @@ for op in relu add; do
 		uftrace record --force -d "$tmp/uftrace.data"
 	rm -rf "$tmp/uftrace.data" "$tmp/uftrace.data.old" "$tmp/calls.onnx"
 	nat=$(med "$f.native")
-	eval "pass_$op=\$(med \"\$f.pass\") nat_$op=\$nat"
+	eval "over_$op=\$(over \"\$f\" pass 0 0)"
 	for row in "native:no preload:$N_CALLS" \
 		"pass:hooked, capture finished (pass-through):$N_CALLS" \
 		"all1:hooked, recording every call (ONNXHOOK_PASS=all), stack on:$N_REC" \
@@ -202,21 +232,20 @@ for op in relu add; do
 		how=${rest%:*} n=${rest##*:}
 		[ -s "$f.$key" ] || continue
 		set -- $(stats "$f.$key")
-		emit "| tnn_$op | $how | $n | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat") | $(calc '%.2f' "$2 / $nat") |"
+		emit "| tnn_$op | $how | $n | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(over "$f" "$key" "$2" "$nat") | $(calc '%.2f' "$2 / $nat") |"
 	done
 done
 # free: the allocator hooks (alloc.c), malloc(16) + free pairs
 f=$tmp/calls-free
-calls_runs "$f.native" "$R" free "$N_CALLS" env
-calls_runs "$f.pass" "$R" free "$N_CALLS" hooked "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
+calls_pair "$f" free "$N_CALLS" "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
 calls_runs "$f.rec" "$R" free-recording "$N_CALLS" hooked "ONNXHOOK_OUTPUT=$tmp/calls.onnx"
 rm -f "$tmp/calls.onnx"
-nat_free=$(med "$f.native") pass_free=$(med "$f.pass")
+nat_free=$(med "$f.native") over_free=$(over "$f" pass 0 0)
 for row in "native:no preload" "pass:hooked, capture finished (pass-through)" \
 	"rec:hooked, still recording (nothing mapped)"; do
 	key=${row%%:*} how=${row#*:}
 	set -- $(stats "$f.$key")
-	emit "| malloc + free | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat_free") | $(calc '%.2f' "$2 / $nat_free") |"
+	emit "| malloc + free | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(over "$f" "$key" "$2" "$nat_free") | $(calc '%.2f' "$2 / $nat_free") |"
 done
 # The same calls with tinynn linked into the program: the inline hooks (preload/patch-x86_64.c),
 # against the same program without the preload.
@@ -226,18 +255,16 @@ if [ -x "$CALLS_STATIC" ] && [ -f "$TINYNN" ]; then
 	for op in relu add; do
 		f=$tmp/static-$op
 		st_calls=$CALLS CALLS=$CALLS_STATIC
-		calls_runs "$f.native" "$R" "$op" "$N_CALLS" env
-		calls_runs "$f.pass" "$R" "$op" "$N_CALLS" hooked \
-			"ONNXHOOK_OUTPUT=$tmp/calls.onnx" "ONNXHOOK_HOST_CODE=$TINYNN"
+		calls_pair "$f" "$op" "$N_CALLS" "ONNXHOOK_OUTPUT=$tmp/calls.onnx" "ONNXHOOK_HOST_CODE=$TINYNN"
 		CALLS=$st_calls
 		rm -f "$tmp/calls.onnx"
 		nat=$(med "$f.native")
-		eval "spass_$op=\$(med \"\$f.pass\") snat_$op=\$nat"
+		eval "sover_$op=\$(over \"\$f\" pass 0 0)"
 		for row in "native:linked in (bench/calls-static), no preload" \
 			"pass:linked in, inline hook, capture finished (pass-through)"; do
 			key=${row%%:*} how=${row#*:}
 			set -- $(stats "$f.$key")
-			emit "| tnn_$op | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(calc '%.1f' "$2 - $nat") | $(calc '%.2f' "$2 / $nat") |"
+			emit "| tnn_$op | $how | $N_CALLS | $(calc '%.1f' "$1") | $(calc '%.1f' "$2") | $(over "$f" "$key" "$2" "$nat") | $(calc '%.2f' "$2 / $nat") |"
 		done
 	done
 fi
@@ -629,14 +656,14 @@ emit "## Targets"
 emit ""
 emit "| target | measured | |"
 emit "|---|---|---|"
-pr=$(calc '%.1f' "$pass_relu - $nat_relu") pa=$(calc '%.1f' "$pass_add - $nat_add")
-emit "| pass-through <= 10 ns over native | relu +$pr ns, add +$pa ns (medians) | $(verdict "$pr <= 10 && $pa <= 10") |"
+pr=$over_relu pa=$over_add
+emit "| pass-through <= 10 ns over native | relu +$pr ns, add +$pa ns (medians of paired runs) | $(verdict "$pr <= 10 && $pa <= 10") |"
 if [ "$static_ok" = 1 ]; then
-	sr=$(calc '%.1f' "$spass_relu - $snat_relu") sa=$(calc '%.1f' "$spass_add - $snat_add")
-	emit "| inline-hook pass-through <= 5 ns over native (tinynn linked in) | relu +$sr ns, add +$sa ns (medians) | $(verdict "$sr <= 5 && $sa <= 5") |"
+	sr=$sover_relu sa=$sover_add
+	emit "| inline-hook pass-through <= 5 ns over native (tinynn linked in) | relu +$sr ns, add +$sa ns (medians of paired runs) | $(verdict "$sr <= 5 && $sa <= 5") |"
 fi
-pf=$(calc '%.1f' "$pass_free - $nat_free")
-emit "| free pass-through <= 5 ns over native | +$pf ns a malloc + free pair (medians) | $(verdict "$pf <= 5") |"
+pf=$over_free
+emit "| free pass-through <= 5 ns over native | +$pf ns a malloc + free pair (medians of paired runs) | $(verdict "$pf <= 5") |"
 emit "| recording <= 1 us per call (stack on) | relu: one pass $(calc '%.2f' "$rec_chain1 / 1000") us, every call a pass $(calc '%.2f' "$rec_all1 / 1000") us; worst run of all rows $(calc '%.2f' "$rec_worst / 1000") us | $(verdict "$rec_chain1 <= 1000 && $rec_all1 <= 1000") |"
 emit "| (recording, stack off) | relu: one pass $(calc '%.2f' "$rec_chain0 / 1000") us, every call a pass $(calc '%.2f' "$rec_all0 / 1000") us | $(verdict "$rec_chain0 <= 1000 && $rec_all0 <= 1000") |"
 for nc in resnet18:resnet18 $dn_names; do
