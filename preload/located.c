@@ -123,10 +123,11 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
 		t.text_lo = lo < t.text_lo ? lo : t.text_lo;
 		t.text_hi = lo + p->p_memsz > t.text_hi ? lo + p->p_memsz : t.text_hi;
 	}
-	/* (the vDSO and objects without a file have no path to read) */
+	/* (the vDSO and objects without a file have no path to read; the preload itself is kept,
+	 * never searched, whatever its path: LD_PRELOAD may name it relative to the directory) */
 	bool skip = s->n && (!t.path || t.path[0] != '/');
 	t.ours = s->n && s->self >= t.text_lo && s->self < t.text_hi;
-	if (!s->n || (!skip && t.text_lo < t.text_hi)) {
+	if (!s->n || t.ours || (!skip && t.text_lo < t.text_hi)) {
 		if (s->n == s->cap) {
 			size_t cap = s->cap ? 2 * s->cap : 32;
 			struct target *m = realloc(s->t, cap * sizeof(*m));
@@ -447,7 +448,7 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 	bool done[N_HOSTS] = {false};
 	struct onnxhook_locate_key *key = NULL;
 	struct onnxhook_object *o = malloc(sizeof(*o));
-	size_t in_memory = 0;
+	size_t in_memory = 0, searched = 0;
 	double t0 = now();
 
 	check_host_code(list);
@@ -465,6 +466,7 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 		const struct target *t = &s.t[k];
 		if (t->ours)
 			continue;
+		searched++;
 		/* Rejected in memory from its unwind tables and code, its file unread; else located
 		 * from its file, host by host. */
 		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key)) {
@@ -488,8 +490,9 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 			}
 	}
 	if (in_memory)
-		onnxhook_debug("locate: %zu of %zu objects rejected in memory (%.3f ms in all, %.3f ms the keys)",
-			       in_memory, s.n, (now() - t0) * 1e3, t_keys * 1e3);
+		onnxhook_debug("locate: %zu of %zu objects rejected in memory (%zu the preload's own, not searched; "
+			       "%.3f ms in all, %.3f ms the keys)",
+			       in_memory, searched, s.n - searched, (now() - t0) * 1e3, t_keys * 1e3);
 	onnxhook_locate_key_free(key);
 	free(o);
 	free(s.t);
