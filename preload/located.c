@@ -469,14 +469,15 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 		searched++;
 		/* Rejected in memory from its unwind tables and code, its file unread; else located
 		 * from its file, host by host. */
-		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, key)) {
+		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, t->path ? t->path : "/proc/self/exe",
+						     key)) {
 			in_memory++;
 			if (!k && onnxhook_log_level() >= ONNXHOOK_LOG_DEBUG) {
 				char exe[256];
 				onnxhook_exe_name(exe, sizeof(exe));
 				for (size_t h = 0; h < N_HOSTS; h++)
 					if (!done[h])
-						onnxhook_debug("locate: %s: quick reject in %s (in memory)",
+						onnxhook_debug("locate: %s: quick reject in %s (unwind tables)",
 							       hosts[h].name, exe);
 			}
 			continue;
@@ -490,7 +491,7 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 			}
 	}
 	if (in_memory)
-		onnxhook_debug("locate: %zu of %zu objects rejected in memory (%zu the preload's own, not searched; "
+		onnxhook_debug("locate: %zu of %zu objects rejected from their unwind tables (%zu the preload's own, not searched; "
 			       "%.3f ms in all, %.3f ms the keys)",
 			       in_memory, searched, s.n - searched, (now() - t0) * 1e3, t_keys * 1e3);
 	onnxhook_locate_key_free(key);

@@ -47,7 +47,7 @@ void onnxhook_locate_key_free(struct onnxhook_locate_key *key)
 {
 }
 
-bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias,
+bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias, const char *path,
 				     const struct onnxhook_locate_key *key)
 {
 	return false;

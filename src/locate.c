@@ -909,6 +909,95 @@ struct fde {
 	size_t cfa_len;
 };
 
+/* The number of entries of the .eh_frame_hdr hdr (hdr_len bytes); 0 when it is not a table of a
+ * form handled: version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
+static uint64_t fde_table(const uint8_t *hdr, uint64_t hdr_len)
+{
+	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
+		return 0;
+	uint64_t count = u32_at(hdr + 8);
+	return count == (hdr_len - 12) / 8 ? count : 0; /* the linker's table fills the segment */
+}
+
+/* The start the table's entry e gives (a table at hdr_vaddr). */
+static uint64_t fde_start(uint64_t hdr_vaddr, const uint8_t *e)
+{
+	return hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
+}
+
+/* What fde_read keeps from one FDE to the next: the CIEs seen last (a library's FDEs alternate
+ * between a few) and the segment of the FDEs (.eh_frame: one), so that most FDEs cost a few loads. */
+struct fde_cache {
+	struct {
+		uint64_t at;
+		uint8_t enc;
+		bool z;
+	} cies[8];
+	unsigned ncies, next_cie;
+	uint64_t seg_lo, seg_len;
+	const uint8_t *seg;
+};
+
+/* The FDE of the table's entry e (a table at hdr_vaddr) into *f; false when it cannot be read, is
+ * in a form not handled, or does not begin where the table says. */
+static bool fde_read(const struct loads *l, struct fde_cache *fc, uint64_t hdr_vaddr, const uint8_t *e,
+		     struct fde *f)
+{
+	uint64_t start = fde_start(hdr_vaddr, e);
+	uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
+
+	if (!fc->seg || !within(fc->seg_lo, fc->seg_len, fde, 24)) {
+		fc->seg = NULL;
+		for (unsigned i = 0; i < l->n && !fc->seg; i++)
+			if (within(l->seg[i].vaddr, l->seg[i].len, fde, 1)) {
+				fc->seg = l->seg[i].bytes;
+				fc->seg_lo = l->seg[i].vaddr;
+				fc->seg_len = l->seg[i].len;
+			}
+	}
+	const uint8_t *seg = fc->seg;
+	const uint8_t *p = seg && within(fc->seg_lo, fc->seg_len, fde, 24) ? seg + (fde - fc->seg_lo) : bytes_at(l, fde, 8);
+	if (!p)
+		return false;
+	uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
+	if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4)
+		return false;
+	uint64_t cie = fde + 4 - cie_ptr;
+	unsigned c = 0;
+	while (c < fc->ncies && fc->cies[c].at != cie)
+		c++;
+	if (c == fc->ncies) {
+		c = fc->ncies < 8 ? fc->ncies++ : fc->next_cie++ % 8;
+		fc->cies[c].at = cie;
+		if (!cie_encoding(l, cie, &fc->cies[c].enc, &fc->cies[c].z))
+			return false;
+	}
+	uint8_t enc = fc->cies[c].enc;
+	/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
+	unsigned sz = pe_size(enc);
+	uint8_t app = enc & 0x70;
+	if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz)
+		return false;
+	if (!(seg && within(fc->seg_lo, fc->seg_len, fde, 8 + 2 * sz) ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
+		return false;
+	uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
+	if (begin != start)
+		return false;
+	*f = (struct fde){start, pe_value(p + sz, enc & 0x0f), NULL, 0};
+	const uint8_t *whole = seg && within(fc->seg_lo, fc->seg_len, fde, 4 + (uint64_t)len)
+				       ? seg + (fde - fc->seg_lo)
+				       : bytes_at(l, fde, 4 + (uint64_t)len);
+	if (whole) { /* the call-frame instructions: after the augmentation data, if any */
+		const uint8_t *q = whole + 8 + 2 * sz, *end = whole + 4 + len;
+		uint64_t aug = 0;
+		if (!fc->cies[c].z || (uleb(&q, end, &aug) && aug <= (uint64_t)(end - q))) {
+			f->cfa = q + aug;
+			f->cfa_len = (size_t)(end - f->cfa);
+		}
+	}
+	return true;
+}
+
 /* The FDEs that .eh_frame_hdr (hdr: its hdr_len bytes, at hdr_vaddr) lists, in order: fn(ctx, f)
  * for each, until it returns true. 1: walked whole; 2: fn stopped it; 0: the table cannot tell (a
  * form not handled, an entry out of place or out of the segments). *covered: the ranges' sum,
@@ -916,84 +1005,43 @@ struct fde {
 static int fde_walk(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vaddr, uint64_t hdr_len,
 		    bool (*fn)(void *ctx, const struct fde *f), void *ctx, uint64_t cap, uint64_t *covered)
 {
+	uint64_t count = fde_table(hdr, hdr_len), prev = 0;
+	struct fde_cache fc = {.ncies = 0};
+
 	*covered = 0;
-	/* version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
-	if (!hdr || hdr_len < 12 || hdr[0] != 1 || pe_size(hdr[1]) != 4 || hdr[2] != 0x03 || hdr[3] != 0x3b)
+	if (!count)
 		return 0;
-	uint64_t count = u32_at(hdr + 8);
-	if (count == 0 || count != (hdr_len - 12) / 8) /* the linker's table fills the segment */
-		return 0;
-	/* The CIEs seen last (a library's FDEs alternate between a few) and the segment of the FDEs
-	 * (.eh_frame: one), so that most FDEs cost a few loads. */
-	struct {
-		uint64_t at;
-		uint8_t enc;
-		bool z;
-	} cies[8];
-	unsigned ncies = 0, next_cie = 0;
-	uint64_t prev = 0, seg_lo = 0, seg_len = 0;
-	const uint8_t *seg = NULL;
 	for (uint64_t k = 0; k < count; k++) {
 		const uint8_t *e = hdr + 12 + k * 8;
-		uint64_t start = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e);
-		uint64_t fde = hdr_vaddr + (uint64_t)(int64_t)(int32_t)u32_at(e + 4);
-		if (k && start <= prev) /* (a binary search table: sorted, one entry a start) */
+		struct fde f;
+		if ((k && fde_start(hdr_vaddr, e) <= prev) || /* (a binary search table: sorted, one entry a start) */
+		    !fde_read(l, &fc, hdr_vaddr, e, &f))
 			return 0;
-		prev = start;
-		if (!seg || !within(seg_lo, seg_len, fde, 24)) {
-			seg = NULL;
-			for (unsigned i = 0; i < l->n && !seg; i++)
-				if (within(l->seg[i].vaddr, l->seg[i].len, fde, 1)) {
-					seg = l->seg[i].bytes;
-					seg_lo = l->seg[i].vaddr;
-					seg_len = l->seg[i].len;
-				}
-		}
-		const uint8_t *p = seg && within(seg_lo, seg_len, fde, 24) ? seg + (fde - seg_lo) : bytes_at(l, fde, 8);
-		if (!p)
-			return 0;
-		uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
-		if (len < 4 || len == 0xffffffffu || cie_ptr == 0 || cie_ptr > fde + 4)
-			return 0;
-		uint64_t cie = fde + 4 - cie_ptr;
-		unsigned c = 0;
-		while (c < ncies && cies[c].at != cie)
-			c++;
-		if (c == ncies) {
-			c = ncies < 8 ? ncies++ : next_cie++ % 8;
-			cies[c].at = cie;
-			if (!cie_encoding(l, cie, &cies[c].enc, &cies[c].z))
-				return 0;
-		}
-		uint8_t enc = cies[c].enc;
-		/* pc_begin (pcrel or absolute) must be the table's start; pc_range: its value form. */
-		unsigned sz = pe_size(enc);
-		uint8_t app = enc & 0x70;
-		if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz)
-			return 0;
-		if (!(seg && within(seg_lo, seg_len, fde, 8 + 2 * sz) ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
-			return 0;
-		uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
-		uint64_t range = pe_value(p + sz, enc & 0x0f);
-		if (begin != start)
-			return 0;
-		*covered += range < cap ? range : cap;
-		struct fde f = {start, range, NULL, 0};
-		const uint8_t *whole = seg && within(seg_lo, seg_len, fde, 4 + (uint64_t)len)
-					       ? seg + (fde - seg_lo)
-					       : bytes_at(l, fde, 4 + (uint64_t)len);
-		if (whole) { /* the call-frame instructions: after the augmentation data, if any */
-			const uint8_t *q = whole + 8 + 2 * sz, *end = whole + 4 + len;
-			uint64_t aug = 0;
-			if (!cies[c].z || (uleb(&q, end, &aug) && aug <= (uint64_t)(end - q))) {
-				f.cfa = q + aug;
-				f.cfa_len = (size_t)(end - f.cfa);
-			}
-		}
+		prev = f.start;
+		*covered += f.range < cap ? f.range : cap;
 		if (fn(ctx, &f))
 			return 2;
 	}
 	return 1;
+}
+
+/* The FDE of the function that starts at start, found by binary search of the table; false when
+ * the table has none, or it cannot be read. */
+static bool fde_of(const struct loads *l, const uint8_t *hdr, uint64_t hdr_vaddr, uint64_t hdr_len, uint64_t start,
+		   struct fde *f)
+{
+	uint64_t count = fde_table(hdr, hdr_len), lo = 0, hi = count;
+	struct fde_cache fc = {.ncies = 0};
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (fde_start(hdr_vaddr, hdr + 12 + mid * 8) < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < count && fde_start(hdr_vaddr, hdr + 12 + lo * 8) == start &&
+	       fde_read(l, &fc, hdr_vaddr, hdr + 12 + lo * 8, f);
 }
 
 /* Whether some wanted function of sizes[0..ns) (sorted) has this size. */
@@ -1119,21 +1167,6 @@ static uint64_t cfa_hash(const struct fde *f)
 	return h | 1;
 }
 
-/* A reference's FDE: the call-frame hash of the key functions it is the FDE of. */
-struct key_fns {
-	struct key_fn *fn;
-	size_t n;
-};
-static bool set_cfa(void *ctx, const struct fde *f)
-{
-	struct key_fns *k = ctx;
-
-	for (size_t i = 0; f->cfa && i < k->n; i++)
-		if (k->fn[i].vaddr == f->start && k->fn[i].size == f->range)
-			k->fn[i].cfa = cfa_hash(f);
-	return false;
-}
-
 struct onnxhook_locate_key {
 	struct key_fn *fn; /* by size */
 	size_t n;
@@ -1213,12 +1246,15 @@ int onnxhook_locate_key_add(struct onnxhook_locate_key **key, const char *ref_pa
 		added += k->ntok > 0;
 	}
 	/* Their FDEs' call-frame instructions, from the reference's table. */
-	struct key_fns fresh = {m + (*key)->n - added, (size_t)added};
 	struct loads loads;
-	uint64_t hdr_vaddr, hdr_len, covered;
+	uint64_t hdr_vaddr, hdr_len;
 	const uint8_t *hdr = eh_frame_hdr_of(&ref, &hdr_vaddr, &hdr_len);
 	loads_of(&ref, &loads);
-	fde_walk(&loads, hdr, hdr_vaddr, hdr_len, set_cfa, &fresh, UINT64_MAX, &covered);
+	for (struct key_fn *k = m + (*key)->n - added; k < m + (*key)->n; k++) {
+		struct fde f;
+		if (fde_of(&loads, hdr, hdr_vaddr, hdr_len, k->vaddr, &f) && f.range == k->size && f.cfa)
+			k->cfa = cfa_hash(&f);
+	}
 	free(found);
 	free(sorted);
 	file_close(&ref);
@@ -1314,7 +1350,41 @@ static bool sweep_may_hold(const struct in_memory *m)
 	return false;
 }
 
-bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias,
+/* The object's unwind tables from its file at path: [hdr_vaddr, the end of the PT_LOAD segment
+ * that holds it) mapped privately (.eh_frame follows .eh_frame_hdr there), as the one segment of
+ * *t; the mapping (*len bytes) to unmap, or NULL. Walking every FDE in the object's own mapping
+ * would leave their pages in the program's RSS: 24 MB for a program that loads OpenCV. */
+static void *map_tables(const char *path, const Elf64_Phdr *ph, unsigned phnum, uint64_t hdr_vaddr,
+			struct loads *t, size_t *len)
+{
+	const Elf64_Phdr *seg = NULL;
+	struct stat st;
+
+	for (unsigned i = 0; i < phnum && !seg; i++)
+		if (ph[i].p_type == PT_LOAD && hdr_vaddr >= ph[i].p_vaddr && hdr_vaddr - ph[i].p_vaddr < ph[i].p_filesz)
+			seg = &ph[i];
+	if (!path || !path[0] || !seg)
+		return NULL;
+	uint64_t off = seg->p_offset + (hdr_vaddr - seg->p_vaddr), end = seg->p_offset + seg->p_filesz;
+	uint64_t start = off & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	void *m = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && end <= (uint64_t)st.st_size
+			  ? mmap(NULL, (size_t)(end - start), PROT_READ, MAP_PRIVATE, fd, (off_t)start)
+			  : MAP_FAILED;
+	close(fd);
+	if (m == MAP_FAILED)
+		return NULL;
+	*len = (size_t)(end - start);
+	t->n = 1;
+	t->seg[0].vaddr = hdr_vaddr - (off - start);
+	t->seg[0].len = end - start;
+	t->seg[0].bytes = m;
+	return m;
+}
+
+bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias, const char *path,
 				     const struct onnxhook_locate_key *key)
 {
 	const Elf64_Phdr *ph = phdr;
@@ -1346,9 +1416,17 @@ bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t
 		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X))
 			code_len += ph[i].p_memsz;
 	}
+	/* The tables from the file when it can be read; each FDE must still name the start the
+	 * table gives it, and code is compared in memory. */
+	struct loads tables;
+	size_t map_len = 0;
+	void *map = hdr_len ? map_tables(path, ph, phnum, hdr_vaddr, &tables, &map_len) : NULL;
+	const struct loads *from = map ? &tables : &all;
 	if (hdr_len)
-		hdr = bytes_at(&all, hdr_vaddr, hdr_len);
-	int r = fde_walk(&all, hdr, hdr_vaddr, hdr_len, may_be_wanted, &m, code_len, &covered);
+		hdr = bytes_at(from, hdr_vaddr, hdr_len);
+	int r = fde_walk(from, hdr, hdr_vaddr, hdr_len, may_be_wanted, &m, code_len, &covered);
+	if (map)
+		munmap(map, map_len);
 	if (r == 2)
 		return true;
 	/* A valid table that covers less than half the code is a library of hand-written assembly

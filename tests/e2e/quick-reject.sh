@@ -3,12 +3,12 @@
 # End-to-end: the preload in programs that carry no host code (python3, /bin/true) must not decode
 # them: the locator's quick reject (.eh_frame_hdr's FDEs) answers for every host, said by the
 # ONNXHOOK_LOG=debug line "locate: HOST: quick reject in PROGRAM (N candidates)"; the program's
-# output is unchanged. The libraries loaded with it are rejected in memory, without reading their
-# files (no "locate:" line names libc). The controls: resnet18-static (tinynn linked in) is swept
+# output is unchanged. The libraries loaded with it are rejected from their unwind tables, without
+# decoding their files (no "locate:" line names libc). The controls: resnet18-static (tinynn linked in) is swept
 # and hooked; resnet18-vendor, whose library carries tinynn unexported, gets that library swept
 # and hooked. With darknet: darknet-run loads some 260 objects (OpenCV, ffmpeg; libx265 and
 # libdav1d mostly hand-written assembly, with FDEs for a third of their code or less): every one
-# rejected in memory, none swept (it was 0.8 s and 75 MB at start-up).
+# rejected from its unwind tables, none swept (it was 0.8 s and 75 MB at start-up).
 # usage: quick-reject.sh PRELOAD RESNET18-STATIC RESNET18-VENDOR [DARKNET-RUN]
 set -u
 preload=$(realpath "$1") static=$(realpath "$2") vendor=$(realpath "$3") darknet_run=${4:+$(realpath "$4")}
@@ -42,7 +42,7 @@ rejected() {
 	elif grep -q "whole-code sweep of $base " "$err"; then
 		fail "$name: swept: $(grep 'whole-code sweep' "$err")"
 	elif grep -q "^onnxhook: locate: .* libc\.so" "$err"; then
-		fail "$name: libc's file read, not rejected in memory: $(grep 'libc\.so' "$err")"
+		fail "$name: libc's file read, not rejected from its unwind tables: $(grep 'libc\.so' "$err")"
 	else
 		ok "$name: $(grep -c '^onnxhook: locate: .*: quick reject in ' "$err") host(s) rejected quickly"
 	fi
@@ -59,16 +59,16 @@ rejected true "$(basename "$(readlink -f /bin/true)")"
 if [ -n "$darknet_run" ]; then
 	run many "$darknet_run" # its usage (status 2): the locator has run before main
 	err=$dir/many.err
-	line=$(grep '^onnxhook: locate: [0-9]* of [0-9]* objects rejected in memory' "$err")
+	line=$(grep '^onnxhook: locate: [0-9]* of [0-9]* objects rejected from their unwind tables' "$err")
 	set -- $line
 	if [ "$(cat "$dir/many.status")" != 2 ] || ! grep -q '^usage: darknet-run' "$err"; then
 		fail "darknet-run: status $(cat "$dir/many.status"), not its usage: $(head -c 2000 "$err")"
 	elif [ -z "$line" ] || [ "$3" != "$5" ] || [ "$3" -lt 100 ]; then
-		fail "darknet-run: not every object of many rejected in memory: ${line:-no such line}"
+		fail "darknet-run: not every object of many rejected from its unwind tables: ${line:-no such line}"
 	elif grep -q 'whole-code sweep' "$err"; then
 		fail "darknet-run: swept: $(grep 'whole-code sweep' "$err")"
 	else
-		ok "darknet-run: $3 of $5 objects rejected in memory"
+		ok "darknet-run: $3 of $5 objects rejected from their unwind tables"
 	fi
 fi
 
@@ -84,7 +84,7 @@ else
 	ok "resnet18-static: swept, tinynn hooked"
 fi
 
-# The vendor's library: found in memory as a candidate, its file swept, tinynn hooked there.
+# The vendor's library: a candidate from its unwind tables, its file swept, tinynn hooked there.
 run vendor "$vendor" --size 32
 err=$dir/vendor.err
 if [ "$(cat "$dir/vendor.status")" != 0 ]; then
@@ -93,7 +93,7 @@ elif ! grep -q "^onnxhook: locate: tinynn: whole-code sweep of libresnet18-vendo
 	! grep -q "^onnxhook: tinynn: all [0-9]* functions located in .*/libresnet18-vendor\.so and hooked" "$err"; then
 	fail "resnet18-vendor: its library not swept and hooked: $(grep 'locate\|located' "$err")"
 elif grep -q "^onnxhook: locate: .* libc\.so" "$err"; then
-	fail "resnet18-vendor: libc's file read, not rejected in memory: $(grep 'libc\.so' "$err")"
+	fail "resnet18-vendor: libc's file read, not rejected from its unwind tables: $(grep 'libc\.so' "$err")"
 elif ! model=$(ls "$dir"/*vendor*.onnx 2>/dev/null | head -n 1) || [ -z "$model" ]; then
 	fail "resnet18-vendor: no model written: $(tail -c 2000 "$err")"
 elif ! /usr/bin/python3 - "$model" <<'PY'; then
