@@ -672,15 +672,16 @@ static const char *locate_host(size_t h, const char *path, unsigned flags, char 
 	return NULL;
 }
 
-/* Whether the dynamic linker the program names (its PT_INTERP) is this process's own: the only one
- * program_libraries runs, so that a crafted file cannot name a program of its choice. */
-static bool same_dynamic_linker(const char *interp)
+/* Whether the dynamic linker the program names (its PT_INTERP) is this process's own, whose real
+ * path goes to own: the only one program_libraries runs (by that path, not the name the file
+ * gives), so that a crafted file cannot have a program of its choice run. */
+static bool same_dynamic_linker(const char *interp, char own_path[PATH_MAX])
 {
 	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
 	size_t n = getauxval(AT_PHNUM);
 	uintptr_t bias = 0;
 	const char *own = NULL;
-	char a[PATH_MAX], b[PATH_MAX];
+	char b[PATH_MAX];
 
 	for (size_t i = 0; ph && i < n; i++)
 		if (ph[i].p_type == PT_PHDR)
@@ -688,7 +689,7 @@ static bool same_dynamic_linker(const char *interp)
 	for (size_t i = 0; ph && i < n; i++)
 		if (ph[i].p_type == PT_INTERP)
 			own = (const char *)(bias + ph[i].p_vaddr);
-	return own && realpath(own, a) && realpath(interp, b) && !strcmp(a, b);
+	return own && realpath(own, own_path) && realpath(interp, b) && !strcmp(own_path, b);
 }
 
 /* The libraries the dynamic linker would load for the program at path (`LD --list PROGRAM`: it
@@ -699,9 +700,10 @@ static size_t program_libraries(const char *path, const char *interp, char *buf,
 {
 	int fd[2];
 	size_t used = 0, n = 0;
+	char ld[PATH_MAX];
 
 	buf[0] = '\0';
-	if (!interp[0] || !same_dynamic_linker(interp) || pipe2(fd, O_CLOEXEC) < 0)
+	if (!interp[0] || !same_dynamic_linker(interp, ld) || pipe2(fd, O_CLOEXEC) < 0)
 		return 0;
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -712,7 +714,7 @@ static size_t program_libraries(const char *path, const char *interp, char *buf,
 			dup2(null, STDERR_FILENO);
 		}
 		unsetenv("LD_PRELOAD");
-		execl(interp, interp, "--list", path, (char *)NULL);
+		execl(ld, ld, "--list", path, (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);

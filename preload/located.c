@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,7 +449,7 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 	bool done[N_HOSTS] = {false};
 	struct onnxhook_locate_key *key = NULL;
 	struct onnxhook_object *o = malloc(sizeof(*o));
-	size_t in_memory = 0, searched = 0;
+	size_t in_memory = 0, searched = 0, ours = 0;
 	double t0 = now();
 
 	check_host_code(list);
@@ -462,6 +463,8 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 		looked_for += !done[h];
 	}
 	double t_keys = now() - t0;
+	for (size_t k = 0; k < s.n; k++)
+		ours += s.t[k].ours;
 	for (size_t k = 0; o && looked_for && k < s.n; k++) {
 		const struct target *t = &s.t[k];
 		if (t->ours)
@@ -469,8 +472,11 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 		searched++;
 		/* Rejected in memory from its unwind tables and code, its file unread; else located
 		 * from its file, host by host. */
-		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, t->path ? t->path : "/proc/self/exe",
-						     key)) {
+		/* (the main program's file is /proc/self/exe unless the dynamic linker was run with
+		 * the program as its argument) */
+		const char *file = t->path ? t->path
+				   : (const void *)getauxval(AT_PHDR) == (const void *)t->phdr ? "/proc/self/exe" : NULL;
+		if (!onnxhook_locate_loaded_may_hold(t->phdr, t->phnum, t->bias, file, key)) {
 			in_memory++;
 			if (!k && onnxhook_log_level() >= ONNXHOOK_LOG_DEBUG) {
 				char exe[256];
@@ -493,7 +499,7 @@ void onnxhook_located_init(const struct onnxhook_config *cfg)
 	if (in_memory)
 		onnxhook_debug("locate: %zu of %zu objects rejected from their unwind tables (%zu the preload's own, not searched; "
 			       "%.3f ms in all, %.3f ms the keys)",
-			       in_memory, searched, s.n - searched, (now() - t0) * 1e3, t_keys * 1e3);
+			       in_memory, searched, ours, (now() - t0) * 1e3, t_keys * 1e3);
 	onnxhook_locate_key_free(key);
 	free(o);
 	free(s.t);

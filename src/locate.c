@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -938,6 +939,12 @@ struct fde_cache {
 	const uint8_t *seg;
 };
 
+/* The n bytes at the FDE address at, from the cached segment when they are in it. */
+static const uint8_t *fde_bytes(const struct loads *l, const struct fde_cache *fc, uint64_t at, uint64_t n)
+{
+	return fc->seg && within(fc->seg_lo, fc->seg_len, at, n) ? fc->seg + (at - fc->seg_lo) : bytes_at(l, at, n);
+}
+
 /* The FDE of the table's entry e (a table at hdr_vaddr) into *f; false when it cannot be read, is
  * in a form not handled, or does not begin where the table says. */
 static bool fde_read(const struct loads *l, struct fde_cache *fc, uint64_t hdr_vaddr, const uint8_t *e,
@@ -955,8 +962,7 @@ static bool fde_read(const struct loads *l, struct fde_cache *fc, uint64_t hdr_v
 				fc->seg_len = l->seg[i].len;
 			}
 	}
-	const uint8_t *seg = fc->seg;
-	const uint8_t *p = seg && within(fc->seg_lo, fc->seg_len, fde, 24) ? seg + (fde - fc->seg_lo) : bytes_at(l, fde, 8);
+	const uint8_t *p = fde_bytes(l, fc, fde, 8);
 	if (!p)
 		return false;
 	uint32_t len = u32_at(p), cie_ptr = u32_at(p + 4);
@@ -978,15 +984,13 @@ static bool fde_read(const struct loads *l, struct fde_cache *fc, uint64_t hdr_v
 	uint8_t app = enc & 0x70;
 	if (!sz || (app != 0x00 && app != 0x10) || (enc & 0x80) || len < 4 + 2 * sz)
 		return false;
-	if (!(seg && within(fc->seg_lo, fc->seg_len, fde, 8 + 2 * sz) ? (p += 8) : (p = bytes_at(l, fde + 8, 2 * sz))))
+	if (!(p = fde_bytes(l, fc, fde + 8, 2 * sz)))
 		return false;
 	uint64_t begin = pe_value(p, enc) + (app == 0x10 ? fde + 8 : 0);
 	if (begin != start)
 		return false;
 	*f = (struct fde){start, pe_value(p + sz, enc & 0x0f), NULL, 0};
-	const uint8_t *whole = seg && within(fc->seg_lo, fc->seg_len, fde, 4 + (uint64_t)len)
-				       ? seg + (fde - fc->seg_lo)
-				       : bytes_at(l, fde, 4 + (uint64_t)len);
+	const uint8_t *whole = fde_bytes(l, fc, fde, 4 + (uint64_t)len);
 	if (whole) { /* the call-frame instructions: after the augmentation data, if any */
 		const uint8_t *q = whole + 8 + 2 * sz, *end = whole + 4 + len;
 		uint64_t aug = 0;
@@ -1350,24 +1354,18 @@ static bool sweep_may_hold(const struct in_memory *m)
 	return false;
 }
 
-/* The object's unwind tables from its file at path: [hdr_vaddr, the end of the PT_LOAD segment
- * that holds it) mapped privately (.eh_frame follows .eh_frame_hdr there), as the one segment of
- * *t; the mapping (*len bytes) to unmap, or NULL. Walking every FDE in the object's own mapping
- * would leave their pages in the program's RSS: 24 MB for a program that loads OpenCV. */
-static void *map_tables(const char *path, const Elf64_Phdr *ph, unsigned phnum, uint64_t hdr_vaddr,
-			struct loads *t, size_t *len)
+/* The PT_LOAD segment seg of the object's file at path (the one holding .eh_frame_hdr, and
+ * .eh_frame beside it), mapped privately as the one segment of *t; the mapping (*len bytes) to
+ * unmap, or NULL. Only the pages read are brought in, and only into this mapping. */
+static void *map_tables(const char *path, const Elf64_Phdr *seg, struct loads *t, size_t *len)
 {
-	const Elf64_Phdr *seg = NULL;
 	struct stat st;
 
-	for (unsigned i = 0; i < phnum && !seg; i++)
-		if (ph[i].p_type == PT_LOAD && hdr_vaddr >= ph[i].p_vaddr && hdr_vaddr - ph[i].p_vaddr < ph[i].p_filesz)
-			seg = &ph[i];
 	if (!path || !path[0] || !seg)
 		return NULL;
-	uint64_t off = seg->p_offset + (hdr_vaddr - seg->p_vaddr), end = seg->p_offset + seg->p_filesz;
-	uint64_t start = off & ~(uint64_t)(sysconf(_SC_PAGESIZE) - 1);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	uint64_t off = seg->p_offset, end = seg->p_offset + seg->p_filesz;
+	uint64_t start = off & ~(uint64_t)(getauxval(AT_PAGESZ) - 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* (no wait on a FIFO) */
 	if (fd < 0)
 		return NULL;
 	void *m = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && end <= (uint64_t)st.st_size
@@ -1378,7 +1376,7 @@ static void *map_tables(const char *path, const Elf64_Phdr *ph, unsigned phnum, 
 		return NULL;
 	*len = (size_t)(end - start);
 	t->n = 1;
-	t->seg[0].vaddr = hdr_vaddr - (off - start);
+	t->seg[0].vaddr = seg->p_vaddr - (off - start);
 	t->seg[0].len = end - start;
 	t->seg[0].bytes = m;
 	return m;
@@ -1387,7 +1385,7 @@ static void *map_tables(const char *path, const Elf64_Phdr *ph, unsigned phnum, 
 bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias, const char *path,
 				     const struct onnxhook_locate_key *key)
 {
-	const Elf64_Phdr *ph = phdr;
+	const Elf64_Phdr *ph = phdr, *hdr_seg = NULL;
 	const uint8_t *hdr = NULL;
 	uint64_t hdr_vaddr = 0, hdr_len = 0, code_len = 0, covered;
 	struct loads all = {.n = 0}, exec = {.n = 0};
@@ -1416,23 +1414,37 @@ bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t
 		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X))
 			code_len += ph[i].p_memsz;
 	}
-	/* The tables from the file when it can be read; each FDE must still name the start the
-	 * table gives it, and code is compared in memory. */
-	struct loads tables;
-	size_t map_len = 0;
-	void *map = hdr_len ? map_tables(path, ph, phnum, hdr_vaddr, &tables, &map_len) : NULL;
-	const struct loads *from = map ? &tables : &all;
-	if (hdr_len)
-		hdr = bytes_at(from, hdr_vaddr, hdr_len);
-	int r = fde_walk(from, hdr, hdr_vaddr, hdr_len, may_be_wanted, &m, code_len, &covered);
-	if (map)
-		munmap(map, map_len);
+	for (unsigned i = 0; i < phnum && !hdr_seg; i++)
+		if (ph[i].p_type == PT_LOAD && within(ph[i].p_vaddr, ph[i].p_filesz, hdr_vaddr, hdr_len))
+			hdr_seg = &ph[i];
+	/* The tables from the file: read where the program has them mapped, their pages would stay
+	 * in its RSS (24 MB for a program that loads OpenCV: each page read faults in 16 around it,
+	 * and so would reading the header in memory to compare it). Code is compared in memory.
+	 * When the file cannot tell, memory answers. */
+	int r = 0;
+	if (hdr_seg) {
+		struct loads tables;
+		size_t map_len = 0;
+		void *map = map_tables(path, hdr_seg, &tables, &map_len);
+		const uint8_t *fh = map ? bytes_at(&tables, hdr_vaddr, hdr_len) : NULL;
+		if (fh)
+			r = fde_walk(&tables, fh, hdr_vaddr, hdr_len, may_be_wanted, &m, code_len, &covered);
+		if (map)
+			munmap(map, map_len);
+		if (!r)
+			r = fde_walk(&all, hdr = bytes_at(&all, hdr_vaddr, hdr_len), hdr_vaddr, hdr_len, may_be_wanted,
+				     &m, code_len, &covered);
+	}
 	if (r == 2)
 		return true;
 	/* A valid table that covers less than half the code is a library of hand-written assembly
-	 * (libx265: 15 MB of code, a third with FDEs): code compiled from C has FDEs there too. Its
-	 * file's sweep cost 0.6 s and 75 MB at the start of every program that loads it. */
-	if (r == 1 && (covered >= code_len / 2 || code_len > SMALL_CODE))
+	 * (libx265: 15 MB of code, a third with FDEs). Where the references have FDEs for every key
+	 * function, a copy compiled alike has them too: such a big object is taken at its table's
+	 * word (libx265's file sweep cost 0.6 s and 75 MB at the start of every program loading it). */
+	bool key_fdes = true;
+	for (size_t i = 0; i < key->n; i++)
+		key_fdes = key_fdes && key->fn[i].cfa;
+	if (r == 1 && (covered >= code_len / 2 || (code_len > SMALL_CODE && key_fdes)))
 		return false;
 	if (code_len > SMALL_CODE)
 		return true;

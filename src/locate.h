@@ -117,11 +117,12 @@ void onnxhook_locate_key_free(struct onnxhook_locate_key *key);
  * gives them; path: its file, or NULL) may hold one of the key's functions: false when its
  * .eh_frame_hdr is valid and no FDE in it has a wanted function's size, call-frame instructions and
  * first instructions, if the FDEs cover at least half its code or its code is over 256 KiB (code
- * compiled from C has FDEs where other code has them), or when it has no such table but its code
- * is small (up to 256 KiB) and has no wanted function's first instructions anywhere; true
- * otherwise (onnxhook_locate on its file then decides). The unwind tables are read from path
- * through a mapping of its own, unmapped after (the object's mapped pages would stay in the
- * process's RSS), or from memory when path cannot be read; code, from memory. */
+ * compiled from C has FDEs where other code has them, when the references have FDEs for every
+ * wanted function), or when it has no such table but its code is small (up to 256 KiB) and has no
+ * wanted function's first instructions anywhere; true otherwise (onnxhook_locate on its file then
+ * decides). The unwind tables are read from path through a mapping of its own, unmapped after
+ * (the object's mapped pages would stay in the process's RSS), when its header is the object's;
+ * else, and code, from memory. */
 bool onnxhook_locate_loaded_may_hold(const void *phdr, unsigned phnum, uintptr_t bias, const char *path,
 				     const struct onnxhook_locate_key *key);
 
